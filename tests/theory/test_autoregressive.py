@@ -112,3 +112,17 @@ def test_proposition2_holds_on_1000_autoregressive_instances():
                 count += 1
     assert count >= 1000
     assert worst <= 1.0
+
+
+def test_per_prompt_gradients_match_one_hot_objectives():
+    space = ar.SequenceSpace.build(3, 2)
+    model = make_model("mlp", space, 3, 11)
+    gen = torch.Generator().manual_seed(2)
+    reward = torch.rand(3, space.n_sequences, dtype=torch.float64, generator=gen)
+    log_ref = ar.sequence_log_probs(make_model("mlp", space, 3, 12)(), space).detach()
+    rows = ar.per_prompt_gradients(model, space, reward, log_ref, 0.3)
+    for x in range(3):
+        weights = torch.zeros(3, dtype=torch.float64)
+        weights[x] = 1.0
+        expected = ar.objective_gradient(model, space, reward, log_ref, 0.3, weights)
+        np.testing.assert_allclose(rows[x], expected, atol=1e-12)

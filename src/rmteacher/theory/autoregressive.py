@@ -150,6 +150,25 @@ def objective_gradient(
     return torch.cat([g.reshape(-1) for g in grads]).numpy()
 
 
+def per_prompt_gradients(
+    model: nn.Module, space: SequenceSpace, reward: torch.Tensor, log_pi_ref: torch.Tensor,
+    lam: float,
+) -> np.ndarray:
+    """grad_theta phi(theta; x) of every single-prompt objective, [|S|, n_params], in one
+    reverse-mode Jacobian (rows in `model.parameters()` order)."""
+    names, values = zip(*[(n, p.detach()) for n, p in model.named_parameters()], strict=True)
+
+    def per_prompt(*tensors: torch.Tensor) -> torch.Tensor:
+        logits = torch.func.functional_call(model, dict(zip(names, tensors, strict=True)), ())
+        log_pi = sequence_log_probs(logits, space)
+        pi = log_pi.exp()
+        return (pi * reward).sum(-1) - lam * (pi * (log_pi - log_pi_ref)).sum(-1)
+
+    jac = torch.func.jacrev(per_prompt, argnums=tuple(range(len(values))))(*values)
+    n_prompts = jac[0].shape[0]
+    return torch.cat([j.reshape(n_prompts, -1) for j in jac], dim=1).numpy()
+
+
 def policy_gradient_expectation(
     model: nn.Module, space: SequenceSpace, reward: torch.Tensor, log_pi_ref: torch.Tensor,
     lam: float, prompt: int,

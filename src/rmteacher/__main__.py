@@ -1,0 +1,3 @@
+from rmteacher.cli import main
+
+raise SystemExit(main())

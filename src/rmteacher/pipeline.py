@@ -1,0 +1,153 @@
+"""Running stages and managing parameters for the DVC pipeline.
+
+`run_stage` validates a stage's params.yaml group, then executes notebooks/<stage>.ipynb with
+papermill into book/executed/<stage>.ipynb. `apply_profile` overlays profiles/<name>.yaml onto
+params.yaml (comments preserved); `write_params` regenerates params.yaml from the defaults.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from rmteacher.outputs import StageOutputs, repo_root
+from rmteacher.params import ParamsError, load_params_file, stage_params, stage_registry
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "MPLBACKEND": "Agg",
+}
+
+
+class StageFailed(RuntimeError):
+    """A stage's notebook raised; the message names the executed notebook to read."""
+
+
+def stage_names() -> list[str]:
+    return list(stage_registry())
+
+
+def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
+    """Validate, then execute one stage's notebook; returns the wall time in seconds."""
+    root = repo_root()
+    params = stage_params(stage, root / params_path)  # raises ParamsError before any compute
+    notebook = root / "notebooks" / f"{stage}.ipynb"
+    if not notebook.is_file():
+        raise ParamsError(f"stage '{stage}' has no notebook at {notebook.relative_to(root)}")
+    os.environ.update(OFFLINE_ENV)
+    outputs = StageOutputs(stage, root)
+    executed = root / "book" / "executed" / f"{stage}.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    import papermill
+
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(executed), parameters=params.to_dict(), kernel_name="python3",
+            progress_bar=False, cwd=str(root),
+        )
+    except papermill.PapermillExecutionError as err:
+        outputs.metrics_path.unlink(missing_ok=True)  # nothing half-finished looks done
+        raise StageFailed(
+            f"stage '{stage}' failed ({err.ename}: {err.evalue}); see {executed.relative_to(root)}"
+        ) from None
+    return time.perf_counter() - start
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 100
+    return yaml
+
+
+def render_defaults() -> str:
+    """params.yaml text for the default profile: one group per stage, each key documented."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    doc = CommentedMap()
+    for index, (stage, cls) in enumerate(stage_registry().items()):
+        group = CommentedMap()
+        for name, _type, default, text in cls.describe():
+            value = default
+            if isinstance(default, tuple):
+                value = CommentedSeq(default)
+                value.fa.set_flow_style()
+            group[name] = value
+            group.yaml_set_comment_before_after_key(name, before=text, indent=2)
+        doc[stage] = group
+        head = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
+        doc.yaml_set_comment_before_after_key(stage, before=("\n" if index else "") + head)
+    stream = io.StringIO()
+    stream.write("# Default profile. Regenerate with `rmteacher params --write`; override with\n")
+    stream.write("# `dvc exp run -S group.key=value` or a profile (`make repro PROFILE=tiny`).\n")
+    _yaml().dump(doc, stream)
+    return stream.getvalue()
+
+
+def write_params(path: str | Path = "params.yaml") -> Path:
+    path = Path(path)
+    path.write_text(render_defaults())
+    return path
+
+
+def params_match_defaults(path: str | Path = "params.yaml") -> bool:
+    data = load_params_file(path)
+    registry = stage_registry()
+    return set(data) == set(registry) and all(
+        registry[stage].from_mapping(data[stage]).to_dict() == registry[stage].defaults()
+        for stage in registry
+    )
+
+
+def load_profile(name: str, profiles_dir: Path) -> dict[str, dict[str, Any]]:
+    """The validated overlay {stage: {key: value}} of profiles/<name>.yaml ('default' = all
+    registered defaults)."""
+    registry = stage_registry()
+    if name == "default":
+        return {stage: cls.defaults() for stage, cls in registry.items()}
+    path = profiles_dir / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in profiles_dir.glob("*.yaml")) + ["default"]
+        raise ParamsError(f"no profile '{name}' ({path}); available: {', '.join(known)}")
+    overlay = load_params_file(path)
+    for stage, group in overlay.items():
+        if stage not in registry:
+            raise ParamsError(f"{path}: unknown stage '{stage}'; stages: {', '.join(registry)}")
+        if not isinstance(group, dict):
+            raise ParamsError(f"{path}: group '{stage}' must be a mapping")
+        registry[stage].from_mapping(group)  # type and range check of the overridden keys
+    return overlay
+
+
+def apply_profile(name: str, params_path: str | Path = "params.yaml") -> list[str]:
+    """Overlay a profile onto params.yaml in place (comments kept); returns 'stage.key: old -> new'
+    for every changed value. The file is untouched if the profile or the result is invalid."""
+    params_path = Path(params_path)
+    overlay = load_profile(name, repo_root(params_path.parent) / "profiles")
+    yaml = _yaml()
+    doc = yaml.load(params_path.read_text())
+    changes = []
+    for stage, group in overlay.items():
+        target = doc.setdefault(stage, {})
+        for key, value in group.items():
+            old = target.get(key)
+            plain_old = list(old) if isinstance(old, list) else old
+            if plain_old != value:
+                changes.append(f"{stage}.{key}: {plain_old!r} -> {value!r}")
+                target[key] = value
+    registry = stage_registry()
+    for stage in overlay:
+        registry[stage].from_mapping(dict(doc[stage]))
+    stream = io.StringIO()
+    yaml.dump(doc, stream)
+    params_path.write_text(stream.getvalue())
+    return changes

@@ -1,0 +1,1 @@
+"""One runner per theory stage: each takes the stage's params and returns tidy tables + metrics."""
