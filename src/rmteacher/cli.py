@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.params} matches the defaults")
         elif args.command == "profile":
             changes = pipeline.apply_profile(args.name, args.params)
-            print(f"profile '{args.name}' applied to {args.params}: {len(changes)} value(s) changed")
+            print(
+                f"profile '{args.name}' applied to {args.params}: {len(changes)} value(s) changed"
+            )
             for line in changes:
                 print(f"  {line}")
         elif args.command == "stages":

@@ -36,7 +36,7 @@ def _jsonable(value: Any, where: str) -> Any:
 
 
 class StageOutputs:
-    """Output locations of one stage: metrics/<stage>.json, plots/<stage>/, book/figures/<stage>/."""
+    """Where one stage writes: metrics/<stage>.json, plots/<stage>/ and book/figures/<stage>/."""
 
     def __init__(self, stage: str, root: Path | None = None):
         self.stage = stage

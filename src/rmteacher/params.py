@@ -94,8 +94,11 @@ def _type_name(tp: Any) -> str:
 
 
 def _bounds_text(meta: Mapping[str, Any]) -> str:
-    parts = [f"{op} {meta[key]}" for key, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
-             if meta.get(key) is not None]
+    parts = [
+        f"{op} {meta[key]}"
+        for key, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+        if meta.get(key) is not None
+    ]
     return (" " + " and ".join(parts)) if parts else ""
 
 
@@ -115,8 +118,12 @@ def _scalar(stage: str, key: str, tp: Any, meta: Mapping[str, Any], value: Any, 
         allowed = ", ".join(repr(c) for c in choices)
         raise ParamsError(f"{stage}.{key}: expected one of {allowed}, got {value!r}")
     if ok and tp in (int, float):
-        bounds = (("ge", lambda a, b: a >= b), ("gt", lambda a, b: a > b),
-                  ("le", lambda a, b: a <= b), ("lt", lambda a, b: a < b))
+        bounds = (
+            ("ge", lambda a, b: a >= b),
+            ("gt", lambda a, b: a > b),
+            ("le", lambda a, b: a <= b),
+            ("lt", lambda a, b: a < b),
+        )
         ok = all(meta.get(k) is None or test(value, meta[k]) for k, test in bounds)
     if not ok:
         raise ValueError(noun + _bounds_text(meta))
@@ -136,6 +143,8 @@ def _coerce(stage: str, key: str, tp: Any, meta: Mapping[str, Any], value: Any) 
                 raise ValueError("non-empty list")
             return tuple(_scalar(stage, key, args[0], meta, v, True) for v in value)
         return _scalar(stage, key, tp, meta, value, False)
+    except ParamsError:
+        raise
     except ValueError as err:
         what = str(err)
         if origin is tuple and not what.startswith("non-empty"):

@@ -49,8 +49,12 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(notebook), str(executed), parameters=params.to_dict(), kernel_name="python3",
-            progress_bar=False, cwd=str(root),
+            str(notebook),
+            str(executed),
+            parameters=params.to_dict(),
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(root),
         )
     except papermill.PapermillExecutionError as err:
         outputs.metrics_path.unlink(missing_ok=True)  # nothing half-finished looks done

@@ -12,9 +12,11 @@ def time_to_gamma(pi0, rm, gold, gamma, lam, t_max):
     shape = pi0.shape
     return flow.integrate(
         lambda th: tabular.gradient(th.reshape(shape), pi0, rm, lam).ravel(),
-        np.log(pi0).ravel(), t_max,
+        np.log(pi0).ravel(),
+        t_max,
         progress=lambda th: float(tabular.softmax(th.reshape(shape))[0] @ gold[0]),
-        target=float(pi0[0] @ gold[0]) + gamma, n_points=2,
+        target=float(pi0[0] @ gold[0]) + gamma,
+        n_points=2,
     ).t_gamma
 
 

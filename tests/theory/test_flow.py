@@ -19,7 +19,11 @@ def test_two_arm_flow_matches_closed_form(rtol, tol):
     pi_ref = tabular.softmax(theta0)
     result = flow.integrate(
         lambda th: tabular.gradient(th.reshape(1, 2), pi_ref, reward, 0.0).ravel(),
-        theta0.ravel(), 40.0, n_points=20, rtol=rtol, atol=rtol * 1e-2,
+        theta0.ravel(),
+        40.0,
+        n_points=20,
+        rtol=rtol,
+        atol=rtol * 1e-2,
     )
     d = result.states[:, 0] - result.states[:, 1]
     expected = two_arm_invariant(d[0]) + 2 * 0.9 * result.times
@@ -42,8 +46,15 @@ def test_t_gamma_event_matches_closed_form_and_tightens():
 
     errors = []
     for rtol in (1e-4, 1e-7, 1e-10):
-        res = flow.integrate(rhs, theta0.ravel(), 100.0, progress=progress, target=0.5 + gamma,
-                             rtol=rtol, atol=rtol * 1e-2)
+        res = flow.integrate(
+            rhs,
+            theta0.ravel(),
+            100.0,
+            progress=progress,
+            target=0.5 + gamma,
+            rtol=rtol,
+            atol=rtol * 1e-2,
+        )
         errors.append(abs(res.t_gamma - t_exact) / t_exact)
     assert errors[-1] < 1e-8
     assert errors[-1] <= errors[0]
@@ -56,7 +67,10 @@ def test_unreached_target_gives_infinite_time_and_bad_horizon_errors():
     pi_ref = np.array([[0.5, 0.5]])
     res = flow.integrate(
         lambda th: tabular.gradient(th.reshape(1, 2), pi_ref, reward, 0.0).ravel(),
-        np.zeros(2), 10.0, progress=lambda th: 0.0, target=1.0,
+        np.zeros(2),
+        10.0,
+        progress=lambda th: 0.0,
+        target=1.0,
     )
     assert np.isinf(res.t_gamma)
     with pytest.raises(ValueError, match="t_max"):

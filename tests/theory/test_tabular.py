@@ -41,7 +41,9 @@ def test_lemma7_closed_form_equals_autograd_and_finite_differences():
     for _ in range(200):
         theta, pi_ref, reward, lam = random_instance(rng)
         closed = tabular.gradient(theta, pi_ref, reward, lam)
-        np.testing.assert_allclose(closed, autograd_gradient(theta, pi_ref, reward, lam), atol=1e-12)
+        np.testing.assert_allclose(
+            closed, autograd_gradient(theta, pi_ref, reward, lam), atol=1e-12
+        )
     theta, pi_ref, reward, lam = random_instance(np.random.default_rng(1), 2, 5)
     lam, eps = 0.3, 1e-6
     fd = np.zeros_like(theta)
@@ -68,7 +70,9 @@ def test_lemma8_and_proposition2_hold_on_1000_random_instances():
         # Lemma 8 equality part: ||grad||_1 = E_pi |r^KL - E r^KL|.
         mean_abs_dev = np.sum(pi * np.abs(r_kl - quantities.expected_reward(pi, r_kl)[:, None]), -1)
         np.testing.assert_allclose(l1, mean_abs_dev, rtol=1e-9, atol=1e-15)
-        worst_l8 = max(worst_l8, float(np.max(l1 / np.maximum(bounds.lemma8_gradient_bound(var), 1e-300))))
+        worst_l8 = max(
+            worst_l8, float(np.max(l1 / np.maximum(bounds.lemma8_gradient_bound(var), 1e-300)))
+        )
         for x in range(theta.shape[0]):
             bound = bounds.proposition2_gradient_bound(var[x], np.abs(r_kl[x]).max(), 1, 1.0)
             worst_p2 = max(worst_p2, float(np.linalg.norm(grad[x]) / bound))
@@ -85,14 +89,24 @@ def test_lemma9_probability_ode_matches_logit_gradient_flow():
         shape = theta0.shape
         logit_flow = flow.integrate(
             lambda th: tabular.gradient(th.reshape(shape), pi_ref, reward, lam).ravel(),
-            theta0.ravel(), 30.0, n_points=7, rtol=1e-11, atol=1e-13,
+            theta0.ravel(),
+            30.0,
+            n_points=7,
+            rtol=1e-11,
+            atol=1e-13,
         )
         prob_flow = flow.integrate(
             lambda p: tabular.probability_velocity(p.reshape(shape), pi_ref, reward, lam).ravel(),
-            pi_ref.ravel(), 30.0, n_points=7, rtol=1e-11, atol=1e-13,
+            pi_ref.ravel(),
+            30.0,
+            n_points=7,
+            rtol=1e-11,
+            atol=1e-13,
         )
         for th, p in zip(logit_flow.states, prob_flow.states, strict=True):
-            np.testing.assert_allclose(tabular.softmax(th.reshape(shape)), p.reshape(shape), atol=1e-8)
+            np.testing.assert_allclose(
+                tabular.softmax(th.reshape(shape)), p.reshape(shape), atol=1e-8
+            )
 
 
 def test_gradient_flow_increases_the_objective():
@@ -101,7 +115,9 @@ def test_gradient_flow_increases_the_objective():
     lam = 0.05
     result = flow.integrate(
         lambda th: tabular.gradient(th.reshape(3, 8), pi_ref, reward, lam).ravel(),
-        theta0.ravel(), 50.0, n_points=50,
+        theta0.ravel(),
+        50.0,
+        n_points=50,
     )
     values = [tabular.objective(s.reshape(3, 8), pi_ref, reward, lam) for s in result.states]
     assert np.all(np.diff(values) >= -1e-10)
@@ -118,7 +134,9 @@ def test_proposition3_lower_bound_on_random_flows(lam):
         pi0 = rng.dirichlet(np.ones(n_out) * 0.5, size=n_prompts)
         gold = rng.uniform(-1, 1, (n_prompts, n_out))
         # A proxy correlated with r_G at a random scale, so r_G does improve under the flow.
-        rm = 10.0 ** rng.uniform(-2, 0) * np.clip(gold + 0.3 * rng.standard_normal(gold.shape), -1, 1)
+        rm = 10.0 ** rng.uniform(-2, 0) * np.clip(
+            gold + 0.3 * rng.standard_normal(gold.shape), -1, 1
+        )
         var = quantities.reward_variance(pi0, rm)[0]
         target = quantities.expected_reward(pi0[0], gold[0]) + gamma
         shape = pi0.shape
@@ -126,9 +144,11 @@ def test_proposition3_lower_bound_on_random_flows(lam):
         # A target not reached within the horizon (>= bound) is also reached after the bound.
         result = flow.integrate(
             lambda th: tabular.gradient(th.reshape(shape), pi0, rm, lam).ravel(),
-            np.log(pi0).ravel(), 300 * bound,
+            np.log(pi0).ravel(),
+            300 * bound,
             progress=lambda th: float(tabular.softmax(th.reshape(shape))[0] @ gold[0]),
-            target=target, n_points=2,
+            target=target,
+            n_points=2,
         )
         assert result.t_gamma >= bound
         reached += np.isfinite(result.t_gamma)

@@ -37,11 +37,15 @@ class SequenceSpace:
         if vocab_size**seq_len > 20_000:
             raise ValueError(f"|V|^L = {vocab_size**seq_len} is too large to enumerate (max 20000)")
         prefixes = tuple(
-            p for length in range(seq_len) for p in itertools.product(range(vocab_size), repeat=length)
+            p
+            for length in range(seq_len)
+            for p in itertools.product(range(vocab_size), repeat=length)
         )
         position = {p: i for i, p in enumerate(prefixes)}
         sequences = np.array(list(itertools.product(range(vocab_size), repeat=seq_len)))
-        prefix_index = np.array([[position[tuple(s[:l])] for l in range(seq_len)] for s in sequences])
+        prefix_index = np.array(
+            [[position[tuple(s[:pos])] for pos in range(seq_len)] for s in sequences]
+        )
         return cls(vocab_size, seq_len, sequences, prefix_index, prefixes)
 
     @property
@@ -151,7 +155,10 @@ def objective_gradient(
 
 
 def per_prompt_gradients(
-    model: nn.Module, space: SequenceSpace, reward: torch.Tensor, log_pi_ref: torch.Tensor,
+    model: nn.Module,
+    space: SequenceSpace,
+    reward: torch.Tensor,
+    log_pi_ref: torch.Tensor,
     lam: float,
 ) -> np.ndarray:
     """grad_theta phi(theta; x) of every single-prompt objective, [|S|, n_params], in one
@@ -170,8 +177,12 @@ def per_prompt_gradients(
 
 
 def policy_gradient_expectation(
-    model: nn.Module, space: SequenceSpace, reward: torch.Tensor, log_pi_ref: torch.Tensor,
-    lam: float, prompt: int,
+    model: nn.Module,
+    space: SequenceSpace,
+    reward: torch.Tensor,
+    log_pi_ref: torch.Tensor,
+    lam: float,
+    prompt: int,
 ) -> np.ndarray:
     """Log-derivative form of grad phi(theta; x): E_{y~pi}[r^KL(x, y) grad ln pi(y|x)],
     built from per-sequence gradients (the identity behind Proposition 2's proof)."""

@@ -68,7 +68,9 @@ def accuracy(
     else:
         weights = np.asarray(pair_weights, dtype=float) * upper
         if np.any(weights < 0) or weights.sum() <= 0:
-            raise ValueError("pair_weights must be non-negative with positive mass above the diagonal")
+            raise ValueError(
+                "pair_weights must be non-negative with positive mass above the diagonal"
+            )
     return float(np.sum(weights * agree) / np.sum(weights))
 
 

@@ -24,8 +24,9 @@ class GradientBoundParams(StageParams):
     n_policies: int = param(20, "random tabular policies (half of them also autoregressive)", ge=2)
     n_scales: int = param(25, "reward scales per RM shape, log-spaced in [scale_min, 1]", ge=2)
     scale_min: float = param(1e-4, "smallest reward scale", gt=0, lt=1)
-    shapes: tuple[str, ...] = param(SHAPE_NAMES, "RM shapes h(rank) sharing r_G's ranking",
-                                    choices=SHAPE_NAMES)
+    shapes: tuple[str, ...] = param(
+        SHAPE_NAMES, "RM shapes h(rank) sharing r_G's ranking", choices=SHAPE_NAMES
+    )
     lam: float = param(0.05, "KL weight at the off-reference evaluation points", ge=0)
     offset_scale: float = param(0.5, "std of theta - theta_ref at off-reference points", ge=0)
     vocab_size: int = param(3, "|V| of the autoregressive policy", ge=2, le=16)
@@ -50,12 +51,14 @@ class EscapeTimeParams(StageParams):
     temperature: float = param(1.0, "std of the initial tabular logits", gt=0)
     gamma: float = param(0.1, "required improvement of E[r_G]", gt=0, lt=2)
     lams: tuple[float, ...] = param((0.0, 0.05), "KL weights; must include 0", ge=0)
-    t_values: tuple[float, ...] = param((1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0),
-                                        "values of T (RM rewards in (0, 1/T))", ge=1)
+    t_values: tuple[float, ...] = param(
+        (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0), "values of T (RM rewards in (0, 1/T))", ge=1
+    )
     rtol: float = param(1e-8, "relative tolerance of the ODE integrator", gt=0, lt=1e-3)
     ar_horizon: float = param(1e4, "integration horizon per unit of T (KL-free runs)", gt=0)
-    kl_horizon_factor: float = param(20.0, "KL runs stop at this multiple of the KL-free t_gamma",
-                                     gt=1)
+    kl_horizon_factor: float = param(
+        20.0, "KL runs stop at this multiple of the KL-free t_gamma", gt=1
+    )
     vocab_size: int = param(3, "|V| of the autoregressive policy", ge=2, le=16)
     seq_len: int = param(3, "L of the autoregressive policy", ge=1, le=8)
     n_prompts: int = param(4, "prompts sharing the MLP's parameters", ge=2, le=32)
@@ -64,7 +67,9 @@ class EscapeTimeParams(StageParams):
 
     def check(self) -> None:
         if 0.0 not in self.lams:
-            raise ParamsError(f"{self.STAGE}.lams: must include 0.0 (KL-free runs set the horizons)")
+            raise ParamsError(
+                f"{self.STAGE}.lams: must include 0.0 (KL-free runs set the horizons)"
+            )
         if len(set(self.t_values)) < 2:
             raise ParamsError(f"{self.STAGE}.t_values: need at least two distinct values of T")
         if self.vocab_size**self.seq_len > 20_000:
@@ -100,8 +105,7 @@ class PolicyDependenceParams(StageParams):
     big_t: float = param(10.0, "T: the rare target has probability T^-2 (main figure)", ge=1)
     c: float = param(0.2, "probability of the likely target", gt=0, lt=1)
     lam: float = param(0.0, "KL weight", ge=0)
-    t_values: tuple[float, ...] = param((2.0, 5.0, 10.0, 20.0, 50.0), "T values of the sweep",
-                                        ge=1)
+    t_values: tuple[float, ...] = param((2.0, 5.0, 10.0, 20.0, 50.0), "T values of the sweep", ge=1)
 
 
 @dataclass(frozen=True)

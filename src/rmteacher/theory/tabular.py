@@ -1,7 +1,7 @@
 """Tabular softmax policies (Eq. 3): pi_theta(y|x) = softmax(theta_x)_y, theta in R^{|S| x |Y|}.
 
 The objective is Eq. 1 with x uniform over the |S| rows:
-    phi(theta) = (1/|S|) sum_x [ E_{pi_theta(.|x)} r(x, .) - lambda KL(pi_theta(.|x) || pi_ref(.|x)) ].
+    phi(theta) = (1/|S|) sum_x [E_pi r(x, .) - lambda KL(pi_theta(.|x) || pi_ref(.|x))].
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ def setup_from(p) -> SinglePromptSetup:
 
 
 def time_to_gamma(setup: SinglePromptSetup, rm: np.ndarray, lam: float, horizon: float) -> float:
-    return tabular_flow(setup.pi0, rm, lam, horizon, gold=setup.gold, gamma=setup.gamma,
-                        n_points=2).t_gamma
+    return tabular_flow(
+        setup.pi0, rm, lam, horizon, gold=setup.gold, gamma=setup.gamma, n_points=2
+    ).t_gamma
 
 
 def head_to_head(p, setup: SinglePromptSetup) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -33,8 +34,10 @@ def head_to_head(p, setup: SinglePromptSetup) -> tuple[pd.DataFrame, pd.DataFram
     rms = {
         "perfectly accurate, rewards in (0, 1/T)": constructions.slow_rm(setup.gold, p.big_t),
         "accuracy 2/|Y| (Remark 2)": constructions.fast_rm(
-            constructions.remark2_order(setup.gold, setup.target), setup.target,
-            setup.pi0[setup.target]),
+            constructions.remark2_order(setup.gold, setup.target),
+            setup.target,
+            setup.pi0[setup.target],
+        ),
     }
     slow_bound = bounds.theorem5_slow_lower_bound(p.big_t, setup.gamma, 1)
     times = {name: time_to_gamma(setup, rm, p.lam, 5000 * slow_bound) for name, rm in rms.items()}
@@ -43,18 +46,28 @@ def head_to_head(p, setup: SinglePromptSetup) -> tuple[pd.DataFrame, pd.DataFram
     for name, rm in rms.items():
         res = tabular_flow(setup.pi0, rm, p.lam, horizon, n_points=400)
         gold_t = expected_gold_along(res, setup.gold)
-        curves.append(pd.DataFrame({"rm": name, "time": res.times,
-                                    "gold_increase": gold_t - setup.gold_mean0}))
-        summary.append(dict(rm=name, accuracy=quantities.accuracy(rm, setup.gold),
-                            variance=float(quantities.reward_variance(setup.pi0, rm)),
-                            t_gamma=times[name]))
+        curves.append(
+            pd.DataFrame(
+                {"rm": name, "time": res.times, "gold_increase": gold_t - setup.gold_mean0}
+            )
+        )
+        summary.append(
+            dict(
+                rm=name,
+                accuracy=quantities.accuracy(rm, setup.gold),
+                variance=float(quantities.reward_variance(setup.pi0, rm)),
+                t_gamma=times[name],
+            )
+        )
     return pd.DataFrame(summary), pd.concat(curves, ignore_index=True)
 
 
 def accuracy_sweep(p, setup: SinglePromptSetup) -> pd.DataFrame:
     rng = np.random.default_rng(p.seed + 1)
     mixes = np.linspace(0.0, 1.0, p.n_rankings)
-    orders = constructions.orderings_with_target_first(setup.gold, setup.target, mixes, p.noise, rng)
+    orders = constructions.orderings_with_target_first(
+        setup.gold, setup.target, mixes, p.noise, rng
+    )
     slow_bound = bounds.theorem5_slow_lower_bound(p.big_t, setup.gamma, 1)
     rho = bounds.theorem5_rho(setup.gold_mean0, setup.gamma, setup.gold[setup.target])
     fast_bound = bounds.theorem5_fast_upper_bound(setup.pi0[setup.target], rho, 1)
@@ -62,18 +75,28 @@ def accuracy_sweep(p, setup: SinglePromptSetup) -> pd.DataFrame:
     for k, order in enumerate(orders):
         pair = {
             "slow (rewards in (0, 1/T))": constructions.slow_rm(order, p.big_t),
-            "fast (reward 1 on y_gamma)": constructions.fast_rm(order, setup.target,
-                                                                setup.pi0[setup.target]),
+            "fast (reward 1 on y_gamma)": constructions.fast_rm(
+                order, setup.target, setup.pi0[setup.target]
+            ),
         }
         for kind, rm in pair.items():
             # Slow RMs need ~100x their lower bound (and more when misordered): integrate far.
             horizon = 20000 * slow_bound if kind.startswith("slow") else 10 * fast_bound
             t_gamma = time_to_gamma(setup, rm, p.lam, horizon)
-            rows.append(dict(ranking=k, mix=mixes[k], rm=kind,
-                             accuracy=quantities.accuracy(rm, setup.gold),
-                             variance=float(quantities.reward_variance(setup.pi0, rm)),
-                             t_gamma=t_gamma, horizon=horizon, reached=bool(np.isfinite(t_gamma)),
-                             slow_lower_bound=slow_bound, fast_upper_bound=fast_bound))
+            rows.append(
+                dict(
+                    ranking=k,
+                    mix=mixes[k],
+                    rm=kind,
+                    accuracy=quantities.accuracy(rm, setup.gold),
+                    variance=float(quantities.reward_variance(setup.pi0, rm)),
+                    t_gamma=t_gamma,
+                    horizon=horizon,
+                    reached=bool(np.isfinite(t_gamma)),
+                    slow_lower_bound=slow_bound,
+                    fast_upper_bound=fast_bound,
+                )
+            )
     return pd.DataFrame(rows)
 
 

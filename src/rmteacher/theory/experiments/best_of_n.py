@@ -15,8 +15,10 @@ def candidate_rms(p, setup) -> dict[str, np.ndarray]:
     rms = {
         "perfectly accurate (slow under PG)": constructions.slow_rm(setup.gold, p.big_t),
         "accuracy 2/|Y| (fast under PG)": constructions.fast_rm(
-            constructions.remark2_order(setup.gold, setup.target), setup.target,
-            setup.pi0[setup.target]),
+            constructions.remark2_order(setup.gold, setup.target),
+            setup.target,
+            setup.pi0[setup.target],
+        ),
     }
     for k in range(p.n_random_rms):
         noisy = setup.gold + p.noise * rng.standard_normal(setup.gold.size)
@@ -32,17 +34,26 @@ def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     for name, rm in rms.items():
         acc = quantities.accuracy(rm, setup.gold)
         for n in range(1, p.max_n + 1):
-            rows.append(dict(rm=name, accuracy=acc, n=n, gold_reward=quantities.best_of_n_expected_reward(
-                setup.pi0, rm, setup.gold, n)))
+            rows.append(
+                dict(
+                    rm=name,
+                    accuracy=acc,
+                    n=n,
+                    gold_reward=quantities.best_of_n_expected_reward(setup.pi0, rm, setup.gold, n),
+                )
+            )
     table = pd.DataFrame(rows)
     rng = np.random.default_rng(p.seed + 3)
     checks = []
     for name in list(rms)[:2]:
         for n in sorted({1, 2, 4, p.max_n}):
             exact = quantities.best_of_n_expected_reward(setup.pi0, rms[name], setup.gold, n)
-            est, se = quantities.best_of_n_monte_carlo(setup.pi0, rms[name], setup.gold, n, p.n_mc, rng)
-            checks.append(dict(rm=name, n=n, exact=exact, monte_carlo=est, std_error=se,
-                               z=(est - exact) / se))
+            est, se = quantities.best_of_n_monte_carlo(
+                setup.pi0, rms[name], setup.gold, n, p.n_mc, rng
+            )
+            checks.append(
+                dict(rm=name, n=n, exact=exact, monte_carlo=est, std_error=se, z=(est - exact) / se)
+            )
     mc = pd.DataFrame(checks)
     wide = table.pivot(index="n", columns="rm", values="gold_reward")
     accurate, fast = list(rms)[:2]
@@ -51,7 +62,9 @@ def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     t_acc = time_to_gamma(setup, rms[accurate], 0.0, 5000 * slow_bound)
     t_fast = time_to_gamma(setup, rms[fast], 0.0, 5000 * slow_bound)
     metrics = {
-        "bon_accurate_rm_is_best": bool((wide[accurate].to_numpy()[:, None] >= others.to_numpy() - 1e-12).all()),
+        "bon_accurate_rm_is_best": bool(
+            (wide[accurate].to_numpy()[:, None] >= others.to_numpy() - 1e-12).all()
+        ),
         "bon_n_rms_compared": len(rms),
         "bon_gold_at_max_n_accurate": float(wide[accurate].iloc[-1]),
         "bon_gold_at_max_n_low_accuracy": float(wide[fast].iloc[-1]),

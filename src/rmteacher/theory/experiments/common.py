@@ -87,7 +87,9 @@ def expected_gold_along(result: flow.FlowResult, gold: np.ndarray, prompt: int =
     """E_{pi_theta(t)}[r_G] on `prompt` at every recorded time of a tabular flow."""
     gold2 = np.atleast_2d(gold)
     shape = (gold2.shape[0], -1)
-    return np.array([tabular.softmax(s.reshape(shape))[prompt] @ gold2[prompt] for s in result.states])
+    return np.array(
+        [tabular.softmax(s.reshape(shape))[prompt] @ gold2[prompt] for s in result.states]
+    )
 
 
 def loglog_slope(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -22,7 +22,9 @@ def tabular_sweep(p) -> tuple[pd.DataFrame, float]:
     gold = rng.uniform(-1, 1, p.n_outputs)
     pi0 = constructions.random_policy(p.n_outputs, p.temperature, rng)
     if pi0 @ gold + p.gamma >= gold.max():
-        raise ValueError(f"gamma={p.gamma} exceeds max r_G - E_pi0 r_G = {gold.max() - pi0 @ gold:.3f}")
+        raise ValueError(
+            f"gamma={p.gamma} exceeds max r_G - E_pi0 r_G = {gold.max() - pi0 @ gold:.3f}"
+        )
     rows = []
     kl_free_time: dict[float, float] = {}
     for lam in sorted(p.lams):
@@ -33,20 +35,34 @@ def tabular_sweep(p) -> tuple[pd.DataFrame, float]:
             horizon = p.ar_horizon * big_t
             if lam > 0 and np.isfinite(kl_free_time.get(big_t, np.inf)):
                 horizon = p.kl_horizon_factor * kl_free_time[big_t]
-            res = tabular_flow(pi0, rm, lam, horizon, gold=gold, gamma=p.gamma, n_points=2,
-                               rtol=p.rtol)
+            res = tabular_flow(
+                pi0, rm, lam, horizon, gold=gold, gamma=p.gamma, n_points=2, rtol=p.rtol
+            )
             if lam == 0:
                 kl_free_time[big_t] = res.t_gamma
-            rows.append(dict(policy="tabular", design="all_prompts", lam=lam, T=big_t, variance=var,
-                             t_gamma=res.t_gamma, horizon=horizon, lower_bound=bound,
-                             bound_name="Proposition 3"))
+            rows.append(
+                dict(
+                    policy="tabular",
+                    design="all_prompts",
+                    lam=lam,
+                    T=big_t,
+                    variance=var,
+                    t_gamma=res.t_gamma,
+                    horizon=horizon,
+                    lower_bound=bound,
+                    bound_name="Proposition 3",
+                )
+            )
     # Step-size check at the largest T: relative change of t_gamma with a 100x tighter rtol.
     rm = constructions.slow_rm(gold, max(p.t_values))
     shape = (1, p.n_outputs)
     rel = flow.t_gamma_tolerance_check(
         lambda th: tabular.gradient(th.reshape(shape), pi0[None], rm[None], 0.0).ravel(),
-        np.log(pi0), p.ar_horizon * max(p.t_values), lambda th: float(tabular.softmax(th.reshape(shape))[0] @ gold),
-        float(pi0 @ gold) + p.gamma, rtol=p.rtol,
+        np.log(pi0),
+        p.ar_horizon * max(p.t_values),
+        lambda th: float(tabular.softmax(th.reshape(shape))[0] @ gold),
+        float(pi0 @ gold) + p.gamma,
+        rtol=p.rtol,
     )
     return pd.DataFrame(rows), rel
 
@@ -63,7 +79,9 @@ def autoregressive_sweep(p) -> pd.DataFrame:
     gold_t = torch.tensor(gold[0])
     target = float(pi0[0] @ gold[0]) + p.gamma
     if target >= gold[0].max():
-        raise ValueError(f"gamma={p.gamma} is not reachable on prompt 0 of the autoregressive policy")
+        raise ValueError(
+            f"gamma={p.gamma} is not reachable on prompt 0 of the autoregressive policy"
+        )
     runs = [("all_prompts", lam) for lam in p.lams] + [("one_prompt", 0.0)]
     runs.sort(key=lambda run: run[1])  # KL-free runs first: they set the KL runs' horizon
     kl_free_time: dict[tuple[str, float], float] = {}
@@ -88,8 +106,16 @@ def autoregressive_sweep(p) -> pd.DataFrame:
             horizon = p.ar_horizon * big_t
             if lam > 0 and np.isfinite(kl_free_time.get((design, big_t), np.inf)):
                 horizon = p.kl_horizon_factor * kl_free_time[(design, big_t)]
-            res = flow.integrate(rhs, theta0, horizon, progress=progress,
-                                 target=target, n_points=5, rtol=p.rtol, atol=p.rtol * 1e-3)
+            res = flow.integrate(
+                rhs,
+                theta0,
+                horizon,
+                progress=progress,
+                target=target,
+                n_points=5,
+                rtol=p.rtol,
+                atol=p.rtol * 1e-3,
+            )
             if lam == 0:
                 kl_free_time[(design, big_t)] = res.t_gamma
             j_sup = 0.0
@@ -97,10 +123,23 @@ def autoregressive_sweep(p) -> pd.DataFrame:
                 ar.set_flat_parameters(model, state)
                 j_sup = max(j_sup, float(ar.jacobian_norms(model).max()))
             ar.set_flat_parameters(model, theta0)
-            bound = float(bounds.theorem4_time_lower_bound(mean_var, p.gamma, lam, p.seq_len, j_sup))
-            rows.append(dict(policy="shared_mlp", design=design, lam=lam, T=big_t,
-                             variance=mean_var, t_gamma=res.t_gamma, horizon=horizon,
-                             lower_bound=bound, bound_name="Theorem 4", jacobian_sup=j_sup))
+            bound = float(
+                bounds.theorem4_time_lower_bound(mean_var, p.gamma, lam, p.seq_len, j_sup)
+            )
+            rows.append(
+                dict(
+                    policy="shared_mlp",
+                    design=design,
+                    lam=lam,
+                    T=big_t,
+                    variance=mean_var,
+                    t_gamma=res.t_gamma,
+                    horizon=horizon,
+                    lower_bound=bound,
+                    bound_name="Theorem 4",
+                    jacobian_sup=j_sup,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -119,17 +158,25 @@ def run(p) -> tuple[pd.DataFrame, dict]:
     metrics = {
         "escape_time_slope_tabular": slope("tabular", "all_prompts", 0.0),
         "escape_time_slope_autoregressive": slope("shared_mlp", "all_prompts", 0.0),
-        "escape_time_slope_tabular_kl": slope("tabular", "all_prompts", kl_lams[0]) if kl_lams else None,
+        "escape_time_slope_tabular_kl": slope("tabular", "all_prompts", kl_lams[0])
+        if kl_lams
+        else None,
         "escape_time_slope_autoregressive_kl": (
-            slope("shared_mlp", "all_prompts", kl_lams[0]) if kl_lams else None),
+            slope("shared_mlp", "all_prompts", kl_lams[0]) if kl_lams else None
+        ),
         "n_not_reached_within_horizon_with_kl": int(np.isinf(table[table.lam > 0].t_gamma).sum()),
-        "min_ratio_to_lower_bound_tabular": float(table[table.policy == "tabular"].ratio_to_bound.min()),
+        "min_ratio_to_lower_bound_tabular": float(
+            table[table.policy == "tabular"].ratio_to_bound.min()
+        ),
         "min_ratio_to_lower_bound_autoregressive": float(
-            table[table.policy == "shared_mlp"].ratio_to_bound.min()),
+            table[table.policy == "shared_mlp"].ratio_to_bound.min()
+        ),
         "one_prompt_design_time_spread": float(one.max() / one.min()),
         "all_prompts_design_time_spread": float(
-            table[(table.policy == "shared_mlp") & (table.design == "all_prompts") & (table.lam == 0)]
-            .t_gamma.pipe(lambda s: s.max() / s.min())),
+            table[
+                (table.policy == "shared_mlp") & (table.design == "all_prompts") & (table.lam == 0)
+            ].t_gamma.pipe(lambda s: s.max() / s.min())
+        ),
         "integrator_t_gamma_rel_change": rel_change,
         "worst_case_exponent_autoregressive": -1 / 3,
     }

@@ -36,7 +36,11 @@ def tabular_instances(p, rng: np.random.Generator) -> pd.DataFrame:
     for i in range(p.n_policies):
         theta_ref = rng.uniform(0.5, 3.0) * rng.standard_normal((1, p.n_outputs))
         at_init = i % 2 == 0
-        theta = theta_ref if at_init else theta_ref + p.offset_scale * rng.standard_normal(theta_ref.shape)
+        theta = (
+            theta_ref
+            if at_init
+            else theta_ref + p.offset_scale * rng.standard_normal(theta_ref.shape)
+        )
         lam = 0.0 if at_init else p.lam
         pi, pi_ref = tabular.softmax(theta), tabular.softmax(theta_ref)
         gold = rng.uniform(-1, 1, (1, p.n_outputs))
@@ -46,12 +50,22 @@ def tabular_instances(p, rng: np.random.Generator) -> pd.DataFrame:
                 r_kl = tabular.kl_regularized_reward(pi, pi_ref, reward, lam)
                 var = float(quantities.reward_variance(pi, r_kl)[0])
                 grad = tabular.per_prompt_gradient(theta, pi_ref, reward, lam)[0]
-                rows.append(dict(
-                    policy=i, at_init=at_init, lam=lam, shape=shape, scale=scale, variance=var,
-                    grad_l1=float(np.abs(grad).sum()), grad_l2=float(np.linalg.norm(grad)),
-                    lemma8_bound=float(bounds.lemma8_gradient_bound(var)),
-                    prop2_bound=float(bounds.proposition2_gradient_bound(var, np.abs(r_kl).max(), 1, 1.0)),
-                ))
+                rows.append(
+                    dict(
+                        policy=i,
+                        at_init=at_init,
+                        lam=lam,
+                        shape=shape,
+                        scale=scale,
+                        variance=var,
+                        grad_l1=float(np.abs(grad).sum()),
+                        grad_l2=float(np.linalg.norm(grad)),
+                        lemma8_bound=float(bounds.lemma8_gradient_bound(var)),
+                        prop2_bound=float(
+                            bounds.proposition2_gradient_bound(var, np.abs(r_kl).max(), 1, 1.0)
+                        ),
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -69,8 +83,14 @@ def autoregressive_instances(p, rng: np.random.Generator) -> pd.DataFrame:
             model = ar.SharedMLPLogits(space, p.n_prompts, p.mlp_hidden, p.init_scale, seed)
         log_pi = ar.sequence_log_probs(model(), space).detach()
         at_init = (i // 2) % 2 == 0
-        log_ref = log_pi if at_init else log_pi + p.offset_scale * torch.randn(
-            log_pi.shape, dtype=ar.DTYPE, generator=torch.Generator().manual_seed(seed)
+        log_ref = (
+            log_pi
+            if at_init
+            else log_pi
+            + p.offset_scale
+            * torch.randn(
+                log_pi.shape, dtype=ar.DTYPE, generator=torch.Generator().manual_seed(seed)
+            )
         )
         log_ref = log_ref - torch.logsumexp(log_ref, dim=-1, keepdim=True)
         lam = 0.0 if at_init else p.lam
@@ -84,12 +104,24 @@ def autoregressive_instances(p, rng: np.random.Generator) -> pd.DataFrame:
                 var = quantities.reward_variance(pi, r_kl)
                 grads = ar.per_prompt_gradients(model, space, torch.tensor(reward), log_ref, lam)
                 for x, grad in enumerate(grads):
-                    bound = bounds.proposition2_gradient_bound(var[x], np.abs(r_kl[x]).max(), p.seq_len, j_x[x])
-                    rows.append(dict(
-                        policy=i, kind=kind, at_init=at_init, lam=lam, prompt=x, shape=shape,
-                        scale=scale, variance=float(var[x]), grad_l2=float(np.linalg.norm(grad)),
-                        jacobian_norm=float(j_x[x]), prop2_bound=float(bound),
-                    ))
+                    bound = bounds.proposition2_gradient_bound(
+                        var[x], np.abs(r_kl[x]).max(), p.seq_len, j_x[x]
+                    )
+                    rows.append(
+                        dict(
+                            policy=i,
+                            kind=kind,
+                            at_init=at_init,
+                            lam=lam,
+                            prompt=x,
+                            shape=shape,
+                            scale=scale,
+                            variance=float(var[x]),
+                            grad_l2=float(np.linalg.norm(grad)),
+                            jacobian_norm=float(j_x[x]),
+                            prop2_bound=float(bound),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -110,9 +142,11 @@ def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         "max_grad_to_bound_ratio_tabular_prop2": float(tab.prop2_ratio.max()),
         "max_grad_to_bound_ratio_autoregressive": float(auto.prop2_ratio.max()),
         "max_grad_to_bound_ratio_autoregressive_table": float(
-            auto[auto.kind == "prefix_table"].prop2_ratio.max()),
+            auto[auto.kind == "prefix_table"].prop2_ratio.max()
+        ),
         "max_grad_to_bound_ratio_autoregressive_mlp": float(
-            auto[auto.kind == "shared_mlp"].prop2_ratio.max()),
+            auto[auto.kind == "shared_mlp"].prop2_ratio.max()
+        ),
         "median_jacobian_norm_mlp": float(auto[auto.kind == "shared_mlp"].jacobian_norm.median()),
         "scaling_slope_grad_vs_variance_tabular": float(np.median(slopes)),
         "variance_range": [float(tab.variance.min()), float(tab.variance.max())],

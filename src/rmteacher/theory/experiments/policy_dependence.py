@@ -21,14 +21,18 @@ def build(p, big_t: float):
     gold = rng.uniform(-1, 1, p.n_outputs)
     best, second = (int(i) for i in np.argsort(gold)[::-1][:2])
     if gold[second] <= p.v0 + p.gamma:
-        raise ValueError(f"v0 + gamma = {p.v0 + p.gamma:.3f} must be below the second-best r_G "
-                         f"({gold[second]:.3f}); lower v0 or gamma")
+        raise ValueError(
+            f"v0 + gamma = {p.v0 + p.gamma:.3f} must be below the second-best r_G "
+            f"({gold[second]:.3f}); lower v0 or gamma"
+        )
     policies = {
         POLICIES[0]: constructions.theorem6_policy(gold, best, second, p.v0, big_t, p.c),
         POLICIES[1]: constructions.theorem6_policy(gold, second, best, p.v0, big_t, p.c),
     }
-    rms = {RMS[0]: constructions.indicator_rm(p.n_outputs, best),
-           RMS[1]: constructions.indicator_rm(p.n_outputs, second)}
+    rms = {
+        RMS[0]: constructions.indicator_rm(p.n_outputs, best),
+        RMS[1]: constructions.indicator_rm(p.n_outputs, second),
+    }
     return gold, (best, second), policies, rms
 
 
@@ -41,13 +45,20 @@ def grid(p, big_t: float) -> pd.DataFrame:
             horizon = max(100 * bounds.theorem6_slow_lower_bound(big_t, p.gamma, 1), 50 * big_t**2)
             res = tabular_flow(pi0, rm, p.lam, horizon, gold=gold, gamma=p.gamma, n_points=2)
             rho = bounds.theorem5_rho(p.v0, p.gamma, gold[fast_target])
-            rows.append(dict(T=big_t, policy=pol_name, rm=rm_name, t_gamma=res.t_gamma,
-                             variance=float(quantities.reward_variance(pi0, rm)),
-                             accuracy=quantities.accuracy(rm, gold),
-                             gold_mean0=float(pi0 @ gold),
-                             fast_upper_bound=bounds.theorem6_fast_upper_bound(p.c, rho, 1),
-                             slow_lower_bound=bounds.theorem6_slow_lower_bound(big_t, p.gamma, 1),
-                             max_lambda=bounds.theorem6_max_lambda(p.c, rho, pi0.min())))
+            rows.append(
+                dict(
+                    T=big_t,
+                    policy=pol_name,
+                    rm=rm_name,
+                    t_gamma=res.t_gamma,
+                    variance=float(quantities.reward_variance(pi0, rm)),
+                    accuracy=quantities.accuracy(rm, gold),
+                    gold_mean0=float(pi0 @ gold),
+                    fast_upper_bound=bounds.theorem6_fast_upper_bound(p.c, rho, 1),
+                    slow_lower_bound=bounds.theorem6_slow_lower_bound(big_t, p.gamma, 1),
+                    max_lambda=bounds.theorem6_max_lambda(p.c, rho, pi0.min()),
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -58,8 +69,16 @@ def curves(p, table: pd.DataFrame) -> pd.DataFrame:
     for pol_name, pi0 in policies.items():
         for rm_name, rm in rms.items():
             res = tabular_flow(pi0, rm, p.lam, horizon, n_points=300)
-            out.append(pd.DataFrame({"policy": pol_name, "rm": rm_name, "time": res.times,
-                                     "gold_reward": expected_gold_along(res, gold)}))
+            out.append(
+                pd.DataFrame(
+                    {
+                        "policy": pol_name,
+                        "rm": rm_name,
+                        "time": res.times,
+                        "gold_reward": expected_gold_along(res, gold),
+                    }
+                )
+            )
     return pd.concat(out, ignore_index=True)
 
 
@@ -68,11 +87,15 @@ def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     table = pd.concat([grid(p, t) for t in sorted({*p.t_values, p.big_t})], ignore_index=True)
     main = table[table["T"] == p.big_t].set_index(["policy", "rm"]).t_gamma
     best_for = {pol: main[pol].idxmin() for pol in POLICIES}
-    fast = table[((table.policy == POLICIES[0]) & (table.rm == RMS[0]))
-                 | ((table.policy == POLICIES[1]) & (table.rm == RMS[1]))]
+    fast = table[
+        ((table.policy == POLICIES[0]) & (table.rm == RMS[0]))
+        | ((table.policy == POLICIES[1]) & (table.rm == RMS[1]))
+    ]
     slow = table.drop(fast.index)
     metrics = {
-        "thm3_ranking_flips": bool(best_for[POLICIES[0]] == RMS[0] and best_for[POLICIES[1]] == RMS[1]),
+        "thm3_ranking_flips": bool(
+            best_for[POLICIES[0]] == RMS[0] and best_for[POLICIES[1]] == RMS[1]
+        ),
         "thm3_best_rm_for_pi": best_for[POLICIES[0]],
         "thm3_best_rm_for_pi_prime": best_for[POLICIES[1]],
         "thm3_equal_initial_gold_reward": bool(np.allclose(table.gold_mean0, p.v0, atol=1e-10)),

@@ -1,0 +1,52 @@
+# rmteacher: `make repro` runs the whole pipeline (book included); `make test` runs the tests.
+# Both create the virtual environment from requirements/lock.txt when it is missing or stale.
+
+VENV ?= .venv
+PROFILE ?=
+PYTHON_BOOTSTRAP ?= $(shell command -v python3.11 || command -v python3)
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+
+export PATH := $(BIN):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+export DVC_NO_ANALYTICS := 1
+export MPLBACKEND := Agg
+
+.PHONY: help env repro test test-fast lint bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+env: $(STAMP)  ## create or update the virtual environment
+
+repro: env  ## run the pipeline (PROFILE=tiny|default first rewrites params.yaml) and build the book
+ifneq ($(strip $(PROFILE)),)
+	rmteacher profile $(PROFILE)
+endif
+	dvc repro
+	@echo "book: $(CURDIR)/book/_build/html/index.html"
+
+test: env  ## run the whole test suite, including the end-to-end tiny pipeline
+	python -m pytest -n 2 -q
+
+test-fast: env  ## the test suite without the slow end-to-end pipeline run
+	python -m pytest -q -m "not slow"
+
+lint: env  ## ruff lint and format check
+	ruff check src tests benchmarks notebooks
+	ruff format --check src tests benchmarks
+
+bench: env  ## time every stage, a no-op repro and the book build (prints a table)
+	python benchmarks/pipeline_timing.py
+
+clean:  ## remove pipeline outputs (the DVC cache is kept)
+	rm -rf book/_build book/executed/*.ipynb book/figures/theory_* metrics/*.json plots/theory_*

@@ -1,0 +1,84 @@
+"""Time the pipeline on this machine and print a markdown table (a benchmark, not a test).
+
+Runs in temporary copies of the repository so the workspace is untouched: every theory stage of
+the default and tiny profiles, a no-op `dvc repro`, the book build, and the tiny profile end to end.
+Usage: python benchmarks/pipeline_timing.py [--profiles default tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOALS = {
+    "theory notebooks, total": "<= 60 s (default profile)",
+    "no-op dvc repro": "<= 5 s",
+    "book build": "<= 60 s",
+    "tiny profile end to end": "<= 300 s",
+}
+
+
+def copy_repo(dest: Path) -> None:
+    names = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout.split()
+    for name in names:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).write_bytes((ROOT / name).read_bytes())
+
+
+def timed(cmd: str, cwd: Path, env: dict) -> tuple[float, str]:
+    start = time.perf_counter()
+    out = subprocess.run(cmd, cwd=cwd, env=env, shell=True, text=True, capture_output=True)
+    if out.returncode:
+        sys.exit(f"benchmark command failed: {cmd}\n{out.stderr[-2000:]}")
+    return time.perf_counter() - start, out.stdout
+
+
+def profile_rows(profile: str, env: dict) -> list[tuple[str, str, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp)
+        copy_repo(repo)
+        venv = Path(sys.prefix)
+        total, log = timed(
+            f"make -o {venv}/.installed repro PROFILE={profile} VENV={venv}", repo, env
+        )
+        rows = [
+            (profile, f"stage {s}", float(t))
+            for s, t in re.findall(r"stage (\w+): done in ([\d.]+) s", log)
+        ]
+        theory = sum(t for _, name, t in rows if name.startswith("stage theory_"))
+        rows.append((profile, "theory notebooks, total", theory))
+        rows.append((profile, "book build", timed("dvc repro -f book", repo, env)[0]))
+        rows.append((profile, "no-op dvc repro", timed("dvc repro", repo, env)[0]))
+        rows.append((profile, f"{profile} profile end to end", total))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profiles", nargs="+", default=["default", "tiny"])
+    args = parser.parse_args()
+    env = dict(
+        os.environ, PATH=f"{Path(sys.prefix) / 'bin'}:{os.environ['PATH']}", DVC_NO_ANALYTICS="1"
+    )
+    rows = [row for profile in args.profiles for row in profile_rows(profile, env)]
+    print(f"| profile | what | wall time (s) | goal |\n|---|---|---|---|  ({os.cpu_count()} CPUs)")
+    for profile, name, seconds in rows:
+        print(f"| {profile} | {name} | {seconds:.1f} | {GOALS.get(name, '')} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The `rmteacher` command: params file, profiles, and stage runs that fail fast on bad input."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rmteacher import pipeline
+from rmteacher.params import ParamsError, stage_registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rmteacher(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "rmteacher", *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A minimal copy of the project layout: dvc.yaml, params.yaml, profiles/, notebooks/."""
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    return tmp_path
+
+
+def test_committed_params_file_is_the_default_profile():
+    assert pipeline.params_match_defaults(ROOT / "params.yaml")
+    assert pipeline.render_defaults() == (ROOT / "params.yaml").read_text()
+
+
+def test_notebook_parameter_cells_match_the_stage_dataclasses():
+    for stage, cls in stage_registry().items():
+        notebook = json.loads((ROOT / "notebooks" / f"{stage}.ipynb").read_text())
+        cell = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
+        namespace: dict = {}
+        exec("".join(cell["source"]), namespace)
+        values = {k: v for k, v in namespace.items() if not k.startswith("__")}
+        assert cls.from_mapping(values).to_dict() == cls.defaults(), stage
+
+
+def test_bad_parameter_fails_before_compute_with_one_line(project):
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("gamma: 0.1\n", "gamma: -0.1\n", 1))
+    result = rmteacher("run", "theory_escape_time", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: theory_escape_time.gamma: expected a float > 0 and < 2, got -0.1"
+    ]
+    assert not (project / "book").exists() and not (project / "metrics").exists()
+    assert rmteacher("check", cwd=project).returncode == 2
+
+
+def test_unknown_stage_group_and_missing_file(project):
+    params = project / "params.yaml"
+    params.write_text(params.read_text() + "theory_typo:\n  seed: 1\n")
+    result = rmteacher("check", cwd=project)
+    assert result.returncode == 2 and "unknown group 'theory_typo'" in result.stderr
+    result = rmteacher("run", "theory_nothing", cwd=project)
+    assert result.returncode == 2 and "unknown stage 'theory_nothing'" in result.stderr
+    result = rmteacher("check", "--params", "missing.yaml", cwd=project)
+    assert result.returncode == 2 and "no such params file" in result.stderr
+
+
+def test_profile_overlay_keeps_comments_and_restores_defaults(project):
+    params = project / "params.yaml"
+    changes = pipeline.apply_profile("tiny", params)
+    assert any(c.startswith("theory_best_of_n.max_n: 16 -> 8") for c in changes)
+    text = params.read_text()
+    assert "# largest N" in text and "max_n: 8" in text
+    assert not pipeline.params_match_defaults(params)
+    pipeline.apply_profile("default", params)
+    assert pipeline.params_match_defaults(params)
+
+
+def test_invalid_profile_leaves_params_untouched(project):
+    params = project / "params.yaml"
+    before = params.read_text()
+    (project / "profiles" / "broken.yaml").write_text("theory_best_of_n:\n  max_n: -3\n")
+    with pytest.raises(ParamsError, match="max_n"):
+        pipeline.apply_profile("broken", params)
+    (project / "profiles" / "typo.yaml").write_text("theory_best_of_nn:\n  max_n: 3\n")
+    with pytest.raises(ParamsError, match="unknown stage 'theory_best_of_nn'"):
+        pipeline.apply_profile("typo", params)
+    with pytest.raises(ParamsError, match="available: broken, tiny, typo, default"):
+        pipeline.apply_profile("nope", params)
+    assert params.read_text() == before

@@ -1,0 +1,133 @@
+"""End to end: the tiny profile runs the whole DVC pipeline, book included, in a temporary copy
+of the repository; parameter tracking reruns exactly the stage whose parameter changed."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(sys.prefix)
+THEORY_STAGES = [
+    "theory_gradient_bound",
+    "theory_escape_time",
+    "theory_accuracy_speed",
+    "theory_policy_dependence",
+    "theory_best_of_n",
+]
+pytestmark = pytest.mark.slow
+
+
+def sh(cmd, cwd, env, check=True):
+    result = subprocess.run(
+        cmd, cwd=cwd, env=env, shell=True, text=True, capture_output=True, timeout=900
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A copy of the tracked files with its own git history, after `make repro PROFILE=tiny`."""
+    copy = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            (copy / name).write_bytes((ROOT / name).read_bytes())
+    env = dict(
+        os.environ,
+        PATH=f"{VENV / 'bin'}:{os.environ['PATH']}",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
+        DVC_NO_ANALYTICS="1",
+    )
+    sh("git init -q && git add -A && git commit -qm snapshot", copy, env)
+    stamp = VENV / ".installed"  # the venv already exists: tell make not to rebuild it
+    run = sh(f"make -o {stamp} repro PROFILE=tiny VENV={VENV}", copy, env)
+    return copy, env, run.stdout
+
+
+def test_tiny_profile_runs_every_stage_and_builds_the_book(tiny_run):
+    copy, _, log = tiny_run
+    for stage in THEORY_STAGES:
+        assert f"Running stage '{stage}'" in log
+        assert (copy / "metrics" / f"{stage}.json").is_file()
+        assert (copy / "book" / "executed" / f"{stage}.ipynb").is_file()
+        assert list((copy / "book" / "figures" / stage).glob("*.png"))
+    html = copy / "book" / "_build" / "html"
+    assert (html / "index.html").is_file()
+    for page in [
+        "gradient_bound",
+        "escape_time",
+        "accuracy_speed",
+        "policy_dependence",
+        "best_of_n",
+    ]:
+        text = (html / "theory" / f"{page}.html").read_text()
+        assert "proof" in text.lower() and ".png" in text
+
+
+def test_book_needs_no_network(tiny_run):
+    html = tiny_run[0] / "book" / "_build" / "html"
+    external = re.compile(r'<(script|link|img)[^>]+(src|href)="https?://')
+    for page in html.rglob("*.html"):
+        assert not external.search(page.read_text()), page
+
+
+def test_tiny_metrics_agree_with_the_theory(tiny_run):
+    copy = tiny_run[0]
+
+    def metrics(stage):
+        return json.loads((copy / "metrics" / f"{stage}.json").read_text())
+
+    bound = metrics("theory_gradient_bound")
+    assert 0.5 < bound["max_grad_to_bound_ratio_tabular"] <= 1.0
+    assert bound["max_grad_to_bound_ratio_autoregressive"] <= 1.0
+    escape = metrics("theory_escape_time")
+    assert escape["escape_time_slope_tabular"] == pytest.approx(-0.5, abs=0.01)
+    assert escape["escape_time_slope_autoregressive"] == pytest.approx(-0.5, abs=0.01)
+    assert escape["min_ratio_to_lower_bound_tabular"] >= 1.0
+    speed = metrics("theory_accuracy_speed")
+    assert speed["thm2_slow_over_fast_time_ratio"] > 5
+    assert speed["thm5_slow_bound_holds_all"] and speed["thm5_fast_bound_holds_all"]
+    assert metrics("theory_policy_dependence")["thm3_ranking_flips"] is True
+    assert metrics("theory_best_of_n")["bon_accurate_rm_is_best"] is True
+
+
+def test_noop_repro_and_dvc_exp_run_rerun_only_the_changed_stage(tiny_run):
+    copy, env, _ = tiny_run
+    assert "Data and pipelines are up to date" in sh("dvc repro", copy, env).stdout
+    sh("git add -A && git commit -qm tiny", copy, env)
+    log = sh("dvc exp run -S theory_best_of_n.max_n=4", copy, env).stdout
+    ran = re.findall(r"Running stage '([a-z_]+)'", log)
+    assert ran == ["theory_best_of_n", "book"]
+    assert json.loads((copy / "metrics" / "theory_best_of_n.json").read_text())
+
+
+def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
+    copy, env, _ = tiny_run
+    params = copy / "params.yaml"
+    original = params.read_text()
+    params.write_text(original.replace("  gamma: 0.1\n", "  gamma: -0.1\n", 1))
+    try:
+        result = sh("dvc repro theory_gradient_bound theory_escape_time", copy, env, check=False)
+        assert result.returncode != 0
+        assert "error: theory_escape_time.gamma: expected a float > 0 and < 2, got -0.1" in (
+            result.stdout + result.stderr
+        )
+    finally:
+        params.write_text(original)
