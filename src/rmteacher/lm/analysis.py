@@ -1,0 +1,105 @@
+"""Table 2: correlations between RM properties (measured on the initial policy) and the reward
+increases their RLOO runs achieve, next to the paper's values, with a bootstrap over seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rmteacher.metrics.rm_metrics import correlation
+
+PROPERTY_LABELS = {
+    "reward_variance": "Reward variance",
+    "onpolicy_accuracy": "On-policy acc.",
+    "offpolicy_accuracy": "Off-policy acc.",
+    "accuracy_mean": "On- & off-policy acc.",
+    "variance_and_accuracy": "Reward variance & acc.",
+}
+
+# Paper Table 2 (Pythia-2.8B): (proxy Pearson, proxy Spearman, r_G Pearson, r_G Spearman).
+PAPER_TABLE2 = {
+    "reward_variance": (0.982, 1.000, 0.834, 0.714),
+    "onpolicy_accuracy": (-0.762, 0.143, -0.283, 0.200),
+    "offpolicy_accuracy": (-0.933, -0.943, -0.507, -0.543),
+    "accuracy_mean": (-0.870, -0.486, -0.397, 0.200),
+    "variance_and_accuracy": (0.676, 0.886, 0.940, 0.828),
+}
+CELLS = ("proxy_pearson", "proxy_spearman", "gold_pearson", "gold_spearman")
+
+
+def rm_properties(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 columns plus the paper's combined measures: the mean of the two accuracies, and
+    the mean of reward variance and that accuracy mean (indexed by rm)."""
+    props = table.set_index("rm")[["reward_variance", "onpolicy_accuracy", "offpolicy_accuracy"]]
+    props = props.assign(accuracy_mean=(props.onpolicy_accuracy + props.offpolicy_accuracy) / 2)
+    return props.assign(variance_and_accuracy=(props.reward_variance + props.accuracy_mean) / 2)
+
+
+def increases_at(curves: pd.DataFrame, epoch: float) -> pd.DataFrame:
+    """Per (rm, seed) proxy and r_G increases at the evaluation point nearest `epoch`."""
+    epochs = np.sort(curves.epoch.unique())
+    nearest = epochs[np.argmin(np.abs(epochs - epoch))]
+    at = curves[np.isclose(curves.epoch, nearest)]
+    return at[["rm", "seed", "epoch", "proxy_increase", "gold_increase"]].reset_index(drop=True)
+
+
+def correlation_table(props: pd.DataFrame, increase: pd.DataFrame) -> pd.DataFrame:
+    """Pearson and Spearman of each property with the mean (over seeds) proxy and r_G increase,
+    over the RMs present in both (r_G itself excluded, as in the paper)."""
+    mean = increase.groupby("rm")[["proxy_increase", "gold_increase"]].mean()
+    rms = [rm for rm in props.index if rm in mean.index and rm != "gold"]
+    rows = []
+    for prop in PROPERTY_LABELS:
+        x = props.loc[rms, prop].to_numpy()
+        pp, ps = correlation(x, mean.loc[rms, "proxy_increase"])
+        gp, gs = correlation(x, mean.loc[rms, "gold_increase"])
+        rows.append({"property": prop, "proxy_pearson": pp, "proxy_spearman": ps,
+                     "gold_pearson": gp, "gold_spearman": gs})
+    return pd.DataFrame(rows).set_index("property")
+
+
+def bootstrap_correlations(props, increase, n_boot: int, seed: int) -> pd.DataFrame:
+    """Std and 5/95 % quantiles of every Table 2 cell when each RM's seeds are resampled with
+    replacement (the RM properties are held fixed)."""
+    rng = np.random.default_rng(seed)
+    groups = {rm: g.reset_index(drop=True) for rm, g in increase.groupby("rm")}
+    draws = []
+    for _ in range(n_boot):
+        sample = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in groups.values()])
+        draws.append(correlation_table(props, sample)[list(CELLS)].to_numpy())
+    draws = np.stack(draws)
+    out = {}
+    for j, cell in enumerate(CELLS):
+        out[f"{cell}_std"] = np.nanstd(draws[:, :, j], axis=0)
+        out[f"{cell}_q05"] = np.nanquantile(draws[:, :, j], 0.05, axis=0)
+        out[f"{cell}_q95"] = np.nanquantile(draws[:, :, j], 0.95, axis=0)
+    return pd.DataFrame(out, index=list(PROPERTY_LABELS))
+
+
+def with_paper(corr: pd.DataFrame) -> pd.DataFrame:
+    paper = pd.DataFrame(PAPER_TABLE2, index=[f"paper_{c}" for c in CELLS]).T
+    return corr.join(paper)
+
+
+def verdicts(corr: pd.DataFrame, increase: pd.DataFrame, early: pd.DataFrame) -> dict:
+    """Booleans for the paper's four Section 4.1 claims (see the book chapter for the rules)."""
+    mean = increase.groupby("rm")[["proxy_increase", "gold_increase"]].mean()
+    proxies = [rm for rm in mean.index if rm not in ("gold", "perfect")]
+    acc_rows = ["onpolicy_accuracy", "offpolicy_accuracy", "accuracy_mean"]
+    early_mean = early.groupby("rm")["gold_increase"].mean()
+    out = {
+        "claim_variance_predicts_proxy_increase": bool(
+            corr.loc["reward_variance", "proxy_spearman"] > 0.5
+            and corr.loc["reward_variance", "proxy_pearson"]
+            >= corr.loc[acc_rows, "proxy_pearson"].max()),
+        "claim_variance_and_accuracy_beats_accuracy_for_gold": bool(
+            corr.loc["variance_and_accuracy", "gold_pearson"]
+            > corr.loc[acc_rows, "gold_pearson"].max()),
+    }
+    if "perfect" in mean.index and proxies:
+        out["claim_perfect_rm_teaches_slowest"] = bool(
+            mean.loc["perfect", "gold_increase"] < mean.loc[proxies, "gold_increase"].min())
+    if "gold" in early_mean.index and proxies:
+        out["claim_proxy_beats_gold_early"] = bool(
+            early_mean.loc[proxies].max() > early_mean.loc["gold"])
+    return out

@@ -1,0 +1,99 @@
+"""Table 1: every RM's reward variance and on-/off-policy accuracy under the initial policy, and
+the normalisation constants (fixed from initial-policy samples) that policy gradient uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rmteacher.lm.reward_training import read_manifest
+from rmteacher.metrics.rm_metrics import accuracy, gold_tie_fraction, reward_variance, untied_accuracy
+from rmteacher.rewards.normalize import Normalization
+from rmteacher.rewards.registry import PromptScaledReward, Reward, load_reward
+
+EVAL_DIR = Path("artifacts/rm_eval")
+
+
+def scaled_prompts(world, fraction: float, seed: int) -> list[str]:
+    """The policy-gradient prompts whose r_G the perfect-accuracy RM scales down (seeded)."""
+    prompts = world.prompt_texts("pg_train")
+    order = np.random.default_rng(seed).permutation(len(prompts))
+    return [prompts[i] for i in order[: int(len(prompts) * fraction)]]
+
+
+def reward_suite(perfect_prompts: list[str], perfect_factor: float) -> dict[str, object]:
+    """{name: reward} for the trained proxies (manifest order), 'perfect' and 'gold'."""
+    manifest = read_manifest()
+    suite = {rm["name"]: load_reward(rm["path"], rm["name"]) for rm in manifest["rms"]}
+    gold = load_reward(manifest["gold"], "gold")
+    suite["perfect"] = PromptScaledReward(gold, set(perfect_prompts), perfect_factor)
+    suite["gold"] = gold
+    return suite
+
+
+def score_matrix(reward, prompts: list[str], responses: list[list[str]]) -> np.ndarray:
+    """[P, n] rewards of responses[p][i]."""
+    if isinstance(reward, Reward):
+        return reward.matrix(prompts, responses)
+    n = len(responses[0])
+    flat_p = [p for p in prompts for _ in range(n)]
+    return np.asarray(reward(flat_p, [r for rs in responses for r in rs])).reshape(len(prompts), n)
+
+
+def rm_table(suite: dict, prompts, responses, off_prompts, off_responses, off_gold):
+    """(Table 1 as a DataFrame, raw reward matrices, normalisations) for every RM in `suite`."""
+    matrices = {name: score_matrix(r, prompts, responses) for name, r in suite.items()}
+    gold = matrices["gold"]
+    rows, norms = [], {}
+    for name, raw in matrices.items():
+        norm = Normalization.from_rewards(raw)
+        norms[name] = norm
+        off = score_matrix(suite[name], off_prompts, off_responses)
+        rows.append({
+            "rm": name,
+            "reward_variance": reward_variance(norm(raw)),
+            "onpolicy_accuracy": accuracy(raw, gold),
+            "offpolicy_accuracy": accuracy(off, off_gold),
+            "onpolicy_accuracy_untied": untied_accuracy(raw, gold),
+            "offpolicy_accuracy_untied": untied_accuracy(off, off_gold),
+            "raw_mean": float(raw.mean()),
+            "raw_std": float(raw.std(ddof=1)),
+            "raw_per_prompt_variance": float(raw.var(axis=1, ddof=1).mean()),
+        })
+    table = pd.DataFrame(rows)
+    table.attrs["gold_tie_fraction"] = gold_tie_fraction(gold)
+    return table, matrices, norms
+
+
+def save_eval(matrices: dict, norms: dict, prompts, responses, perfect_prompts,
+              perfect_factor: float, out_dir: Path = EVAL_DIR) -> None:
+    """rewards_<rm>.npy [P, n] (same prompt and sample order for all), normalization.json,
+    samples.json and perfect_prompts.json."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, raw in matrices.items():
+        np.save(out_dir / f"rewards_{name}.npy", raw.astype(np.float64))
+    (out_dir / "normalization.json").write_text(
+        json.dumps({k: v.to_dict() for k, v in norms.items()}, indent=1) + "\n")
+    (out_dir / "samples.json").write_text(
+        json.dumps({"prompts": prompts, "responses": responses}, ensure_ascii=False) + "\n")
+    (out_dir / "perfect_rm.json").write_text(
+        json.dumps({"factor": perfect_factor, "prompts": perfect_prompts}, indent=0) + "\n")
+
+
+def load_suite(out_dir: Path = EVAL_DIR) -> dict[str, object]:
+    """The reward suite exactly as rm_eval evaluated it (same perfect-RM prompts and factor)."""
+    path = out_dir / "perfect_rm.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run the rm_eval stage first")
+    perfect = json.loads(path.read_text())
+    return reward_suite(perfect["prompts"], perfect["factor"])
+
+
+def load_normalizations(out_dir: Path = EVAL_DIR) -> dict[str, Normalization]:
+    path = out_dir / "normalization.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run the rm_eval stage first")
+    return {k: Normalization(**v) for k, v in json.loads(path.read_text()).items()}

@@ -1,0 +1,59 @@
+"""The initial policy: supervised fine-tuning of the base LM (trl SFTTrainer, completion-only
+loss) on prompt -> continuation exchanges cut from training documents."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from rmteacher.lm.corpus import to_passage
+from rmteacher.lm.trl_common import CoarseProgress, log_table, quiet, trainer_kwargs
+
+
+def sft_rows(docs: list[dict], n: int, prompt_words: int, continuation_words: int, seed: int):
+    """`n` chat examples (user = first words, assistant = the next words) from documents long
+    enough to have a continuation, drawn without replacement (seeded)."""
+    eligible = [d for d in docs if len(d["text"].split()) >= prompt_words + 3]
+    if not eligible:
+        raise ValueError("no training document is long enough for a prompt and a continuation")
+    order = np.random.default_rng(seed).permutation(len(eligible))[:n]
+    rows = []
+    for i in order:
+        passage = to_passage(eligible[i], prompt_words, continuation_words)
+        rows.append({"messages": [{"role": "user", "content": passage.prompt},
+                                  {"role": "assistant", "content": passage.continuation}]})
+    return rows
+
+
+def finetune(base_dir: str, out_dir: Path, rows: list[dict], *, epochs: float,
+             learning_rate: float, batch_size: int, max_length: int, seed: int):
+    """Fine-tune the causal LM at `base_dir` on chat `rows`; save model and tokenizer to
+    `out_dir`. Returns the per-step log (loss, grad_norm, mean_token_accuracy, ...)."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from rmteacher.lm.models import load_tokenizer
+
+    tokenizer = load_tokenizer(base_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        args = SFTConfig(
+            **trainer_kwargs(scratch, seed),
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=epochs,
+            learning_rate=learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.05,
+            max_length=max_length,
+            assistant_only_loss=True,
+        )
+        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                             processing_class=tokenizer, callbacks=[CoarseProgress("sft")])
+        quiet(trainer).train()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer.model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return log_table(trainer)

@@ -1,0 +1,1 @@
+"""Sample-based reward-model metrics: accuracy, reward variance, correlations."""

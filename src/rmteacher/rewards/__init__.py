@@ -1,0 +1,1 @@
+"""Reward functions by name or path (the ground truth r_G and proxy RMs) and their normalisation."""

@@ -1,0 +1,167 @@
+"""Pluggable rewards. A reward maps (prompts, responses) to one float per pair. A spec names one:
+
+* a registered scorer (`vader`, or anything added with `register_scorer`);
+* `package.module:function`, a Python callable f(prompts, responses) -> sequence of floats;
+* a local directory holding a one-output sequence-classification model (and its tokenizer);
+* a Hugging Face Hub id of such a model (online only: offline it fails fast).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rmteacher.lm.models import check_model_source
+
+ScoreFn = Callable[[Sequence[str], Sequence[str]], Sequence[float]]
+SCORERS: dict[str, Callable[[], ScoreFn]] = {}
+
+
+def register_scorer(name: str):
+    """Decorator registering a factory that returns a scorer f(prompts, responses)."""
+
+    def decorate(factory: Callable[[], ScoreFn]) -> Callable[[], ScoreFn]:
+        SCORERS[name] = factory
+        return factory
+
+    return decorate
+
+
+@register_scorer("vader")
+def _vader() -> ScoreFn:
+    """VADER compound sentiment of the response, in [-1, 1] (Hutto and Gilbert, 2014)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    return lambda prompts, responses: [analyzer.polarity_scores(r)["compound"] for r in responses]
+
+
+@register_scorer("length")
+def _length() -> ScoreFn:
+    """Number of words of the response (a deliberately sentiment-blind reward)."""
+    return lambda prompts, responses: [float(len(r.split())) for r in responses]
+
+
+def _import_callable(spec: str, what: str) -> ScoreFn:
+    module_name, _, attr = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"{what}: cannot import reward '{spec}' ({err})") from None
+    if not callable(fn):
+        raise ValueError(f"{what}: '{spec}' is not callable")
+    return fn
+
+
+def check_reward_spec(spec: str, what: str = "reward") -> None:
+    """Raise a one-line ValueError if `spec` cannot name a reward (no compute, no model load)."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"{what}: expected a scorer name, model path or Hub id, got {spec!r}")
+    if spec in SCORERS:
+        return
+    if ":" in spec and not Path(spec).exists():
+        _import_callable(spec, what)
+        return
+    try:
+        check_model_source(spec, what, kind="seq-cls")
+    except ValueError as err:
+        if not Path(spec).exists() and "/" not in spec:
+            known = ", ".join(sorted(SCORERS))
+            raise ValueError(
+                f"{what}: '{spec}' is neither a registered scorer ({known}) nor a model path"
+            ) from None
+        raise err
+
+
+class Reward:
+    """A named reward: `reward(prompts, responses)` returns a float64 array, checked finite."""
+
+    def __init__(self, name: str, fn: ScoreFn, batch_size: int = 512):
+        self.name, self.fn, self.batch_size = name, fn, batch_size
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        if len(prompts) != len(responses):
+            raise ValueError(f"{self.name}: {len(prompts)} prompts but {len(responses)} responses")
+        out = []
+        for start in range(0, len(prompts), self.batch_size):
+            stop = start + self.batch_size
+            out.extend(self.fn(list(prompts[start:stop]), list(responses[start:stop])))
+        scores = np.asarray(out, dtype=np.float64)
+        if scores.shape != (len(prompts),):
+            raise ValueError(f"{self.name}: expected {len(prompts)} scores, got {scores.shape}")
+        if not np.all(np.isfinite(scores)):
+            raise FloatingPointError(f"{self.name}: non-finite reward (NaN or Inf)")
+        return scores
+
+    def matrix(self, prompts: Sequence[str], responses: Sequence[Sequence[str]]) -> np.ndarray:
+        """Rewards of responses[p][i] to prompts[p] as a [P, n] array."""
+        n = len(responses[0])
+        flat_p = [p for p, rs in zip(prompts, responses, strict=True) for _ in rs]
+        flat_r = [r for rs in responses for r in rs]
+        return self(flat_p, flat_r).reshape(len(prompts), n)
+
+
+class SequenceClassifierReward:
+    """r(x, y) = the single logit of a sequence-classification model on its chat-formatted text."""
+
+    def __init__(self, spec: str, device=None):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from rmteacher.lm.models import device as default_device
+
+        self.device = device or default_device()
+        self.tokenizer = AutoTokenizer.from_pretrained(spec)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForSequenceClassification.from_pretrained(
+            spec, dtype=torch.float32
+        ).to(self.device).eval()
+        if self.model.config.num_labels != 1:
+            raise ValueError(f"reward model {spec}: has {self.model.config.num_labels} outputs, "
+                             "expected a one-output reward head")
+        self.model.config.pad_token_id = self.tokenizer.pad_token_id
+
+    def format(self, prompt: str, response: str) -> str:
+        if self.tokenizer.chat_template:
+            messages = [{"role": "user", "content": prompt},
+                        {"role": "assistant", "content": response}]
+            return self.tokenizer.apply_chat_template(messages, tokenize=False)
+        return f"{prompt} {response}"
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
+        import torch
+
+        texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="right",
+                             add_special_tokens=False).to(self.device)
+        with torch.no_grad():
+            return self.model(**enc).logits[:, 0].float().cpu().tolist()
+
+
+def load_reward(spec: str, name: str | None = None, what: str = "reward") -> Reward:
+    """The reward a spec names (see the module docstring); `name` labels it in tables."""
+    check_reward_spec(spec, what)
+    if spec in SCORERS:
+        fn = SCORERS[spec]()
+    elif ":" in spec and not Path(spec).exists():
+        fn = _import_callable(spec, what)
+    else:
+        fn = SequenceClassifierReward(spec)
+    return Reward(name or Path(spec).name or spec, fn, batch_size=128 if
+                  isinstance(fn, SequenceClassifierReward) else 4096)
+
+
+class PromptScaledReward:
+    """The paper's perfect-accuracy, low-variance RM: r_G multiplied by `factor` on a chosen set of
+    prompts. Within each prompt the ranking is r_G's, so every accuracy is 1."""
+
+    def __init__(self, base: Reward, scaled_prompts: set[str], factor: float):
+        self.base, self.scaled_prompts, self.factor = base, set(scaled_prompts), factor
+
+    def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        scale = np.array([self.factor if p in self.scaled_prompts else 1.0 for p in prompts])
+        return self.base(prompts, responses) * scale

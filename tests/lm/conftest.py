@@ -1,0 +1,34 @@
+"""A tiny saved policy (tokenizer + 2-layer GPT-2) shared by the language-model tests."""
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_policy_dir(tmp_path_factory):
+    from rmteacher.lm.base import new_gpt2
+    from rmteacher.lm.corpus import load_documents
+    from rmteacher.lm.tokenizer import train_tokenizer
+
+    out = tmp_path_factory.mktemp("tiny_policy")
+    texts = [d["text"] for d in load_documents()[:3000]]
+    tokenizer = train_tokenizer(texts, 400)
+    model = new_gpt2(tokenizer, n_embd=32, n_layer=2, n_head=2, n_positions=64, seed=0)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_dir(tiny_policy_dir, tmp_path_factory):
+    """A one-output sequence-classification RM initialised from the tiny policy."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rmteacher.lm.models import load_tokenizer
+
+    out = tmp_path_factory.mktemp("tiny_rm")
+    tokenizer = load_tokenizer(tiny_policy_dir)
+    rm = AutoModelForSequenceClassification.from_pretrained(tiny_policy_dir, num_labels=1)
+    rm.config.pad_token_id = tokenizer.pad_token_id
+    rm.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
