@@ -1,7 +1,9 @@
 """Time the pipeline on this machine and print a markdown table (a benchmark, not a test).
 
-Runs in temporary copies of the repository so the workspace is untouched: every theory stage of
-the default and tiny profiles, a no-op `dvc repro`, the book build, and the tiny profile end to end.
+Runs in temporary copies of the repository so the workspace is untouched: every stage of the
+default and tiny profiles (the committed base LM is reused, as on a fresh clone), a no-op
+`dvc repro`, the book build, and each profile end to end. `--pretrain` also times
+`dvc repro -f lm_pretrain` (about half an hour on 2 cores).
 Usage: python benchmarks/pipeline_timing.py [--profiles default tiny]
 """
 
@@ -22,7 +24,10 @@ GOALS = {
     "no-op dvc repro": "<= 5 s",
     "book build": "<= 60 s",
     "tiny profile end to end": "<= 300 s",
+    "Section 4.1 stages, total": "<= 1500 s (default profile, base LM present)",
+    "stage lm_pretrain (forced)": "<= 1800 s",
 }
+SEC41 = ("lm_sft", "rm_train", "rm_eval", "rloo", "sec41_report")
 
 
 def copy_repo(dest: Path) -> None:
@@ -47,7 +52,7 @@ def timed(cmd: str, cwd: Path, env: dict) -> tuple[float, str]:
     return time.perf_counter() - start, out.stdout
 
 
-def profile_rows(profile: str, env: dict) -> list[tuple[str, str, float]]:
+def profile_rows(profile: str, env: dict, pretrain: bool) -> list[tuple[str, str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         copy_repo(repo)
@@ -61,20 +66,27 @@ def profile_rows(profile: str, env: dict) -> list[tuple[str, str, float]]:
         ]
         theory = sum(t for _, name, t in rows if name.startswith("stage theory_"))
         rows.append((profile, "theory notebooks, total", theory))
+        sec41 = sum(t for _, name, t in rows if name.removeprefix("stage ") in SEC41)
+        rows.append((profile, "Section 4.1 stages, total", sec41))
         rows.append((profile, "book build", timed("dvc repro -f book", repo, env)[0]))
         rows.append((profile, "no-op dvc repro", timed("dvc repro", repo, env)[0]))
         rows.append((profile, f"{profile} profile end to end", total))
+        if pretrain:
+            seconds = timed("dvc repro -f -s lm_pretrain", repo, env)[0]
+            rows.append((profile, "stage lm_pretrain (forced)", seconds))
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", default=["default", "tiny"])
+    parser.add_argument("--pretrain", action="store_true", help="also time base-LM pretraining")
     args = parser.parse_args()
     env = dict(
         os.environ, PATH=f"{Path(sys.prefix) / 'bin'}:{os.environ['PATH']}", DVC_NO_ANALYTICS="1"
     )
-    rows = [row for profile in args.profiles for row in profile_rows(profile, env)]
+    rows = [row for profile in args.profiles
+            for row in profile_rows(profile, env, args.pretrain and profile == args.profiles[0])]
     print(f"| profile | what | wall time (s) | goal |\n|---|---|---|---|  ({os.cpu_count()} CPUs)")
     for profile, name, seconds in rows:
         print(f"| {profile} | {name} | {seconds:.1f} | {GOALS.get(name, '')} |")

@@ -24,12 +24,13 @@ def scaled_prompts(world, fraction: float, seed: int) -> list[str]:
     return [prompts[i] for i in order[: int(len(prompts) * fraction)]]
 
 
-def reward_suite(perfect_prompts: list[str], perfect_factor: float) -> dict[str, object]:
+def reward_suite(perfect_prompts: list[str], perfect_factor: float,
+                 perfect_shift: float = 0.0) -> dict[str, object]:
     """{name: reward} for the trained proxies (manifest order), 'perfect' and 'gold'."""
     manifest = read_manifest()
     suite = {rm["name"]: load_reward(rm["path"], rm["name"]) for rm in manifest["rms"]}
     gold = load_reward(manifest["gold"], "gold")
-    suite["perfect"] = PromptScaledReward(gold, set(perfect_prompts), perfect_factor)
+    suite["perfect"] = PromptScaledReward(gold, set(perfect_prompts), perfect_factor, perfect_shift)
     suite["gold"] = gold
     return suite
 
@@ -69,7 +70,7 @@ def rm_table(suite: dict, prompts, responses, off_prompts, off_responses, off_go
 
 
 def save_eval(matrices: dict, norms: dict, prompts, responses, perfect_prompts,
-              perfect_factor: float, out_dir: Path = EVAL_DIR) -> None:
+              perfect_factor: float, perfect_shift: float, out_dir: Path = EVAL_DIR) -> None:
     """rewards_<rm>.npy [P, n] (same prompt and sample order for all), normalization.json,
     samples.json and perfect_prompts.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,8 @@ def save_eval(matrices: dict, norms: dict, prompts, responses, perfect_prompts,
     (out_dir / "samples.json").write_text(
         json.dumps({"prompts": prompts, "responses": responses}, ensure_ascii=False) + "\n")
     (out_dir / "perfect_rm.json").write_text(
-        json.dumps({"factor": perfect_factor, "prompts": perfect_prompts}, indent=0) + "\n")
+        json.dumps({"factor": perfect_factor, "shift": perfect_shift, "prompts": perfect_prompts},
+                   indent=0) + "\n")
 
 
 def load_suite(out_dir: Path = EVAL_DIR) -> dict[str, object]:
@@ -89,7 +91,7 @@ def load_suite(out_dir: Path = EVAL_DIR) -> dict[str, object]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: run the rm_eval stage first")
     perfect = json.loads(path.read_text())
-    return reward_suite(perfect["prompts"], perfect["factor"])
+    return reward_suite(perfect["prompts"], perfect["factor"], perfect["shift"])
 
 
 def load_normalizations(out_dir: Path = EVAL_DIR) -> dict[str, Normalization]:

@@ -110,6 +110,10 @@ class RmEvalParams(StageParams):
     )
     perfect_factor: float = param(0.001, "scale applied to those prompts' r_G", gt=0)
     perfect_seed: int = param(8122, "seed choosing the scaled prompts", ge=0)
+    perfect_shift: float = param(
+        1.0, "constant added to r_G before scaling (VADER is centred; ArmoRM's scores are "
+        "positive, and without an offset global normalisation undoes the scaling)"
+    )
 
     def check(self) -> None:
         if self.n_samples * self.n_prompts > 200_000:
@@ -142,7 +146,7 @@ class RlooParams(StageParams):
             raise ParamsError(f"{self.STAGE}.seeds: values must be distinct")
         if len(set(self.rms)) != len(self.rms):
             raise ParamsError(f"{self.STAGE}.rms: values must be distinct")
-        allowed = [mix_rm_name(f) for f in MIX_FRACTIONS] + ["perfect", "gold"]
+        allowed = [mix_rm_name(f) for f in MIX_FRACTIONS] + ["perfect", "perfect_unshifted", "gold"]
         for name in self.rms:
             if name not in allowed and not name.startswith("rm_onpolicy_"):
                 raise ParamsError(

@@ -156,12 +156,18 @@ def load_reward(spec: str, name: str | None = None, what: str = "reward") -> Rew
 
 
 class PromptScaledReward:
-    """The paper's perfect-accuracy, low-variance RM: r_G multiplied by `factor` on a chosen set of
-    prompts. Within each prompt the ranking is r_G's, so every accuracy is 1."""
+    """The paper's perfect-accuracy, low-variance RM: (r_G + shift) multiplied by `factor` on a
+    chosen set of prompts. Within each prompt the ranking is r_G's, so every accuracy is 1.
 
-    def __init__(self, base: Reward, scaled_prompts: set[str], factor: float):
-        self.base, self.scaled_prompts, self.factor = base, set(scaled_prompts), factor
+    The shift matters because the RM is normalised globally afterwards: ArmoRM's scores are
+    positive, so scaled prompts collapse far from the others and the global std grows, leaving a
+    low normalised variance. A centred r_G (VADER) with shift 0 would be rescaled back to about
+    r_G's own variance."""
+
+    def __init__(self, base: Reward, scaled_prompts: set[str], factor: float, shift: float = 0.0):
+        self.base, self.scaled_prompts = base, set(scaled_prompts)
+        self.factor, self.shift = factor, shift
 
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         scale = np.array([self.factor if p in self.scaled_prompts else 1.0 for p in prompts])
-        return self.base(prompts, responses) * scale
+        return (self.base(prompts, responses) + self.shift) * scale
