@@ -14,6 +14,7 @@ export HF_DATASETS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
+export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help env repro test test-fast lint bench clean
 
@@ -36,7 +37,7 @@ endif
 	@echo "book: $(CURDIR)/book/_build/html/index.html"
 
 test: env  ## run the whole test suite, including the end-to-end tiny pipeline
-	python -m pytest -n 2 -q
+	python -m pytest -n 2 --dist loadfile -q
 
 test-fast: env  ## the test suite without the slow end-to-end pipeline run
 	python -m pytest -q -m "not slow"
@@ -48,5 +49,5 @@ lint: env  ## ruff lint and format check
 bench: env  ## time every stage, a no-op repro and the book build (prints a table)
 	python benchmarks/pipeline_timing.py
 
-clean:  ## remove pipeline outputs (the DVC cache is kept)
-	rm -rf book/_build book/executed/*.ipynb book/figures/theory_* metrics/*.json plots/theory_*
+clean:  ## remove the book build (pipeline outputs stay; `dvc gc` manages the DVC cache)
+	rm -rf book/_build

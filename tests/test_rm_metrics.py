@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from rmteacher.metrics.rm_metrics import (accuracy, correlation, gold_tie_fraction,
-                                          per_prompt_accuracy, reward_variance, untied_accuracy)
+from rmteacher.metrics.rm_metrics import (
+    accuracy,
+    correlation,
+    gold_tie_fraction,
+    per_prompt_accuracy,
+    reward_variance,
+    untied_accuracy,
+)
 from rmteacher.rewards.normalize import Normalization
 
 

@@ -5,9 +5,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmteacher.lm.analysis import (PAPER_TABLE2, bootstrap_correlations, correlation_table,
-                                   increases_at, rm_properties, verdicts)
-from rmteacher.lm.rloo_sweep import increases
+from rmteacher.lm.analysis import (
+    PAPER_TABLE2,
+    bootstrap_correlations,
+    correlation_table,
+    increases_at,
+    rm_properties,
+    verdicts,
+)
+from rmteacher.lm.pg_sweep import increases
 
 RMS = ["rm_onpolicy_100", "rm_onpolicy_75", "rm_onpolicy_50", "rm_onpolicy_25", "rm_onpolicy_0",
        "perfect"]
@@ -18,8 +24,8 @@ PAPER_TABLE1 = pd.DataFrame({
     "offpolicy_accuracy": [0.630, 0.732, 0.758, 0.754, 0.762, 1.0],
 })
 # rank of each RM's increase (6 = largest), from paper-digest section 4.1
-PROXY_RANK = dict(zip(RMS, [6, 5, 4, 3, 2, 1]))
-GOLD_RANK = dict(zip(RMS, [4, 5, 6, 3, 1, 2]))
+PROXY_RANK = dict(zip(RMS, [6, 5, 4, 3, 2, 1], strict=True))
+GOLD_RANK = dict(zip(RMS, [4, 5, 6, 3, 1, 2], strict=True))
 
 
 def _increase_frame(seeds=1):

@@ -1,9 +1,11 @@
-"""The `rmteacher` command: run pipeline stages and manage parameters."""
+"""The `rmteacher` command: run pipeline stages, manage parameters, and report how well reward
+models would teach a policy."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rmteacher.params import ParamsError
 
@@ -25,11 +27,78 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("name")
     profile.add_argument("--params", default="params.yaml")
     sub.add_parser("stages", help="list the pipeline's stages")
+    add_report_parser(sub)
     return parser
+
+
+def add_report_parser(sub) -> None:
+    report = sub.add_parser(
+        "report", help="reward variance, on-policy accuracy and predicted teacher ranking of "
+        "reward models on a policy's own samples",
+        description="Sample responses from a policy, score them with each reward model (and a "
+        "gold reward), normalise each globally, and rank the RMs as teachers (paper Section 4).")
+    report.add_argument("--policy", required=True, metavar="PATH_OR_ID",
+                        help="causal LM directory with a chat-template tokenizer (or online, a "
+                        "Hub id)")
+    report.add_argument("--reward-model", dest="reward_models", action="extend", nargs="+",
+                        required=True, metavar="[NAME=]SPEC",
+                        help="registered scorer (vader, length, afinn, textblob, "
+                        "minilm_sentiment), module:function, or a one-output sequence-"
+                        "classification model directory; repeatable")
+    report.add_argument("--gold", metavar="SPEC", help="ground-truth reward r_G (e.g. vader)")
+    report.add_argument("--prompts", required=True, metavar="FILE",
+                        help="one prompt per line (.txt) or JSONL with a \"prompt\" field")
+    report.add_argument("--samples", type=int, default=10, help="responses per prompt (>= 2)")
+    report.add_argument("--out", metavar="DIR", help="output directory (default: "
+                        "report/<policy path with / as _>)")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--max-new-tokens", type=int, default=24)
+    report.add_argument("--temperature", type=float, default=1.0)
+
+
+def run_report(args) -> int:
+    """`rmteacher report`: check every input (one error line, exit 2), then sample, score, write
+    the report files and print the table."""
+    from rmteacher.report import (
+        ReportInputError,
+        check_report_inputs,
+        default_out_dir,
+        evaluate_rewards_on_policy,
+        format_report,
+        name_reward_specs,
+        read_prompts,
+        write_report,
+    )
+
+    try:
+        prompts = read_prompts(args.prompts)
+        specs = name_reward_specs(args.reward_models)
+        check_report_inputs(args.policy, specs, args.gold, prompts, args.samples,
+                            args.max_new_tokens, args.temperature)
+    except ReportInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one coarse bar of our own is enough
+    try:
+        report = evaluate_rewards_on_policy(args.policy, specs, args.gold, prompts, args.samples,
+                                            args.seed, args.max_new_tokens, args.temperature)
+        out_dir = Path(args.out) if args.out else default_out_dir(args.policy)
+        paths = write_report(report, out_dir)
+    except (ValueError, FloatingPointError, OSError) as err:
+        print(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+              file=sys.stderr)
+        return 1
+    print(format_report(report))
+    print(f"\nwrote {len(paths)} files to {out_dir}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "report":
+        return run_report(args)
     from rmteacher import pipeline
     from rmteacher.params import check_params_file
 

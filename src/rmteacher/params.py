@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-STAGE_MODULES = ("rmteacher.theory.stages", "rmteacher.lm.stages")
+STAGE_MODULES = ("rmteacher.theory.stages", "rmteacher.lm.stages", "rmteacher.lm.stages_sec42")
 
 
 class ParamsError(ValueError):

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from rmteacher.rewards.registry import (PromptScaledReward, Reward, check_reward_spec,
-                                        load_reward, register_scorer)
+from rmteacher.rewards.registry import (
+    PromptScaledReward,
+    Reward,
+    check_reward_spec,
+    load_reward,
+    register_scorer,
+)
 
 
 def test_vader_is_registered_and_scores_sentiment():

@@ -26,7 +26,9 @@ def load_documents(path: str | Path = CORPUS_PATH) -> list[dict]:
     """All documents as {"source", "text"} dicts, in file order."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"corpus not found at {path}; rebuild it with scripts/build_corpus.py")
+        raise FileNotFoundError(
+            f"corpus not found at {path}; rebuild it with scripts/build_corpus.py"
+        )
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         docs = [json.loads(line) for line in handle if line.strip()]
     if not docs:
@@ -46,9 +48,9 @@ def to_passage(doc: dict, prompt_words: int, continuation_words: int) -> Passage
 def split_corpus(
     docs: list[dict], n_heldout: int, min_words: int, seed: int
 ) -> tuple[list[dict], list[int]]:
-    """(training documents, sorted indices of held-out documents). Held-out documents are drawn (seeded) among those
-    with at least `min_words` words, so each can give a prompt and a continuation; they never
-    appear in pretraining or fine-tuning text."""
+    """(training documents, sorted indices of held-out documents). Held-out documents are drawn
+    (seeded) among those with at least `min_words` words, so each can give a prompt and a
+    continuation; they never appear in pretraining or fine-tuning text."""
     eligible = [i for i, d in enumerate(docs) if len(d["text"].split()) >= min_words]
     if n_heldout > len(eligible):
         raise ValueError(f"asked for {n_heldout} held-out passages, only {len(eligible)} eligible")

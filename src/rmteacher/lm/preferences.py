@@ -56,7 +56,9 @@ def mix_pairs(candidates: pd.DataFrame, onpolicy_fraction: float, seed: int) -> 
         chosen, rejected = (a, b) if ga > gb else (b, a)
         rows.append({"prompt": row.prompt, "chosen": chosen, "rejected": rejected, "source": kind})
     if not rows:
-        raise ValueError("every preference pair is tied under the ground truth; no data to train on")
+        raise ValueError(
+            "every preference pair is tied under the ground truth; no data to train on"
+        )
     return pd.DataFrame(rows)
 
 

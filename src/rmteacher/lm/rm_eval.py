@@ -10,11 +10,20 @@ import numpy as np
 import pandas as pd
 
 from rmteacher.lm.reward_training import read_manifest
-from rmteacher.metrics.rm_metrics import accuracy, gold_tie_fraction, reward_variance, untied_accuracy
+from rmteacher.metrics.rm_metrics import (
+    accuracy,
+    gold_tie_fraction,
+    onpolicy_properties,
+    untied_accuracy,
+)
 from rmteacher.rewards.normalize import Normalization
 from rmteacher.rewards.registry import PromptScaledReward, Reward, load_reward
 
 EVAL_DIR = Path("artifacts/rm_eval")
+# Column order of Table 1 (metrics/rm_table.csv keeps the first four).
+TABLE1_COLUMNS = ["rm", "reward_variance", "onpolicy_accuracy", "offpolicy_accuracy",
+                  "onpolicy_accuracy_untied", "offpolicy_accuracy_untied", "raw_mean", "raw_std",
+                  "raw_per_prompt_variance"]
 
 
 def scaled_prompts(world, fraction: float, seed: int) -> list[str]:
@@ -53,33 +62,30 @@ def rm_table(suite: dict, prompts, responses, off_prompts, off_responses, off_go
         norm = Normalization.from_rewards(raw)
         norms[name] = norm
         off = score_matrix(suite[name], off_prompts, off_responses)
-        rows.append({
-            "rm": name,
-            "reward_variance": reward_variance(norm(raw)),
-            "onpolicy_accuracy": accuracy(raw, gold),
-            "offpolicy_accuracy": accuracy(off, off_gold),
-            "onpolicy_accuracy_untied": untied_accuracy(raw, gold),
-            "offpolicy_accuracy_untied": untied_accuracy(off, off_gold),
-            "raw_mean": float(raw.mean()),
-            "raw_std": float(raw.std(ddof=1)),
-            "raw_per_prompt_variance": float(raw.var(axis=1, ddof=1).mean()),
-        })
-    table = pd.DataFrame(rows)
+        rows.append({"rm": name, **onpolicy_properties(raw, norm(raw), gold),
+                     "offpolicy_accuracy": accuracy(off, off_gold),
+                     "offpolicy_accuracy_untied": untied_accuracy(off, off_gold)})
+    table = pd.DataFrame(rows)[TABLE1_COLUMNS]
     table.attrs["gold_tie_fraction"] = gold_tie_fraction(gold)
     return table, matrices, norms
 
 
-def save_eval(matrices: dict, norms: dict, prompts, responses, perfect_prompts,
-              perfect_factor: float, perfect_shift: float, out_dir: Path = EVAL_DIR) -> None:
-    """rewards_<rm>.npy [P, n] (same prompt and sample order for all), normalization.json,
-    samples.json and perfect_prompts.json."""
+def save_reward_matrices(matrices: dict, norms: dict, prompts, responses, out_dir: Path) -> None:
+    """rewards_<rm>.npy [P, n] (same prompt and sample order for all), normalization.json and
+    samples.json; `out_dir` is created."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, raw in matrices.items():
-        np.save(out_dir / f"rewards_{name}.npy", raw.astype(np.float64))
+        np.save(out_dir / f"rewards_{name}.npy", np.asarray(raw, dtype=np.float64))
     (out_dir / "normalization.json").write_text(
         json.dumps({k: v.to_dict() for k, v in norms.items()}, indent=1) + "\n")
     (out_dir / "samples.json").write_text(
         json.dumps({"prompts": prompts, "responses": responses}, ensure_ascii=False) + "\n")
+
+
+def save_eval(matrices: dict, norms: dict, prompts, responses, perfect_prompts,
+              perfect_factor: float, perfect_shift: float, out_dir: Path = EVAL_DIR) -> None:
+    """save_reward_matrices plus perfect_rm.json (the perfect-accuracy RM's prompts and factor)."""
+    save_reward_matrices(matrices, norms, prompts, responses, out_dir)
     (out_dir / "perfect_rm.json").write_text(
         json.dumps({"factor": perfect_factor, "shift": perfect_shift, "prompts": perfect_prompts},
                    indent=0) + "\n")

@@ -70,7 +70,8 @@ def sample_batches(model, tokenizer, prompts: list[str], n_samples: int, *, max_
     model.train(was_training)
 
 
-def sample_responses(model, tokenizer, prompts: list[str], n_samples: int, **kwargs) -> list[list[str]]:
+def sample_responses(model, tokenizer, prompts: list[str], n_samples: int,
+                     **kwargs) -> list[list[str]]:
     """Responses as a [len(prompts)][n_samples] nested list of strings."""
     flat = [t for batch in sample_batches(model, tokenizer, prompts, n_samples, **kwargs)
             for t in batch.texts]

@@ -3,6 +3,7 @@ loss) on prompt -> continuation exchanges cut from training documents."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -57,3 +58,33 @@ def finetune(base_dir: str, out_dir: Path, rows: list[dict], *, epochs: float,
     trainer.model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return log_table(trainer)
+
+
+def training_documents(sources: tuple[str, ...] | None = None) -> list[dict]:
+    """Pretraining documents (never the held-out prompt passages of lm_pretrain), optionally
+    only those whose source starts with one of `sources`."""
+    from rmteacher.lm.base import BASE_LM_DIR, HELDOUT_FILE
+    from rmteacher.lm.corpus import load_documents
+
+    path = BASE_LM_DIR / HELDOUT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run the lm_pretrain stage first")
+    heldout = set(json.loads(path.read_text()))
+    docs = [d for i, d in enumerate(load_documents()) if i not in heldout]
+    if sources is not None:
+        docs = [d for d in docs if d["source"].startswith(tuple(sources))]
+    if not docs:
+        raise ValueError(f"no training document comes from {', '.join(sources or [])}")
+    return docs
+
+
+def train_policy(out_dir: Path, docs: list[dict], sft, *, n_examples: int, epochs: float,
+                 learning_rate: float, batch_size: int, seed: int):
+    """Fine-tune the base LM on `n_examples` prompt -> continuation exchanges cut from `docs`,
+    in the prompt format and lengths of `sft` (lm_sft's validated params); returns the log."""
+    from rmteacher.lm.base import BASE_LM_DIR
+
+    rows = sft_rows(docs, n_examples, sft.prompt_words, sft.continuation_words, seed)
+    return finetune(str(BASE_LM_DIR), out_dir, rows, epochs=epochs, learning_rate=learning_rate,
+                    batch_size=batch_size,
+                    max_length=sft.prompt_words * 3 + sft.max_new_tokens + 8, seed=seed)

@@ -34,7 +34,7 @@ class LmPretrainParams(StageParams):
     n_positions: int = param(128, "maximum sequence length of the model", ge=16)
     block_size: int = param(64, "tokens per training sequence", ge=8)
     batch_size: int = param(64, "sequences per step", ge=1)
-    epochs: float = param(3.0, "passes over the training tokens", gt=0)
+    epochs: float = param(10.0, "passes over the training tokens", gt=0)
     learning_rate: float = param(2e-3, "peak AdamW learning rate", gt=0)
     warmup_steps: int = param(100, "linear warm-up steps", ge=1)
     weight_decay: float = param(0.1, "AdamW weight decay", ge=0)

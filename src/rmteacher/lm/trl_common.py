@@ -46,7 +46,9 @@ class CoarseProgress(TrainerCallback):
         for key in ("loss", "train_loss"):
             value = (logs or {}).get(key)
             if value is not None and not math.isfinite(value):
-                raise FloatingPointError(f"{self.desc}: {key} became {value} at step {state.global_step}")
+                raise FloatingPointError(
+                    f"{self.desc}: {key} became {value} at step {state.global_step}"
+                )
 
     def on_train_end(self, args, state, control, **kwargs):
         self.bar.close()

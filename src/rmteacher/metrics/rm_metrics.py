@@ -67,3 +67,20 @@ def correlation(x, y) -> tuple[float, float]:
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan")
     return float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0])
+
+
+def onpolicy_properties(raw: np.ndarray, normalized: np.ndarray,
+                        gold: np.ndarray | None = None) -> dict[str, float]:
+    """One RM's Table 1 entries on one policy's samples (raw and normalised [P, n] rewards):
+    reward variance, on-policy accuracy against r_G with and without r_G ties (NaN without a
+    gold matrix), and the raw mean, std and mean per-prompt variance."""
+    raw = np.asarray(raw, dtype=np.float64)
+    nan = float("nan")
+    return {
+        "reward_variance": reward_variance(normalized),
+        "onpolicy_accuracy": nan if gold is None else accuracy(raw, gold),
+        "onpolicy_accuracy_untied": nan if gold is None else untied_accuracy(raw, gold),
+        "raw_mean": float(raw.mean()),
+        "raw_std": float(raw.std(ddof=1)),
+        "raw_per_prompt_variance": float(raw.var(axis=1, ddof=1).mean()),
+    }

@@ -1,6 +1,7 @@
 """Pluggable rewards. A reward maps (prompts, responses) to one float per pair. A spec names one:
 
-* a registered scorer (`vader`, or anything added with `register_scorer`);
+* a registered scorer: `vader`, `length`, the off-the-shelf `afinn`, `textblob` and
+  `minilm_sentiment` (rewards/offtheshelf.py), or anything added with `register_scorer`;
 * `package.module:function`, a Python callable f(prompts, responses) -> sequence of floats;
 * a local directory holding a one-output sequence-classification model (and its tokenizer);
 * a Hugging Face Hub id of such a model (online only: offline it fails fast).
@@ -9,25 +10,18 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from rmteacher.lm.models import check_model_source
+from rmteacher.lm.sources import check_reward_model_dir
+from rmteacher.rewards import offtheshelf  # noqa: F401  (registers afinn, textblob, minilm_sentiment)
+from rmteacher.rewards.scorers import SCORERS, ScoreFn, check_scorer_installed, register_scorer
 
-ScoreFn = Callable[[Sequence[str], Sequence[str]], Sequence[float]]
-SCORERS: dict[str, Callable[[], ScoreFn]] = {}
-
-
-def register_scorer(name: str):
-    """Decorator registering a factory that returns a scorer f(prompts, responses)."""
-
-    def decorate(factory: Callable[[], ScoreFn]) -> Callable[[], ScoreFn]:
-        SCORERS[name] = factory
-        return factory
-
-    return decorate
+__all__ = ["SCORERS", "PromptScaledReward", "Reward", "ScoreFn", "SequenceClassifierReward",
+           "check_reward_spec", "load_reward", "register_scorer"]
 
 
 @register_scorer("vader")
@@ -61,12 +55,14 @@ def check_reward_spec(spec: str, what: str = "reward") -> None:
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"{what}: expected a scorer name, model path or Hub id, got {spec!r}")
     if spec in SCORERS:
+        check_scorer_installed(spec, what)
         return
     if ":" in spec and not Path(spec).exists():
         _import_callable(spec, what)
         return
     try:
         check_model_source(spec, what, kind="seq-cls")
+        check_reward_model_dir(spec, what)
     except ValueError as err:
         if not Path(spec).exists() and "/" not in spec:
             known = ", ".join(sorted(SCORERS))

@@ -3,6 +3,7 @@
 * Theorem 5 / Remark 2: a perfectly accurate but slow RM with rewards in (0, 1/T), and a fast RM
   that puts reward 1 on y_gamma and values below pi_0(y_gamma) elsewhere, at any accuracy.
 * Theorem 6: policy families Pi, Pi' with equal initial ground-truth reward, and the +-1 RMs.
+* Remark 3: an RM whose variance is low only because pi_0 rarely produces its rewarded output.
 """
 
 from __future__ import annotations
@@ -39,30 +40,45 @@ def fast_rm(order_scores: np.ndarray, target: int, prob_target: float) -> np.nda
 
 
 def remark2_order(reward_gold: np.ndarray, target: int) -> np.ndarray:
-    """Ranking scores of Remark 2's RM: y_gamma first, every other pair misordered, so that
-    acc_x = (|Y| - 1) / (|Y|(|Y| - 1)/2) = 2/|Y| when r_G has no ties."""
-    scores = -np.asarray(reward_gold, dtype=float)
-    scores[target] = scores.max() + 1.0
+    """Ranking scores of Remark 2's RM: y_gamma first, then the other outputs in reverse r_G
+    order with r_G's ties broken (by index), so all scores are distinct.
+
+    Every pair is then misordered except (y_gamma, y) with r_G(y) < r_G(y_gamma): pairs reversed
+    by the RM are wrong, and so are pairs tied under r_G, which the RM separates. Hence
+    acc_x = |{y : r_G(y) < r_G(y_gamma)}| / (|Y|(|Y| - 1)/2) <= 2/|Y| (uniform D), with equality
+    exactly when y_gamma is the unique argmax of r_G."""
+    gold = np.asarray(reward_gold, dtype=float)
+    rank = np.argsort(np.argsort(gold, kind="stable"), kind="stable")  # distinct, ascending in r_G
+    scores = -rank.astype(float)
+    scores[target] = gold.size
     return scores
 
 
-def orderings_with_target_first(
-    reward_gold: np.ndarray, target: int, mixes: np.ndarray, noise: float, rng: np.random.Generator
+def noisy_orderings(
+    reward_gold: np.ndarray,
+    mixes: np.ndarray,
+    noise: float,
+    rng: np.random.Generator,
+    target: int | None = None,
 ) -> list[np.ndarray]:
-    """Ranking scores that sweep accuracy from ~1 (mix=0) down to ~2/|Y| (mix=1), always with
-    y_gamma ranked first: score = (1 - 2 mix) z_G + noise * eps for the other outputs."""
+    """Ranking scores (1 - 2 mix) z_G + noise * eps, z_G the standardized r_G: accuracy goes from
+    ~1 (mix = 0) to ~0 (mix = 1). With `target`, y_gamma is put first in every ranking, which
+    Theorem 5's fast RM needs; accuracy then stays above ~2/|Y|."""
     z = (reward_gold - reward_gold.mean()) / reward_gold.std()
     orders = []
     for mix in mixes:
         scores = (1 - 2 * mix) * z + noise * rng.standard_normal(z.size)
-        scores[target] = scores.max() + 1.0
+        if target is not None:
+            scores[target] = scores.max() + 1.0
         orders.append(scores)
     return orders
 
 
-def indicator_rm(n_outputs: int, target: int) -> np.ndarray:
-    """Theorem 6's RMs: +1 on `target` and -1 elsewhere."""
-    reward = -np.ones(n_outputs)
+def indicator_rm(n_outputs: int, target: int, low: float = -1.0) -> np.ndarray:
+    """+1 on `target` and `low` elsewhere: Theorem 6's RMs (low = -1), or Remark 3's RM that
+    rewards only an output pi_0 rarely produces (low = 0; Var_{pi_0} = p(1 - p) with
+    p = pi_0(target), whatever the reward scale)."""
+    reward = np.full(n_outputs, float(low))
     reward[target] = 1.0
     return reward
 

@@ -72,3 +72,21 @@ def theta_from_probabilities(pi: np.ndarray) -> np.ndarray:
     """Logits with softmax(theta) = pi (the gauge fixed by mean-zero rows)."""
     log_pi = np.log(pi)
     return log_pi - log_pi.mean(axis=-1, keepdims=True)
+
+
+def flow_limit(pi_ref: np.ndarray, reward: np.ndarray, lam: float) -> np.ndarray:
+    """Where gradient flow on a tabular policy from pi_ref converges (one prompt, [|Y|]).
+
+    lambda > 0: the unique maximizer of E_pi r - lambda KL(pi || pi_ref) over the simplex,
+    pi*(y) ∝ pi_ref(y) exp(r(y) / lambda). lambda = 0: the point mass on argmax r, which must be
+    unique (exact softmax policy gradient converges to the optimum; Mei et al., 2020).
+    """
+    reward = np.asarray(reward, dtype=float)
+    if lam > 0:
+        return softmax(np.log(pi_ref) + reward / lam)
+    top = np.flatnonzero(reward == reward.max())
+    if top.size != 1:
+        raise ValueError("flow_limit with lambda = 0 needs a unique argmax of the reward")
+    limit = np.zeros_like(reward)
+    limit[top[0]] = 1.0
+    return limit

@@ -28,7 +28,10 @@ def theorem2_setup(
     seed: int, n_outputs: int, gamma: float, temperature: float, target_prob: float
 ) -> SinglePromptSetup:
     """Random r_G in [-1, 1] and a random pi_0 in which the best output y_gamma has probability
-    `target_prob` (so 1/pi_0(y_gamma), the fast RM's time scale, is controlled)."""
+    `target_prob` (so 1/pi_0(y_gamma), the fast RM's time scale, is controlled).
+
+    Raises ValueError when E_{pi_0}[r_G] + gamma >= r_G(y_gamma): then no output qualifies as
+    y_gamma. Cheap and seeded, so the stages' `check()` calls it before any compute."""
     rng = np.random.default_rng(seed)
     gold = rng.uniform(-1, 1, n_outputs)
     target = int(gold.argmax())
@@ -39,7 +42,8 @@ def theorem2_setup(
     setup = SinglePromptSetup(gold, pi0, target, gamma)
     if setup.gold_mean0 + gamma >= gold[target]:
         raise ValueError(
-            f"gamma={gamma} is too large: E_pi0[r_G]={setup.gold_mean0:.3f} and "
+            f"gamma={gamma} is too large at pi_0(y_gamma)={target_prob:g}: "
+            f"E_pi0[r_G]={setup.gold_mean0:.3f} and "
             f"max r_G={gold[target]:.3f}; choose gamma < {gold[target] - setup.gold_mean0:.3f}"
         )
     return setup
@@ -92,10 +96,18 @@ def expected_gold_along(result: flow.FlowResult, gold: np.ndarray, prompt: int =
     )
 
 
-def loglog_slope(x: np.ndarray, y: np.ndarray) -> float | None:
-    """Least-squares slope of log y on log x over finite positive pairs (None if < 2 points)."""
+def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of log y on log x over finite positive pairs with at least two
+    distinct x; NaN otherwise (a float, so it can always be written and glued)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if keep.sum() < 2:
-        return None
+    if np.unique(x[keep]).size < 2:
+        return float("nan")
     return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+
+
+def finite_or_nan(values, reduce=np.min) -> float:
+    """`reduce` over the finite entries of `values`, NaN if there are none."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return float(reduce(values)) if values.size else float("nan")

@@ -10,13 +10,20 @@ import numpy as np
 import pandas as pd
 
 from rmteacher.theory import bounds, constructions, quantities
-from rmteacher.theory.experiments.common import expected_gold_along, tabular_flow
+from rmteacher.theory.experiments.common import (
+    expected_gold_along,
+    finite_or_nan,
+    loglog_slope,
+    tabular_flow,
+)
 
 POLICIES = ("pi in Pi (likes y_gamma)", "pi' in Pi' (likes y'_gamma)")
 RMS = ("r: +1 on y_gamma", "r': +1 on y'_gamma")
 
 
-def build(p, big_t: float):
+def ground_truth(p) -> tuple[np.ndarray, tuple[int, int]]:
+    """r_G and the targets (y_gamma, y'_gamma) = its two best outputs; ValueError unless both
+    lie more than gamma above V_0."""
     rng = np.random.default_rng(p.seed)
     gold = rng.uniform(-1, 1, p.n_outputs)
     best, second = (int(i) for i in np.argsort(gold)[::-1][:2])
@@ -25,6 +32,13 @@ def build(p, big_t: float):
             f"v0 + gamma = {p.v0 + p.gamma:.3f} must be below the second-best r_G "
             f"({gold[second]:.3f}); lower v0 or gamma"
         )
+    return gold, (best, second)
+
+
+def build(p, big_t: float):
+    """r_G, the targets, one policy of each family at this T, and the two RMs. ValueError if
+    E_pi[r_G] = v0 cannot be met (theorem6_policy's message says why)."""
+    gold, (best, second) = ground_truth(p)
     policies = {
         POLICIES[0]: constructions.theorem6_policy(gold, best, second, p.v0, big_t, p.c),
         POLICIES[1]: constructions.theorem6_policy(gold, second, best, p.v0, big_t, p.c),
@@ -54,6 +68,7 @@ def grid(p, big_t: float) -> pd.DataFrame:
                     variance=float(quantities.reward_variance(pi0, rm)),
                     accuracy=quantities.accuracy(rm, gold),
                     gold_mean0=float(pi0 @ gold),
+                    horizon=horizon,
                     fast_upper_bound=bounds.theorem6_fast_upper_bound(p.c, rho, 1),
                     slow_lower_bound=bounds.theorem6_slow_lower_bound(big_t, p.gamma, 1),
                     max_lambda=bounds.theorem6_max_lambda(p.c, rho, pi0.min()),
@@ -64,7 +79,9 @@ def grid(p, big_t: float) -> pd.DataFrame:
 
 def curves(p, table: pd.DataFrame) -> pd.DataFrame:
     gold, _, policies, rms = build(p, p.big_t)
-    horizon = 1.5 * table[(table["T"] == p.big_t) & np.isfinite(table.t_gamma)].t_gamma.max()
+    at_t = table[table["T"] == p.big_t]
+    reached = at_t.t_gamma[np.isfinite(at_t.t_gamma)]
+    horizon = 1.5 * reached.max() if len(reached) else at_t.horizon.max()
     out = []
     for pol_name, pi0 in policies.items():
         for rm_name, rm in rms.items():
@@ -82,6 +99,20 @@ def curves(p, table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
+def flips_at(table: pd.DataFrame) -> pd.Series:
+    """For every T: does each policy learn faster with its own RM (r for Pi, r' for Pi')?"""
+    t = table.set_index(["T", "policy", "rm"]).t_gamma
+    return pd.Series(
+        {
+            big_t: bool(
+                t[big_t, POLICIES[0], RMS[0]] < t[big_t, POLICIES[0], RMS[1]]
+                and t[big_t, POLICIES[1], RMS[1]] < t[big_t, POLICIES[1], RMS[0]]
+            )
+            for big_t in sorted(table["T"].unique())
+        }
+    )
+
+
 def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Return (t_gamma for every T x policy x RM, E[r_G] curves at T = big_t, metrics)."""
     table = pd.concat([grid(p, t) for t in sorted({*p.t_values, p.big_t})], ignore_index=True)
@@ -92,6 +123,9 @@ def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         | ((table.policy == POLICIES[1]) & (table.rm == RMS[1]))
     ]
     slow = table.drop(fast.index)
+    flips = flips_at(table)
+    no_flip = finite_or_nan(flips.index[~flips.to_numpy()], np.max)
+    accuracy = table.groupby("rm").accuracy.first()
     metrics = {
         "thm3_ranking_flips": bool(
             best_for[POLICIES[0]] == RMS[0] and best_for[POLICIES[1]] == RMS[1]
@@ -102,9 +136,15 @@ def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         "thm3_t_fast_pairing": float(main[POLICIES[0]][RMS[0]]),
         "thm3_t_slow_pairing": float(main[POLICIES[0]][RMS[1]]),
         "thm3_slow_over_fast": float(main[POLICIES[0]][RMS[1]] / main[POLICIES[0]][RMS[0]]),
+        "thm3_accuracy_r": float(accuracy[RMS[0]]),
+        "thm3_accuracy_r_prime": float(accuracy[RMS[1]]),
+        "thm3_smallest_flipping_t": finite_or_nan(flips.index[flips.to_numpy()]),
+        "thm3_largest_non_flipping_t": no_flip,
+        "thm3_rare_mass_at_largest_non_flipping_t": no_flip**-2,  # T^-2, to compare with c
         "thm6_fast_bound_holds_all": bool((fast.t_gamma <= fast.fast_upper_bound).all()),
         "thm6_slow_bound_holds_all": bool((slow.t_gamma >= slow.slow_lower_bound).all()),
+        "thm6_slow_bound_n_reached": int(np.isfinite(slow.t_gamma).sum()),
         "thm6_lambda_condition_holds": bool((p.lam <= table.max_lambda).all()),
-        "slow_time_slope_in_T": float(np.polyfit(np.log(slow["T"]), np.log(slow.t_gamma), 1)[0]),
+        "slow_time_slope_in_T": loglog_slope(slow["T"], slow.t_gamma),
     }
     return table, curves(p, table), metrics

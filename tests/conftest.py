@@ -1,4 +1,4 @@
-"""A tiny saved policy (tokenizer + 2-layer GPT-2) shared by the language-model tests."""
+"""Shared fixtures: a tiny saved policy (tokenizer + 2-layer GPT-2) and a reward model from it."""
 
 import pytest
 
