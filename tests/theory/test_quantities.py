@@ -106,3 +106,18 @@ def test_proposition1_accurate_rm_is_best_under_best_of_n():
             for _ in range(5):
                 other = rng.uniform(-1, 1, n_out)
                 assert quantities.best_of_n_expected_reward(pi, other, gold, n) <= best + 1e-12
+
+
+def test_accuracy_with_a_non_degenerate_pair_distribution():
+    """D over the three pairs of {0, 1, 2} with probabilities 0.5, 0.3, 0.2 (given unnormalized),
+    r_G = (0, 1, 2), r_RM = (0, 2, 1): pairs {0,1} and {0,2} agree, {1,2} is reversed, so
+    acc = 0.5 + 0.3 = 0.8; a tie of r_RM on the r_G-ordered pair {0,1} makes it wrong."""
+    gold = np.array([0.0, 1.0, 2.0])
+    weights = np.zeros((3, 3))
+    weights[0, 1], weights[0, 2], weights[1, 2] = 5.0, 3.0, 2.0
+    weights[1, 0] = weights[2, 1] = 100.0  # below the diagonal: ignored
+    assert quantities.accuracy(np.array([0.0, 2.0, 1.0]), gold, weights) == pytest.approx(0.8)
+    assert quantities.accuracy(np.array([1.0, 1.0, 0.0]), gold, weights) == pytest.approx(0.0)
+    assert quantities.accuracy(np.array([0.0, 0.0, 1.0]), gold, weights) == pytest.approx(0.5)
+    # D uniform (weights None) is the plain fraction of correct pairs.
+    assert quantities.accuracy(np.array([0.0, 2.0, 1.0]), gold) == pytest.approx(2 / 3)

@@ -153,3 +153,22 @@ def test_proposition3_lower_bound_on_random_flows(lam):
         assert result.t_gamma >= bound
         reached += np.isfinite(result.t_gamma)
     assert reached >= 5  # enough flows actually reach the target for the check to bite
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3])
+def test_flow_limit_is_where_gradient_flow_ends(lam):
+    """lambda > 0: pi* ∝ pi_ref exp(r / lambda); lambda = 0: the point mass on argmax r."""
+    rng = np.random.default_rng(6)
+    pi_ref = rng.dirichlet(np.ones(5))
+    reward = rng.uniform(-1, 1, 5)
+    result = flow.integrate(
+        lambda th: tabular.gradient(th.reshape(1, 5), pi_ref[None], reward[None], lam).ravel(),
+        np.log(pi_ref),
+        1e5,
+        n_points=2,
+    )
+    limit = tabular.flow_limit(pi_ref, reward, lam)
+    np.testing.assert_allclose(tabular.softmax(result.states[-1]), limit, atol=1e-3)
+    if lam == 0:
+        with pytest.raises(ValueError, match="unique argmax"):
+            tabular.flow_limit(pi_ref, np.array([1.0, 1.0, 0.0, 0.0, 0.0]), 0.0)

@@ -57,9 +57,14 @@ def theorem2_rms(p, setup: SinglePromptSetup) -> dict[str, np.ndarray]:
     }
 
 
+def theorem2_horizon(p, setup: SinglePromptSetup) -> float:
+    """Integration horizon of Theorem 2's pair: 5000x the slow RM's lower bound."""
+    return 5000 * bounds.theorem5_slow_lower_bound(p.big_t, setup.gamma, 1)
+
+
 def theorem2_times(p, setup: SinglePromptSetup) -> dict[str, float]:
-    """t_gamma of Theorem 2's pair, integrated to 5000x the slow RM's lower bound."""
-    horizon = 5000 * bounds.theorem5_slow_lower_bound(p.big_t, setup.gamma, 1)
+    """t_gamma of Theorem 2's pair (inf if not reached within `theorem2_horizon`)."""
+    horizon = theorem2_horizon(p, setup)
     rms = theorem2_rms(p, setup)
     return {name: time_to_gamma(setup, rm, p.lam, horizon) for name, rm in rms.items()}
 
@@ -69,7 +74,7 @@ def head_to_head(p, setup: SinglePromptSetup) -> tuple[pd.DataFrame, pd.DataFram
     rms = theorem2_rms(p, setup)
     times = theorem2_times(p, setup)
     reached = [t for t in times.values() if np.isfinite(t)]
-    horizon = 1.5 * max(reached) if reached else 5000 * p.big_t
+    horizon = 1.5 * max(reached) if reached else theorem2_horizon(p, setup)
     summary, curves = [], []
     for name, rm in rms.items():
         res = tabular_flow(setup.pi0, rm, p.lam, horizon, n_points=400)
