@@ -27,7 +27,9 @@ OUT = Path(__file__).resolve().parents[1] / "data" / "corpus" / "corpus.jsonl.gz
 WORDNET_FILES = [f"/usr/share/wordnet/data.{pos}" for pos in ("noun", "verb", "adj", "adv")]
 FORTUNE_FILES = [
     f"/usr/share/games/fortunes/{name}"
-    for name in ("literature", "wisdom", "love", "humorists", "education", "food", "pets", "platitudes")
+    for name in (
+        "literature", "wisdom", "love", "humorists", "education", "food", "pets", "platitudes"
+    )
 ]
 R_DUMP = (
     "library(janeaustenr); b <- austen_books(); "
