@@ -155,13 +155,19 @@ def _coerce(stage: str, key: str, tp: Any, meta: Mapping[str, Any], value: Any) 
 
 
 def stage_registry() -> dict[str, type[StageParams]]:
-    """Import every module that defines stage parameters and return the registry."""
+    """Import every module that defines stage parameters and return the registry, ordered by
+    STAGE_MODULES and then by definition order (whatever order the modules were imported in)."""
     for module in STAGE_MODULES:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as err:
             raise ParamsError(f"cannot import stage definitions from {module}: {err}") from None
-    return STAGE_PARAMS
+    rank = {module: index for index, module in enumerate(STAGE_MODULES)}
+    ordered = sorted(
+        STAGE_PARAMS.items(),
+        key=lambda item: (rank.get(item[1].__module__, len(rank)), list(STAGE_PARAMS).index(item[0])),
+    )
+    return dict(ordered)
 
 
 def load_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:

@@ -73,12 +73,13 @@ class Sec42PgParams(StageParams):
     evals_per_epoch: int = param(1, "evaluations per epoch (plus one at the start)", ge=1)
     num_generations: int = param(2, "k, samples per prompt (paper: 2)", ge=2)
     prompts_per_step: int = param(32, "prompts per optimizer step", ge=1)
-    n_train_prompts: int = param(512, "policy-gradient prompts used for training", ge=2)
+    n_train_prompts: int = param(
+        256, "policy-gradient prompts used for training (2 epochs = one pass)", ge=2)
     beta: float = param(0.05, "KL coefficient of RLOO (paper: 0.05)", ge=0)
     grpo_beta: float = param(
         0.0, "KL coefficient of GRPO (the paper's GRPO KL term carried no gradient)", ge=0)
     learning_rate: float = param(3e-4, "Adam learning rate (constant)", gt=0)
-    eval_prompts: int = param(128, "training prompts used for evaluation", ge=2)
+    eval_prompts: int = param(64, "training prompts used for evaluation", ge=2)
     eval_samples: int = param(4, "samples per evaluation prompt", ge=1)
 
     def check(self) -> None:
@@ -117,14 +118,14 @@ class RewardScalingParams(StageParams):
 
     STAGE = "reward_scaling"
     rm: str = param("rm_onpolicy_100", "Section 4.1 RM to train on")
-    scales: tuple[float, ...] = param((0.1, 1.0, 10.0), "reward multipliers c", gt=0)
+    scales: tuple[float, ...] = param((0.25, 1.0, 4.0), "reward multipliers c", gt=0)
     seeds: tuple[int, ...] = param((0, 1), "training seeds", ge=0)
     epochs: float = param(2.0, "trl epochs", gt=0)
     evals_per_epoch: int = param(2, "evaluations per epoch (plus one at the start)", ge=1)
     beta: float = param(
         0.0, "KL weight; 0 so that scaling the reward scales the whole objective", ge=0)
     adam_learning_rate: float = param(3e-4, "Adam learning rate", gt=0)
-    sgd_learning_rate: float = param(0.05, "plain SGD learning rate", gt=0)
+    sgd_learning_rate: float = param(0.01, "plain SGD learning rate", gt=0)
     prompts_per_step: int = param(32, "prompts per optimizer step", ge=1)
     eval_prompts: int = param(64, "training prompts used for evaluation", ge=2)
     eval_samples: int = param(4, "samples per evaluation prompt", ge=1)
