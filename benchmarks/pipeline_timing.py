@@ -3,8 +3,9 @@
 Runs in temporary copies of the repository so the workspace is untouched: every stage of the
 default and tiny profiles (the committed base LM is reused, as on a fresh clone), a no-op
 `dvc repro`, the book build, and each profile end to end. `--pretrain` also times
-`dvc repro -f lm_pretrain` (about half an hour on 2 cores).
-Usage: python benchmarks/pipeline_timing.py [--profiles default tiny]
+`dvc repro -f lm_pretrain` (about half an hour on 2 cores). `--log FILE` only tabulates the
+stage times of an existing `dvc repro` / `make repro` log (no run).
+Usage: python benchmarks/pipeline_timing.py [--profiles default tiny] [--log FILE]
 """
 
 from __future__ import annotations
@@ -25,9 +26,18 @@ GOALS = {
     "book build": "<= 60 s",
     "tiny profile end to end": "<= 300 s",
     "Section 4.1 stages, total": "<= 1500 s (default profile, base LM present)",
+    "Section 4.2 stages, total": "<= 1800 s (default profile)",
     "stage lm_pretrain (forced)": "<= 1800 s",
 }
 SEC41 = ("lm_sft", "rm_train", "rm_eval", "rloo", "sec41_report")
+SEC42 = ("sec42_policies", "sec42_eval", "sec42_pg", "sec42_report")
+VARIANTS = ("alt_normalization", "reward_scaling")
+GROUPS = {
+    "theory notebooks, total": lambda stage: stage.startswith("theory_"),
+    "Section 4.1 stages, total": lambda stage: stage in SEC41,
+    "Section 4.2 stages, total": lambda stage: stage in SEC42,
+    "variant stages, total": lambda stage: stage in VARIANTS,
+}
 
 
 def copy_repo(dest: Path) -> None:
@@ -52,6 +62,17 @@ def timed(cmd: str, cwd: Path, env: dict) -> tuple[float, str]:
     return time.perf_counter() - start, out.stdout
 
 
+def stage_rows(profile: str, log: str) -> list[tuple[str, str, float]]:
+    """One row per `stage X: done in T s` line of a repro log, then the per-group totals."""
+    times = {s: float(t) for s, t in re.findall(r"stage (\w+): done in ([\d.]+) s", log)}
+    rows = [(profile, f"stage {stage}", seconds) for stage, seconds in times.items()]
+    for name, member in GROUPS.items():
+        picked = [seconds for stage, seconds in times.items() if member(stage)]
+        if picked:
+            rows.append((profile, name, sum(picked)))
+    return rows
+
+
 def profile_rows(profile: str, env: dict, pretrain: bool) -> list[tuple[str, str, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
@@ -60,14 +81,7 @@ def profile_rows(profile: str, env: dict, pretrain: bool) -> list[tuple[str, str
         total, log = timed(
             f"make -o {venv}/.installed repro PROFILE={profile} VENV={venv}", repo, env
         )
-        rows = [
-            (profile, f"stage {s}", float(t))
-            for s, t in re.findall(r"stage (\w+): done in ([\d.]+) s", log)
-        ]
-        theory = sum(t for _, name, t in rows if name.startswith("stage theory_"))
-        rows.append((profile, "theory notebooks, total", theory))
-        sec41 = sum(t for _, name, t in rows if name.removeprefix("stage ") in SEC41)
-        rows.append((profile, "Section 4.1 stages, total", sec41))
+        rows = stage_rows(profile, log)
         rows.append((profile, "book build", timed("dvc repro -f book", repo, env)[0]))
         rows.append((profile, "no-op dvc repro", timed("dvc repro", repo, env)[0]))
         rows.append((profile, f"{profile} profile end to end", total))
@@ -81,12 +95,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", default=["default", "tiny"])
     parser.add_argument("--pretrain", action="store_true", help="also time base-LM pretraining")
+    parser.add_argument("--log", type=Path, help="tabulate this repro log instead of running")
     args = parser.parse_args()
+    if args.log:
+        print_table(stage_rows(args.profiles[0], args.log.read_text()))
+        return
     env = dict(
         os.environ, PATH=f"{Path(sys.prefix) / 'bin'}:{os.environ['PATH']}", DVC_NO_ANALYTICS="1"
     )
-    rows = [row for profile in args.profiles
-            for row in profile_rows(profile, env, args.pretrain and profile == args.profiles[0])]
+    rows = [
+        row
+        for profile in args.profiles
+        for row in profile_rows(profile, env, args.pretrain and profile == args.profiles[0])
+    ]
+    print_table(rows)
+
+
+def print_table(rows: list[tuple[str, str, float]]) -> None:
     print(f"| profile | what | wall time (s) | goal |\n|---|---|---|---|  ({os.cpu_count()} CPUs)")
     for profile, name, seconds in rows:
         print(f"| {profile} | {name} | {seconds:.1f} | {GOALS.get(name, '')} |")

@@ -28,7 +28,14 @@ WORDNET_FILES = [f"/usr/share/wordnet/data.{pos}" for pos in ("noun", "verb", "a
 FORTUNE_FILES = [
     f"/usr/share/games/fortunes/{name}"
     for name in (
-        "literature", "wisdom", "love", "humorists", "education", "food", "pets", "platitudes"
+        "literature",
+        "wisdom",
+        "love",
+        "humorists",
+        "education",
+        "food",
+        "pets",
+        "platitudes",
     )
 ]
 R_DUMP = (

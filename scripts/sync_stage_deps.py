@@ -48,8 +48,10 @@ def main() -> int:
     current = (ROOT / "dvc.yaml").read_text()
     if args.check:
         if text != current:
-            print("dvc.yaml deps are out of date: run python scripts/sync_stage_deps.py",
-                  file=sys.stderr)
+            print(
+                "dvc.yaml deps are out of date: run python scripts/sync_stage_deps.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     (ROOT / "dvc.yaml").write_text(text)

@@ -20,7 +20,8 @@ def load_sync_script():
 
 def test_dvc_yaml_deps_match_the_import_graph():
     assert load_sync_script().synced_text(ROOT) == (ROOT / "dvc.yaml").read_text(), (
-        "dvc.yaml deps are out of date: run python scripts/sync_stage_deps.py")
+        "dvc.yaml deps are out of date: run python scripts/sync_stage_deps.py"
+    )
 
 
 def test_import_graph_follows_lazy_and_relative_imports(tmp_path):
@@ -34,8 +35,13 @@ def test_import_graph_follows_lazy_and_relative_imports(tmp_path):
     (package / "unused.py").write_text("")
     roots = imported_modules("from rmteacher.sub.a import f", "rmteacher", tmp_path / "src")
     files = {p.relative_to(tmp_path).as_posix() for p in module_closure(roots, tmp_path / "src")}
-    assert files == {"src/rmteacher/__init__.py", "src/rmteacher/sub/__init__.py",
-                     "src/rmteacher/sub/a.py", "src/rmteacher/sub/b.py", "src/rmteacher/c.py"}
+    assert files == {
+        "src/rmteacher/__init__.py",
+        "src/rmteacher/sub/__init__.py",
+        "src/rmteacher/sub/a.py",
+        "src/rmteacher/sub/b.py",
+        "src/rmteacher/c.py",
+    }
 
 
 def test_report_stage_does_not_depend_on_training_code():

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +20,19 @@ THEORY_STAGES = [
     "theory_accuracy_speed",
     "theory_policy_dependence",
     "theory_best_of_n",
+]
+LM_STAGES = [
+    "lm_sft",
+    "rm_train",
+    "rm_eval",
+    "rloo",
+    "sec41_report",
+    "sec42_policies",
+    "sec42_eval",
+    "sec42_pg",
+    "sec42_report",
+    "alt_normalization",
+    "reward_scaling",
 ]
 pytestmark = pytest.mark.slow
 
@@ -79,6 +94,37 @@ def test_tiny_profile_runs_every_stage_and_builds_the_book(tiny_run):
     ]:
         text = (html / "theory" / f"{page}.html").read_text()
         assert "proof" in text.lower() and ".png" in text
+
+
+def test_tiny_language_model_stages_write_the_paper_tables(tiny_run):
+    copy, log, html = tiny_run[0], tiny_run[2], tiny_run[0] / "book" / "_build" / "html"
+    assert "Stage 'lm_pretrain' didn't change" in log  # the committed base LM is reused
+    for stage in LM_STAGES:
+        assert f"Running stage '{stage}'" in log
+        assert (copy / "book" / "executed" / f"{stage}.ipynb").is_file()
+    table1 = pd.read_csv(copy / "metrics" / "rm_table.csv").set_index("rm")
+    assert list(table1.columns) == ["reward_variance", "onpolicy_accuracy", "offpolicy_accuracy"]
+    # r_G and the down-scaled r_G rank every pair of a prompt exactly as r_G does
+    assert table1.loc["gold", "onpolicy_accuracy"] == 1.0
+    assert table1.loc["perfect", "onpolicy_accuracy"] == 1.0
+    gold = np.load(copy / "artifacts" / "rm_eval" / "rewards_gold.npy")
+    for rm in table1.index:
+        assert np.load(copy / "artifacts" / "rm_eval" / f"rewards_{rm}.npy").shape == gold.shape
+    assert {"property", "proxy_pearson", "gold_spearman"} <= set(
+        pd.read_csv(copy / "metrics" / "correlations.csv").columns
+    )
+    grid = pd.read_csv(copy / "metrics" / "policy_rm_table.csv")
+    assert {
+        "policy",
+        "rm",
+        "reward_variance",
+        "onpolicy_accuracy",
+        "gold_increase_mean",
+        "gold_increase_std",
+    } <= set(grid.columns)
+    assert grid.groupby(["policy", "variant"]).rm.nunique().min() >= 2
+    for page in ["sec41/index", "sec41/findings", "sec42/index", "sec42/variants", "sec42/report"]:
+        assert ".png" in (html / f"{page}.html").read_text() or page == "sec41/findings"
 
 
 def test_book_needs_no_network(tiny_run):

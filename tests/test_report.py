@@ -37,12 +37,30 @@ def prompt_file(tmp_path):
 def test_report_command_end_to_end(tiny_policy_dir, tiny_reward_dir, prompt_file, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", "rmteacher", "report", "--policy", tiny_policy_dir,
-           "--reward-model", "length", "afinn", "--reward-model", f"tiny_rm={tiny_reward_dir}",
-           "--gold", "vader", "--prompts", str(prompt_file), "--samples", "3",
-           "--max-new-tokens", "8", "--out", str(out)]
-    result = subprocess.run(cmd, cwd=tmp_path, env=env, text=True, capture_output=True,
-                            timeout=300)
+    cmd = [
+        sys.executable,
+        "-m",
+        "rmteacher",
+        "report",
+        "--policy",
+        tiny_policy_dir,
+        "--reward-model",
+        "length",
+        "afinn",
+        "--reward-model",
+        f"tiny_rm={tiny_reward_dir}",
+        "--gold",
+        "vader",
+        "--prompts",
+        str(prompt_file),
+        "--samples",
+        "3",
+        "--max-new-tokens",
+        "8",
+        "--out",
+        str(out),
+    ]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, text=True, capture_output=True, timeout=300)
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out / "report.csv")
     assert list(table.columns) == TABLE1_COLUMNS + ["teacher_score", "predicted_rank"]
@@ -58,8 +76,9 @@ def test_report_command_end_to_end(tiny_policy_dir, tiny_reward_dir, prompt_file
     samples = json.loads((out / "samples.json").read_text())
     assert samples["prompts"] == PROMPTS and [len(r) for r in samples["responses"]] == [3, 3, 3]
     assert set(json.loads((out / "normalization.json").read_text())) == set(table["rm"])
-    assert "predicted teacher ranking, by (reward variance + on-policy accuracy) / 2" in \
-        result.stdout
+    assert (
+        "predicted teacher ranking, by (reward variance + on-policy accuracy) / 2" in result.stdout
+    )
 
 
 @pytest.fixture
@@ -99,13 +118,19 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_inputs_fail_with_one_line_before_compute(case, tiny_policy_dir, bad_dirs, prompt_file,
-                                                      tmp_path, monkeypatch, capsys):
+def test_bad_inputs_fail_with_one_line_before_compute(
+    case, tiny_policy_dir, bad_dirs, prompt_file, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "empty.txt").write_text("\n  \n\n")
     changes, message = BAD_INPUTS[case]
-    values = {"--policy": tiny_policy_dir, "--reward-model": "length", "--gold": "vader",
-              "--prompts": str(prompt_file), "--samples": "3"}
+    values = {
+        "--policy": tiny_policy_dir,
+        "--reward-model": "length",
+        "--gold": "vader",
+        "--prompts": str(prompt_file),
+        "--samples": "3",
+    }
     fill = {"tmp": tmp_path, "policy": tiny_policy_dir, **bad_dirs}
     values.update({k: v.format(**fill) for k, v in changes.items()})
     out = tmp_path / "out"
@@ -122,26 +147,42 @@ def test_bad_inputs_fail_with_one_line_before_compute(case, tiny_policy_dir, bad
 
 def test_library_call_with_loaded_rewards_and_without_gold(tiny_policy_dir):
     """A notebook can pass callables; without a gold reward the ranking is by variance."""
-    rewards = {"chars": lambda p, r: [float(len(x)) for x in r],
-               "constant": lambda p, r: [1.0] * len(r)}
+    rewards = {
+        "chars": lambda p, r: [float(len(x)) for x in r],
+        "constant": lambda p, r: [1.0] * len(r),
+    }
     pairs = (["a", "b"], [["good", "bad"], ["x", "yy"]], np.array([[1.0, 0.0], [0.0, 1.0]]))
-    report = evaluate_rewards_on_policy(tiny_policy_dir, rewards, None, PROMPTS[:2], 4, seed=1,
-                                        max_new_tokens=6, offpolicy=pairs, progress=False)
+    report = evaluate_rewards_on_policy(
+        tiny_policy_dir,
+        rewards,
+        None,
+        PROMPTS[:2],
+        4,
+        seed=1,
+        max_new_tokens=6,
+        offpolicy=pairs,
+        progress=False,
+    )
     assert not report.has_gold and report.matrices["chars"].shape == (2, 4)
     offpolicy = report.table.set_index("rm")["offpolicy_accuracy"]
     assert offpolicy.to_dict() == {"chars": 1.0, "constant": 0.0}
     assert report.ranking[-1] == "constant"
     assert report.table.attrs["predictor"] == "variance"
     assert report.table["onpolicy_accuracy"].isna().all()
-    again = evaluate_rewards_on_policy(tiny_policy_dir, rewards, None, PROMPTS[:2], 4, seed=1,
-                                       max_new_tokens=6, progress=False)
+    again = evaluate_rewards_on_policy(
+        tiny_policy_dir, rewards, None, PROMPTS[:2], 4, seed=1, max_new_tokens=6, progress=False
+    )
     assert again.responses == report.responses  # seeded sampling
 
 
 def test_predicted_ranking_uses_variance_plus_accuracy_with_a_gold():
-    table = pd.DataFrame({"rm": ["accurate_flat", "noisy", "balanced", "gold"],
-                          "reward_variance": [0.1, 0.9, 0.6, 0.3],
-                          "onpolicy_accuracy": [1.0, 0.3, 0.8, 1.0]})
+    table = pd.DataFrame(
+        {
+            "rm": ["accurate_flat", "noisy", "balanced", "gold"],
+            "reward_variance": [0.1, 0.9, 0.6, 0.3],
+            "onpolicy_accuracy": [1.0, 0.3, 0.8, 1.0],
+        }
+    )
     ranked = predicted_ranking(table)
     assert ranked["rm"].tolist() == ["balanced", "noisy", "accurate_flat", "gold"]
     np.testing.assert_allclose(ranked["teacher_score"][:3], [0.7, 0.6, 0.55])
@@ -158,8 +199,9 @@ def test_rm_rows_match_table1_definitions():
     assert list(table.columns) == TABLE1_COLUMNS and table["offpolicy_accuracy"].isna().all()
     row = table.set_index("rm").loc["scaled_gold"]
     assert row["onpolicy_accuracy"] == 1.0
-    assert row["reward_variance"] == pytest.approx(table.set_index("rm").loc["gold",
-                                                                             "reward_variance"])
+    assert row["reward_variance"] == pytest.approx(
+        table.set_index("rm").loc["gold", "reward_variance"]
+    )
     normalized = norms["noise"](matrices["noise"])
     assert normalized.mean() == pytest.approx(0) and normalized.std(ddof=1) == pytest.approx(1)
 
@@ -172,8 +214,12 @@ def test_prompt_files_and_reward_names(tmp_path):
     with pytest.raises(ReportInputError, match="prompts.jsonl:1 has no non-empty"):
         read_prompts(jsonl)
     named = name_reward_specs(["afinn", "lex=textblob", "pkg.mod:score_fn", "/x/y/rm_dir/"])
-    assert named == {"afinn": "afinn", "lex": "textblob", "score_fn": "pkg.mod:score_fn",
-                     "rm_dir": "/x/y/rm_dir/"}
+    assert named == {
+        "afinn": "afinn",
+        "lex": "textblob",
+        "score_fn": "pkg.mod:score_fn",
+        "rm_dir": "/x/y/rm_dir/",
+    }
     with pytest.raises(ReportInputError, match="reserved for --gold"):
         name_reward_specs(["gold=vader"])
     assert str(default_out_dir("artifacts/lm_sft/policy")) == "report/artifacts_lm_sft_policy"

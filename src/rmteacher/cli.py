@@ -33,24 +33,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_report_parser(sub) -> None:
     report = sub.add_parser(
-        "report", help="reward variance, on-policy accuracy and predicted teacher ranking of "
+        "report",
+        help="reward variance, on-policy accuracy and predicted teacher ranking of "
         "reward models on a policy's own samples",
         description="Sample responses from a policy, score them with each reward model (and a "
-        "gold reward), normalise each globally, and rank the RMs as teachers (paper Section 4).")
-    report.add_argument("--policy", required=True, metavar="PATH_OR_ID",
-                        help="causal LM directory with a chat-template tokenizer (or online, a "
-                        "Hub id)")
-    report.add_argument("--reward-model", dest="reward_models", action="extend", nargs="+",
-                        required=True, metavar="[NAME=]SPEC",
-                        help="registered scorer (vader, length, afinn, textblob, "
-                        "minilm_sentiment), module:function, or a one-output sequence-"
-                        "classification model directory; repeatable")
+        "gold reward), normalise each globally, and rank the RMs as teachers (paper Section 4).",
+    )
+    report.add_argument(
+        "--policy",
+        required=True,
+        metavar="PATH_OR_ID",
+        help="causal LM directory with a chat-template tokenizer (or online, a Hub id)",
+    )
+    report.add_argument(
+        "--reward-model",
+        dest="reward_models",
+        action="extend",
+        nargs="+",
+        required=True,
+        metavar="[NAME=]SPEC",
+        help="registered scorer (vader, length, afinn, textblob, "
+        "minilm_sentiment), module:function, or a one-output sequence-"
+        "classification model directory; repeatable",
+    )
     report.add_argument("--gold", metavar="SPEC", help="ground-truth reward r_G (e.g. vader)")
-    report.add_argument("--prompts", required=True, metavar="FILE",
-                        help="one prompt per line (.txt) or JSONL with a \"prompt\" field")
+    report.add_argument(
+        "--prompts",
+        required=True,
+        metavar="FILE",
+        help='one prompt per line (.txt) or JSONL with a "prompt" field',
+    )
     report.add_argument("--samples", type=int, default=10, help="responses per prompt (>= 2)")
-    report.add_argument("--out", metavar="DIR", help="output directory (default: "
-                        "report/<policy path with / as _>)")
+    report.add_argument(
+        "--out", metavar="DIR", help="output directory (default: report/<policy path with / as _>)"
+    )
     report.add_argument("--seed", type=int, default=0)
     report.add_argument("--max-new-tokens", type=int, default=24)
     report.add_argument("--temperature", type=float, default=1.0)
@@ -73,8 +89,15 @@ def run_report(args) -> int:
     try:
         prompts = read_prompts(args.prompts)
         specs = name_reward_specs(args.reward_models)
-        check_report_inputs(args.policy, specs, args.gold, prompts, args.samples,
-                            args.max_new_tokens, args.temperature)
+        check_report_inputs(
+            args.policy,
+            specs,
+            args.gold,
+            prompts,
+            args.samples,
+            args.max_new_tokens,
+            args.temperature,
+        )
     except ReportInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -82,13 +105,23 @@ def run_report(args) -> int:
 
     hf_logging.disable_progress_bar()  # one coarse bar of our own is enough
     try:
-        report = evaluate_rewards_on_policy(args.policy, specs, args.gold, prompts, args.samples,
-                                            args.seed, args.max_new_tokens, args.temperature)
+        report = evaluate_rewards_on_policy(
+            args.policy,
+            specs,
+            args.gold,
+            prompts,
+            args.samples,
+            args.seed,
+            args.max_new_tokens,
+            args.temperature,
+        )
         out_dir = Path(args.out) if args.out else default_out_dir(args.policy)
         paths = write_report(report, out_dir)
     except (ValueError, FloatingPointError, OSError) as err:
-        print(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
-              file=sys.stderr)
+        print(
+            f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+            file=sys.stderr,
+        )
         return 1
     print(format_report(report))
     print(f"\nwrote {len(paths)} files to {out_dir}")

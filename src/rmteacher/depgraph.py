@@ -9,8 +9,7 @@ import ast
 import json
 from pathlib import Path
 
-RUNNER_FILES = ("src/rmteacher/params.py", "src/rmteacher/outputs.py",
-                "src/rmteacher/pipeline.py")
+RUNNER_FILES = ("src/rmteacher/params.py", "src/rmteacher/outputs.py", "src/rmteacher/pipeline.py")
 
 
 def module_file(name: str, src: Path) -> Path | None:
@@ -64,7 +63,6 @@ def stage_code_files(stage: str, root: Path) -> list[str]:
     """Repository-relative paths of the library files stage `stage` runs: its notebook's import
     closure plus the runner (`rmteacher run` validates params and executes the notebook)."""
     src = root / "src"
-    roots = imported_modules(notebook_code(root / "notebooks" / f"{stage}.ipynb"), "rmteacher",
-                             src)
+    roots = imported_modules(notebook_code(root / "notebooks" / f"{stage}.ipynb"), "rmteacher", src)
     files = {str(p.relative_to(root)) for p in module_closure(roots, src)}
     return sorted(files | set(RUNNER_FILES))

@@ -163,11 +163,12 @@ def stage_registry() -> dict[str, type[StageParams]]:
         except ModuleNotFoundError as err:
             raise ParamsError(f"cannot import stage definitions from {module}: {err}") from None
     rank = {module: index for index, module in enumerate(STAGE_MODULES)}
-    ordered = sorted(
-        STAGE_PARAMS.items(),
-        key=lambda item: (rank.get(item[1].__module__, len(rank)), list(STAGE_PARAMS).index(item[0])),
-    )
-    return dict(ordered)
+    defined = list(STAGE_PARAMS)
+
+    def order(item):
+        return rank.get(item[1].__module__, len(rank)), defined.index(item[0])
+
+    return dict(sorted(STAGE_PARAMS.items(), key=order))
 
 
 def load_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:

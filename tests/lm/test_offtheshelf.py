@@ -44,8 +44,9 @@ def test_afinn_ignores_negation_unlike_vader():
 
 def test_textblob_polarity_is_bounded_and_not_a_vader_transform():
     assert np.all(np.abs(score("textblob", [POSITIVE, NEGATIVE, "Great great great!"])) <= 1)
-    assert disagrees_with_vader("textblob", "He won the prize but lost his friend.",
-                                "The food was okay.")
+    assert disagrees_with_vader(
+        "textblob", "He won the prize but lost his friend.", "The food was okay."
+    )
 
 
 def test_missing_scorer_package_fails_the_spec_check_with_one_line(monkeypatch):

@@ -28,13 +28,16 @@ def test_registered_and_imported_scorers(monkeypatch):
     assert callable(imported.fn)  # the factory itself is a callable; it is called per batch
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("no_such_scorer", "neither a registered scorer"),
-    ("./missing/model", "no model directory"),
-    ("/definitely/not/here", "no model directory"),
-    ("rmteacher.nope:thing", "cannot import"),
-    ("some-org/some-reward-model", "cannot be fetched offline"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("no_such_scorer", "neither a registered scorer"),
+        ("./missing/model", "no model directory"),
+        ("/definitely/not/here", "no model directory"),
+        ("rmteacher.nope:thing", "cannot import"),
+        ("some-org/some-reward-model", "cannot be fetched offline"),
+    ],
+)
 def test_bad_reward_specs_fail_with_one_line(spec, message, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ValueError, match=message) as err:

@@ -26,29 +26,76 @@ def curves_from(final: dict, variant="rloo", seeds=(0, 1)):
     for (policy, rm), gains in final.items():
         for seed, gain in zip(seeds, gains, strict=True):
             for step, value in ((0, 0.0), (4, gain)):
-                rows.append({"policy": policy, "variant": variant, "rm": rm, "seed": seed,
-                             "step": step, "gold_increase": value, "proxy_increase": 2 * value})
+                rows.append(
+                    {
+                        "policy": policy,
+                        "variant": variant,
+                        "rm": rm,
+                        "seed": seed,
+                        "step": step,
+                        "gold_increase": value,
+                        "proxy_increase": 2 * value,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-PROPERTIES = pd.DataFrame([
-    # policy A: rm "b" has the most variance and the best combined measure and is best
-    {"policy": "A", "rm": "a", "reward_variance": 0.2, "onpolicy_accuracy": 0.9,
-     "offpolicy_accuracy": 0.9},
-    {"policy": "A", "rm": "b", "reward_variance": 0.9, "onpolicy_accuracy": 0.7,
-     "offpolicy_accuracy": 0.7},
-    {"policy": "A", "rm": "c", "reward_variance": 0.5, "onpolicy_accuracy": 0.5,
-     "offpolicy_accuracy": 0.5},
-    # policy B: the same RMs, but now "a" spreads its rewards most and is best
-    {"policy": "B", "rm": "a", "reward_variance": 0.8, "onpolicy_accuracy": 0.9,
-     "offpolicy_accuracy": 0.9},
-    {"policy": "B", "rm": "b", "reward_variance": 0.3, "onpolicy_accuracy": 0.7,
-     "offpolicy_accuracy": 0.7},
-    {"policy": "B", "rm": "c", "reward_variance": 0.6, "onpolicy_accuracy": 0.5,
-     "offpolicy_accuracy": 0.5},
-])
-FINAL = {("A", "a"): (0.10, 0.12), ("A", "b"): (0.30, 0.28), ("A", "c"): (0.20, 0.18),
-         ("B", "a"): (0.40, 0.44), ("B", "b"): (0.05, 0.07), ("B", "c"): (0.20, 0.22)}
+PROPERTIES = pd.DataFrame(
+    [
+        # policy A: rm "b" has the most variance and the best combined measure and is best
+        {
+            "policy": "A",
+            "rm": "a",
+            "reward_variance": 0.2,
+            "onpolicy_accuracy": 0.9,
+            "offpolicy_accuracy": 0.9,
+        },
+        {
+            "policy": "A",
+            "rm": "b",
+            "reward_variance": 0.9,
+            "onpolicy_accuracy": 0.7,
+            "offpolicy_accuracy": 0.7,
+        },
+        {
+            "policy": "A",
+            "rm": "c",
+            "reward_variance": 0.5,
+            "onpolicy_accuracy": 0.5,
+            "offpolicy_accuracy": 0.5,
+        },
+        # policy B: the same RMs, but now "a" spreads its rewards most and is best
+        {
+            "policy": "B",
+            "rm": "a",
+            "reward_variance": 0.8,
+            "onpolicy_accuracy": 0.9,
+            "offpolicy_accuracy": 0.9,
+        },
+        {
+            "policy": "B",
+            "rm": "b",
+            "reward_variance": 0.3,
+            "onpolicy_accuracy": 0.7,
+            "offpolicy_accuracy": 0.7,
+        },
+        {
+            "policy": "B",
+            "rm": "c",
+            "reward_variance": 0.6,
+            "onpolicy_accuracy": 0.5,
+            "offpolicy_accuracy": 0.5,
+        },
+    ]
+)
+FINAL = {
+    ("A", "a"): (0.10, 0.12),
+    ("A", "b"): (0.30, 0.28),
+    ("A", "c"): (0.20, 0.18),
+    ("B", "a"): (0.40, 0.44),
+    ("B", "b"): (0.05, 0.07),
+    ("B", "c"): (0.20, 0.22),
+}
 
 
 def test_combined_measure_is_the_paper_average():
@@ -59,8 +106,7 @@ def test_combined_measure_is_the_paper_average():
 def test_final_increases_average_the_last_point_over_seeds():
     stats = final_increases(curves_from(FINAL)).set_index(["policy", "rm"])
     assert stats.loc[("A", "b"), "gold_increase_mean"] == pytest.approx(0.29)
-    assert stats.loc[("A", "b"), "gold_increase_std"] == pytest.approx(np.std([0.3, 0.28],
-                                                                              ddof=1))
+    assert stats.loc[("A", "b"), "gold_increase_std"] == pytest.approx(np.std([0.3, 0.28], ddof=1))
     assert stats.loc[("A", "b"), "proxy_increase_mean"] == pytest.approx(0.58)
 
 
@@ -74,9 +120,17 @@ def test_best_rm_changes_with_the_policy_and_variance_picks_it():
 
 
 def test_variance_effect_per_variant():
-    table = policy_rm_table(PROPERTIES, final_increases(
-        pd.concat([curves_from(FINAL, "rloo"),
-                   curves_from({k: (0.2, 0.2) for k in FINAL}, "grpo_group")])))
+    table = policy_rm_table(
+        PROPERTIES,
+        final_increases(
+            pd.concat(
+                [
+                    curves_from(FINAL, "rloo"),
+                    curves_from({k: (0.2, 0.2) for k in FINAL}, "grpo_group"),
+                ]
+            )
+        ),
+    )
     effect = variance_effect(table).set_index("variant")
     assert effect.loc["rloo", "variance_proxy_spearman"] > 0.8
     assert np.isnan(effect.loc["grpo_group", "variance_proxy_spearman"])  # constant increases
@@ -92,7 +146,9 @@ def test_best_rm_bootstrap_is_certain_when_seeds_agree():
 def test_reward_specs_map_trained_rm_names_to_their_directories():
     manifest = {"gold": "vader", "rms": [{"name": "rm_onpolicy_100", "path": "artifacts/x"}]}
     assert reward_specs(["afinn", "rm_onpolicy_100"], manifest) == {
-        "afinn": "afinn", "rm_onpolicy_100": "artifacts/x"}
+        "afinn": "afinn",
+        "rm_onpolicy_100": "artifacts/x",
+    }
 
 
 def test_variant_configs_pin_grpo_reward_scaling():
@@ -116,9 +172,21 @@ def test_scale_sensitivity_compares_the_extreme_scales():
     rows = []
     for optimizer, gains in (("adam", (0.30, 0.31, 0.29)), ("sgd", (0.01, 0.1, 0.9))):
         for scale, gain in zip((0.1, 1.0, 10.0), gains, strict=True):
-            rows += [{"optimizer": optimizer, "scale": scale, "step": 0, "proxy_increase": 0.0,
-                      "gold_increase": 0.0},
-                     {"optimizer": optimizer, "scale": scale, "step": 8, "proxy_increase": gain,
-                      "gold_increase": gain / 2}]
+            rows += [
+                {
+                    "optimizer": optimizer,
+                    "scale": scale,
+                    "step": 0,
+                    "proxy_increase": 0.0,
+                    "gold_increase": 0.0,
+                },
+                {
+                    "optimizer": optimizer,
+                    "scale": scale,
+                    "step": 8,
+                    "proxy_increase": gain,
+                    "gold_increase": gain / 2,
+                },
+            ]
     effect = scale_sensitivity(pd.DataFrame(rows)).groupby("optimizer").scale_effect.first()
     assert effect["adam"] == pytest.approx(-0.01) and effect["sgd"] == pytest.approx(0.89)

@@ -53,8 +53,15 @@ def correlation_table(props: pd.DataFrame, increase: pd.DataFrame) -> pd.DataFra
         x = props.loc[rms, prop].to_numpy()
         pp, ps = correlation(x, mean.loc[rms, "proxy_increase"])
         gp, gs = correlation(x, mean.loc[rms, "gold_increase"])
-        rows.append({"property": prop, "proxy_pearson": pp, "proxy_spearman": ps,
-                     "gold_pearson": gp, "gold_spearman": gs})
+        rows.append(
+            {
+                "property": prop,
+                "proxy_pearson": pp,
+                "proxy_spearman": ps,
+                "gold_pearson": gp,
+                "gold_spearman": gs,
+            }
+        )
     return pd.DataFrame(rows).set_index("property")
 
 
@@ -92,19 +99,23 @@ def verdicts(corr: pd.DataFrame, increase: pd.DataFrame, early: pd.DataFrame) ->
         "claim_variance_predicts_proxy_increase": bool(
             corr.loc["reward_variance", "proxy_spearman"] > 0.5
             and corr.loc["reward_variance", "proxy_pearson"]
-            >= corr.loc[acc_rows, "proxy_pearson"].max()),
+            >= corr.loc[acc_rows, "proxy_pearson"].max()
+        ),
         "claim_variance_and_accuracy_beats_accuracy_for_gold": bool(
             corr.loc["variance_and_accuracy", "gold_pearson"]
-            > corr.loc[acc_rows, "gold_pearson"].max()),
+            > corr.loc[acc_rows, "gold_pearson"].max()
+        ),
         "claim_perfect_rm_teaches_slowest": None,
         "claim_proxy_beats_gold_early": None,
     }
     if "perfect" in mean.index and mixes:
         out["claim_perfect_rm_teaches_slowest"] = bool(
-            mean.loc["perfect", "gold_increase"] < mean.loc[mixes, "gold_increase"].min())
+            mean.loc["perfect", "gold_increase"] < mean.loc[mixes, "gold_increase"].min()
+        )
     if "gold" in early_mean.index and mixes:
         out["claim_proxy_beats_gold_early"] = bool(
-            early_mean.loc[mixes].max() > early_mean.loc["gold"])
+            early_mean.loc[mixes].max() > early_mean.loc["gold"]
+        )
     return out
 
 

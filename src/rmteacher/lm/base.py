@@ -48,20 +48,27 @@ def build_base_lm(params, out_dir: Path = BASE_LM_DIR) -> tuple[pd.DataFrame, di
     indices) to `out_dir`. Returns (loss history, summary metrics)."""
     start = time.perf_counter()
     docs = load_documents()
-    train_docs, heldout_ids = split_corpus(docs, params.heldout_passages, params.min_passage_words,
-                                       params.seed)
+    train_docs, heldout_ids = split_corpus(
+        docs, params.heldout_passages, params.min_passage_words, params.seed
+    )
     texts = [d["text"] for d in train_docs]
     tokenizer = train_tokenizer(texts, params.vocab_size)
     blocks = token_blocks(tokenizer, texts, params.block_size)
     order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(params.seed))
     n_val = max(1, int(params.val_fraction * len(blocks)))
     val, train = blocks[order[:n_val]], blocks[order[n_val:]]
-    model = new_gpt2(tokenizer, params.n_embd, params.n_layer, params.n_head, params.n_positions,
-                     params.seed).to(device())
+    model = new_gpt2(
+        tokenizer, params.n_embd, params.n_layer, params.n_head, params.n_positions, params.seed
+    ).to(device())
     cfg = PretrainConfig(
-        block_size=params.block_size, batch_size=params.batch_size, epochs=params.epochs,
-        learning_rate=params.learning_rate, warmup_steps=params.warmup_steps,
-        weight_decay=params.weight_decay, eval_every=params.eval_every, seed=params.seed,
+        block_size=params.block_size,
+        batch_size=params.batch_size,
+        epochs=params.epochs,
+        learning_rate=params.learning_rate,
+        warmup_steps=params.warmup_steps,
+        weight_decay=params.weight_decay,
+        eval_every=params.eval_every,
+        seed=params.seed,
     )
     history = pretrain(model, train, val, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)

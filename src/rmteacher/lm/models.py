@@ -27,8 +27,10 @@ def check_model_source(spec: str, what: str, *, kind: str = "causal-lm") -> None
         if not config.is_file():
             raise ValueError(f"{what}: {spec} has no config.json, so it is not a saved model")
         archs = json.loads(config.read_text()).get("architectures") or []
-        suffixes = {"causal-lm": ("ForCausalLM", "LMHeadModel"),
-                    "seq-cls": ("ForSequenceClassification",)}[kind]
+        suffixes = {
+            "causal-lm": ("ForCausalLM", "LMHeadModel"),
+            "seq-cls": ("ForSequenceClassification",),
+        }[kind]
         if archs and not any(a.endswith(suffixes) for a in archs):
             raise ValueError(f"{what}: {spec} is a {archs[0]}, expected a *{suffixes[0]} model")
         return

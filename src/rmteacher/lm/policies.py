@@ -64,9 +64,9 @@ def output_profile(responses: list[list[str]], gold_matrix: np.ndarray) -> dict:
     }
 
 
-
-def train_variant(name: str, sft, n_examples: int, epochs: float, learning_rate: float,
-                  batch_size: int, seed: int):
+def train_variant(
+    name: str, sft, n_examples: int, epochs: float, learning_rate: float, batch_size: int, seed: int
+):
     """Fine-tune the base LM into policy `name` on its corpus sources only, with the prompt
     format and lengths of the Section 4.1 SFT (`sft` is lm_sft's validated params)."""
     from rmteacher.lm.sft import train_policy, training_documents
@@ -74,6 +74,13 @@ def train_variant(name: str, sft, n_examples: int, epochs: float, learning_rate:
     sources = POLICY_SOURCES[name]
     if sources is None:
         raise ValueError(f"policy '{name}' is trained by the lm_sft stage, not here")
-    return train_policy(policy_path(name), training_documents(sources), sft,
-                        n_examples=n_examples, epochs=epochs, learning_rate=learning_rate,
-                        batch_size=batch_size, seed=seed)
+    return train_policy(
+        policy_path(name),
+        training_documents(sources),
+        sft,
+        n_examples=n_examples,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        seed=seed,
+    )

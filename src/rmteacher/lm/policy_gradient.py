@@ -42,14 +42,17 @@ class NormalizedReward:
     within-group (per-prompt) variance and std of the rewards it returns, the run-time face of
     the reward variance of Definition 2."""
 
-    def __init__(self, reward, norm: Normalization, name: str, num_generations: int,
-                 scale: float = 1.0):
+    def __init__(
+        self, reward, norm: Normalization, name: str, num_generations: int, scale: float = 1.0
+    ):
         self.reward, self.norm, self.k, self.scale = reward, norm, num_generations, scale
         self.__name__ = name
 
     def __call__(self, prompts, completions, log_metric=None, **_):
-        raw = np.asarray(self.reward([message_text(p) for p in prompts],
-                                     [message_text(c) for c in completions]), dtype=np.float64)
+        raw = np.asarray(
+            self.reward([message_text(p) for p in prompts], [message_text(c) for c in completions]),
+            dtype=np.float64,
+        )
         if not np.all(np.isfinite(raw)):
             raise FloatingPointError(f"{self.__name__}: non-finite reward during policy gradient")
         z = self.scale * self.norm(raw)
@@ -86,11 +89,13 @@ class PgRunConfig:
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {tuple(OPTIMIZERS)}, got "
-                             f"{self.optimizer!r}")
+            raise ValueError(
+                f"optimizer: expected one of {tuple(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
         if self.scale_rewards not in ("none", "group", "batch"):
-            raise ValueError(f"scale_rewards: expected none, group or batch, got "
-                             f"{self.scale_rewards!r}")
+            raise ValueError(
+                f"scale_rewards: expected none, group or batch, got {self.scale_rewards!r}"
+            )
 
 
 def _trainer_config(cfg: PgRunConfig, scratch: str, max_steps: int):
@@ -122,9 +127,15 @@ def _trainer_config(cfg: PgRunConfig, scratch: str, max_steps: int):
     return GRPOConfig(**common, scale_rewards=cfg.scale_rewards, loss_type=cfg.loss_type)
 
 
-def run_policy_gradient(policy_dir: str, prompts: list[str], reward: NormalizedReward,
-                        cfg: PgRunConfig, max_steps: int, callbacks: list,
-                        name: str) -> pd.DataFrame:
+def run_policy_gradient(
+    policy_dir: str,
+    prompts: list[str],
+    reward: NormalizedReward,
+    cfg: PgRunConfig,
+    max_steps: int,
+    callbacks: list,
+    name: str,
+) -> pd.DataFrame:
     """Train a fresh copy of the policy saved at `policy_dir` (also the KL reference) for
     `max_steps` optimizer steps; returns trl's per-step log (reward, reward_std,
     frac_reward_zero_std, grad_norm, kl, within_group_variance, ...)."""
@@ -137,10 +148,14 @@ def run_policy_gradient(policy_dir: str, prompts: list[str], reward: NormalizedR
     dataset = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts])
     trainer_cls = RLOOTrainer if cfg.algorithm == "rloo" else GRPOTrainer
     with tempfile.TemporaryDirectory() as scratch:
-        trainer = trainer_cls(model=policy_dir, reward_funcs=[reward],
-                              args=_trainer_config(cfg, scratch, max_steps),
-                              train_dataset=dataset, processing_class=tokenizer,
-                              callbacks=[*callbacks, CoarseProgress(name, interval=30)])
+        trainer = trainer_cls(
+            model=policy_dir,
+            reward_funcs=[reward],
+            args=_trainer_config(cfg, scratch, max_steps),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            callbacks=[*callbacks, CoarseProgress(name, interval=30)],
+        )
         quiet(trainer).train()
     rows = [h for h in trainer.state.log_history if "reward" in h]
     return pd.DataFrame(rows)

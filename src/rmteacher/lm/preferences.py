@@ -15,25 +15,37 @@ import pandas as pd
 from rmteacher.lm.sampling import sample_responses
 
 
-def candidate_pairs(world, split: str, policy, base, tokenizer, gold, *, offpolicy_temperature,
-                    seed: int) -> pd.DataFrame:
+def candidate_pairs(
+    world, split: str, policy, base, tokenizer, gold, *, offpolicy_temperature, seed: int
+) -> pd.DataFrame:
     """One row per prompt of `split`: prompt, on_a, on_b, off_a (corpus), off_b (base LM) and the
     r_G score of each response (gold_on_a, ...)."""
     passages = world.prompts[split]
     prompts = [p.prompt for p in passages]
     gen = world.generation()
-    on = sample_responses(policy, tokenizer, prompts, 2, seed=seed, desc=f"{split} on-policy",
-                          **gen)
-    off = sample_responses(base, tokenizer, prompts, 1, seed=seed + 1, chat=False,
-                           max_new_tokens=gen["max_new_tokens"],
-                           temperature=offpolicy_temperature, desc=f"{split} off-policy")
-    frame = pd.DataFrame({
-        "prompt": prompts,
-        "on_a": [s[0] for s in on],
-        "on_b": [s[1] for s in on],
-        "off_a": [p.continuation for p in passages],
-        "off_b": [s[0] for s in off],
-    })
+    on = sample_responses(
+        policy, tokenizer, prompts, 2, seed=seed, desc=f"{split} on-policy", **gen
+    )
+    off = sample_responses(
+        base,
+        tokenizer,
+        prompts,
+        1,
+        seed=seed + 1,
+        chat=False,
+        max_new_tokens=gen["max_new_tokens"],
+        temperature=offpolicy_temperature,
+        desc=f"{split} off-policy",
+    )
+    frame = pd.DataFrame(
+        {
+            "prompt": prompts,
+            "on_a": [s[0] for s in on],
+            "on_b": [s[1] for s in on],
+            "off_a": [p.continuation for p in passages],
+            "off_b": [s[0] for s in off],
+        }
+    )
     for col in ("on_a", "on_b", "off_a", "off_b"):
         frame[f"gold_{col}"] = gold(frame["prompt"].tolist(), frame[col].tolist())
     return frame

@@ -15,17 +15,30 @@ from rmteacher.lm.trl_common import CoarseProgress, log_table, quiet, trainer_kw
 def preference_dataset(pairs: pd.DataFrame):
     from datasets import Dataset
 
-    return Dataset.from_list([
-        {"prompt": [{"role": "user", "content": r.prompt}],
-         "chosen": [{"role": "assistant", "content": r.chosen}],
-         "rejected": [{"role": "assistant", "content": r.rejected}]}
-        for r in pairs.itertuples(index=False)
-    ])
+    return Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r.prompt}],
+                "chosen": [{"role": "assistant", "content": r.chosen}],
+                "rejected": [{"role": "assistant", "content": r.rejected}],
+            }
+            for r in pairs.itertuples(index=False)
+        ]
+    )
 
 
-def train_reward_model(init_dir: str, out_dir: Path, pairs: pd.DataFrame, *, epochs: float,
-                       learning_rate: float, batch_size: int, center_rewards_coefficient: float,
-                       seed: int, name: str) -> pd.DataFrame:
+def train_reward_model(
+    init_dir: str,
+    out_dir: Path,
+    pairs: pd.DataFrame,
+    *,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    center_rewards_coefficient: float,
+    seed: int,
+    name: str,
+) -> pd.DataFrame:
     """Train on `pairs` (prompt, chosen, rejected) with loss -log sigma(r_c - r_r) plus
     `center_rewards_coefficient` * mean((r_c + r_r)^2); save to `out_dir`; return the log."""
     from transformers import AutoModelForSequenceClassification
@@ -46,8 +59,13 @@ def train_reward_model(init_dir: str, out_dir: Path, pairs: pd.DataFrame, *, epo
             max_length=128,
             center_rewards_coefficient=center_rewards_coefficient,
         )
-        trainer = RewardTrainer(model=model, args=args, train_dataset=preference_dataset(pairs),
-                                processing_class=tokenizer, callbacks=[CoarseProgress(name)])
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=preference_dataset(pairs),
+            processing_class=tokenizer,
+            callbacks=[CoarseProgress(name)],
+        )
         quiet(trainer).train()
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(out_dir)
@@ -57,9 +75,13 @@ def train_reward_model(init_dir: str, out_dir: Path, pairs: pd.DataFrame, *, epo
 
 def write_manifest(rm_dir: Path, gold_spec: str, fractions: dict[str, float]) -> Path:
     """artifacts/rm_train/manifest.json: the ground-truth spec and every trained RM's directory."""
-    payload = {"gold": gold_spec,
-               "rms": [{"name": name, "onpolicy_fraction": frac, "path": str(rm_dir / name)}
-                       for name, frac in fractions.items()]}
+    payload = {
+        "gold": gold_spec,
+        "rms": [
+            {"name": name, "onpolicy_fraction": frac, "path": str(rm_dir / name)}
+            for name, frac in fractions.items()
+        ],
+    }
     path = rm_dir / "manifest.json"
     path.write_text(json.dumps(payload, indent=1) + "\n")
     return path

@@ -21,9 +21,17 @@ from rmteacher.rewards.registry import PromptScaledReward, Reward, load_reward
 
 EVAL_DIR = Path("artifacts/rm_eval")
 # Column order of Table 1 (metrics/rm_table.csv keeps the first four).
-TABLE1_COLUMNS = ["rm", "reward_variance", "onpolicy_accuracy", "offpolicy_accuracy",
-                  "onpolicy_accuracy_untied", "offpolicy_accuracy_untied", "raw_mean", "raw_std",
-                  "raw_per_prompt_variance"]
+TABLE1_COLUMNS = [
+    "rm",
+    "reward_variance",
+    "onpolicy_accuracy",
+    "offpolicy_accuracy",
+    "onpolicy_accuracy_untied",
+    "offpolicy_accuracy_untied",
+    "raw_mean",
+    "raw_std",
+    "raw_per_prompt_variance",
+]
 
 
 def scaled_prompts(world, fraction: float, seed: int) -> list[str]:
@@ -33,8 +41,9 @@ def scaled_prompts(world, fraction: float, seed: int) -> list[str]:
     return [prompts[i] for i in order[: int(len(prompts) * fraction)]]
 
 
-def reward_suite(perfect_prompts: list[str], perfect_factor: float,
-                 perfect_shift: float = 0.0) -> dict[str, object]:
+def reward_suite(
+    perfect_prompts: list[str], perfect_factor: float, perfect_shift: float = 0.0
+) -> dict[str, object]:
     """{name: reward} for the trained proxies (manifest order), 'perfect' and 'gold'."""
     manifest = read_manifest()
     suite = {rm["name"]: load_reward(rm["path"], rm["name"]) for rm in manifest["rms"]}
@@ -62,9 +71,14 @@ def rm_table(suite: dict, prompts, responses, off_prompts, off_responses, off_go
         norm = Normalization.from_rewards(raw)
         norms[name] = norm
         off = score_matrix(suite[name], off_prompts, off_responses)
-        rows.append({"rm": name, **onpolicy_properties(raw, norm(raw), gold),
-                     "offpolicy_accuracy": accuracy(off, off_gold),
-                     "offpolicy_accuracy_untied": untied_accuracy(off, off_gold)})
+        rows.append(
+            {
+                "rm": name,
+                **onpolicy_properties(raw, norm(raw), gold),
+                "offpolicy_accuracy": accuracy(off, off_gold),
+                "offpolicy_accuracy_untied": untied_accuracy(off, off_gold),
+            }
+        )
     table = pd.DataFrame(rows)[TABLE1_COLUMNS]
     table.attrs["gold_tie_fraction"] = gold_tie_fraction(gold)
     return table, matrices, norms
@@ -77,18 +91,31 @@ def save_reward_matrices(matrices: dict, norms: dict, prompts, responses, out_di
     for name, raw in matrices.items():
         np.save(out_dir / f"rewards_{name}.npy", np.asarray(raw, dtype=np.float64))
     (out_dir / "normalization.json").write_text(
-        json.dumps({k: v.to_dict() for k, v in norms.items()}, indent=1) + "\n")
+        json.dumps({k: v.to_dict() for k, v in norms.items()}, indent=1) + "\n"
+    )
     (out_dir / "samples.json").write_text(
-        json.dumps({"prompts": prompts, "responses": responses}, ensure_ascii=False) + "\n")
+        json.dumps({"prompts": prompts, "responses": responses}, ensure_ascii=False) + "\n"
+    )
 
 
-def save_eval(matrices: dict, norms: dict, prompts, responses, perfect_prompts,
-              perfect_factor: float, perfect_shift: float, out_dir: Path = EVAL_DIR) -> None:
+def save_eval(
+    matrices: dict,
+    norms: dict,
+    prompts,
+    responses,
+    perfect_prompts,
+    perfect_factor: float,
+    perfect_shift: float,
+    out_dir: Path = EVAL_DIR,
+) -> None:
     """save_reward_matrices plus perfect_rm.json (the perfect-accuracy RM's prompts and factor)."""
     save_reward_matrices(matrices, norms, prompts, responses, out_dir)
     (out_dir / "perfect_rm.json").write_text(
-        json.dumps({"factor": perfect_factor, "shift": perfect_shift, "prompts": perfect_prompts},
-                   indent=0) + "\n")
+        json.dumps(
+            {"factor": perfect_factor, "shift": perfect_shift, "prompts": perfect_prompts}, indent=0
+        )
+        + "\n"
+    )
 
 
 def load_suite(out_dir: Path = EVAL_DIR) -> dict[str, object]:

@@ -25,8 +25,9 @@ class SampledBatch:
 
 def _generate(model, tokenizer, inputs: list[str], max_new_tokens, temperature, stop_id):
     dev = next(model.parameters()).device
-    enc = tokenizer(inputs, return_tensors="pt", padding=True, padding_side="left",
-                    add_special_tokens=False).to(dev)
+    enc = tokenizer(
+        inputs, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
+    ).to(dev)
     out = model.generate(
         **enc,
         do_sample=True,
@@ -43,16 +44,27 @@ def _generate(model, tokenizer, inputs: list[str], max_new_tokens, temperature, 
     is_stop = (response == stop_id).int()
     after_stop = (is_stop.cumsum(1) - is_stop) > 0
     response_mask = ~after_stop
-    texts = tokenizer.batch_decode(response.masked_fill(after_stop, tokenizer.pad_token_id),
-                                   skip_special_tokens=True)
+    texts = tokenizer.batch_decode(
+        response.masked_fill(after_stop, tokenizer.pad_token_id), skip_special_tokens=True
+    )
     attention = torch.cat([enc["attention_mask"], response_mask.long()], dim=1)
     return SampledBatch([t.strip() for t in texts], out, attention, prompt_length, response_mask)
 
 
 @torch.no_grad()
-def sample_batches(model, tokenizer, prompts: list[str], n_samples: int, *, max_new_tokens: int,
-                   temperature: float, seed: int, batch_size: int = 256, chat: bool = True,
-                   desc: str | None = None):
+def sample_batches(
+    model,
+    tokenizer,
+    prompts: list[str],
+    n_samples: int,
+    *,
+    max_new_tokens: int,
+    temperature: float,
+    seed: int,
+    batch_size: int = 256,
+    chat: bool = True,
+    desc: str | None = None,
+):
     """Yield SampledBatch objects for every prompt repeated `n_samples` times (prompt-major order:
     prompt 0's samples first). `chat=False` feeds the raw prompt text (a base LM) and stops at
     <|endoftext|> instead of the turn end."""
@@ -65,16 +77,21 @@ def sample_batches(model, tokenizer, prompts: list[str], n_samples: int, *, max_
     stop = tokenizer.eos_token_id if chat else tokenizer.convert_tokens_to_ids("<|endoftext|>")
     starts = range(0, len(inputs), batch_size)
     for start in tqdm(starts, desc=desc or "sampling", disable=desc is None, mininterval=10):
-        yield _generate(model, tokenizer, inputs[start : start + batch_size], max_new_tokens,
-                        temperature, stop)
+        yield _generate(
+            model, tokenizer, inputs[start : start + batch_size], max_new_tokens, temperature, stop
+        )
     model.train(was_training)
 
 
-def sample_responses(model, tokenizer, prompts: list[str], n_samples: int,
-                     **kwargs) -> list[list[str]]:
+def sample_responses(
+    model, tokenizer, prompts: list[str], n_samples: int, **kwargs
+) -> list[list[str]]:
     """Responses as a [len(prompts)][n_samples] nested list of strings."""
-    flat = [t for batch in sample_batches(model, tokenizer, prompts, n_samples, **kwargs)
-            for t in batch.texts]
+    flat = [
+        t
+        for batch in sample_batches(model, tokenizer, prompts, n_samples, **kwargs)
+        for t in batch.texts
+    ]
     return [flat[i * n_samples : (i + 1) * n_samples] for i in range(len(prompts))]
 
 
@@ -82,8 +99,9 @@ def sample_responses(model, tokenizer, prompts: list[str], n_samples: int,
 def response_logprob(model, batch: SampledBatch) -> torch.Tensor:
     """log pi(y|x) summed over each response's tokens (EOS included), shape [B]."""
     positions = (batch.attention_mask.cumsum(-1) - 1).clamp(min=0)  # as generate() numbers them
-    logits = model(input_ids=batch.sequences, attention_mask=batch.attention_mask,
-                   position_ids=positions).logits
+    logits = model(
+        input_ids=batch.sequences, attention_mask=batch.attention_mask, position_ids=positions
+    ).logits
     logits = logits[:, batch.prompt_length - 1 : -1].float()
     targets = batch.sequences[:, batch.prompt_length :]
     logp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)

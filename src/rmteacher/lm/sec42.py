@@ -47,9 +47,15 @@ def variant_config(variant: str, params, seed: int, generation: dict) -> PgRunCo
     """The run settings of one variant ('rloo', 'grpo' or 'grpo_group') from Sec42PgParams."""
     settings = VARIANTS[variant]
     beta = params.beta if settings["algorithm"] == "rloo" else params.grpo_beta
-    return PgRunConfig(num_generations=params.num_generations,
-                       prompts_per_step=params.prompts_per_step, beta=beta,
-                       learning_rate=params.learning_rate, seed=seed, **settings, **generation)
+    return PgRunConfig(
+        num_generations=params.num_generations,
+        prompts_per_step=params.prompts_per_step,
+        beta=beta,
+        learning_rate=params.learning_rate,
+        seed=seed,
+        **settings,
+        **generation,
+    )
 
 
 def sweep_policies(params, policies, world, rewards: dict, gold, norms: dict):
@@ -58,9 +64,15 @@ def sweep_policies(params, policies, world, rewards: dict, gold, norms: dict):
     from rmteacher.lm.pg_sweep import increases
 
     prompts = world.prompt_texts("pg_train")[: params.n_train_prompts]
-    plan = TrainingPlan.build(prompts, params.eval_prompts, params.eval_samples,
-                              params.num_generations, params.prompts_per_step, params.epochs,
-                              params.evals_per_epoch)
+    plan = TrainingPlan.build(
+        prompts,
+        params.eval_prompts,
+        params.eval_samples,
+        params.num_generations,
+        params.prompts_per_step,
+        params.epochs,
+        params.evals_per_epoch,
+    )
     curves, logs = [], []
     for policy in policies:
         initial = InitialPolicy.load(policy, str(policy_path(policy)), world.generation())
@@ -68,9 +80,17 @@ def sweep_policies(params, policies, world, rewards: dict, gold, norms: dict):
             for seed in params.seeds:
                 for rm, proxy in rewards.items():
                     cfg = variant_config(variant, params, seed, world.generation())
-                    curve, log = tracked_run(initial, plan, rm, proxy, norms[policy][rm], gold,
-                                             norms[policy]["gold"], cfg,
-                                             tags={"variant": variant})
+                    curve, log = tracked_run(
+                        initial,
+                        plan,
+                        rm,
+                        proxy,
+                        norms[policy][rm],
+                        gold,
+                        norms[policy]["gold"],
+                        cfg,
+                        tags={"variant": variant},
+                    )
                     curves.append(curve)
                     logs.append(log)
     return increases(pd.concat(curves, ignore_index=True)), pd.concat(logs, ignore_index=True)

@@ -27,10 +27,12 @@ def with_combined_measure(properties: pd.DataFrame) -> pd.DataFrame:
 def final_increases(curves: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of the proxy and r_G increase at each run's last evaluation,
     per (policy, variant, rm)."""
-    last = curves[curves.step == curves.groupby(["policy", "variant", "rm", "seed"])
-                  .step.transform("max")]
+    last = curves[
+        curves.step == curves.groupby(["policy", "variant", "rm", "seed"]).step.transform("max")
+    ]
     stats = last.groupby(["policy", "variant", "rm"])[["gold_increase", "proxy_increase"]].agg(
-        ["mean", "std"])
+        ["mean", "std"]
+    )
     stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
     return stats.reset_index()
 
@@ -48,13 +50,18 @@ def best_rm_summary(table: pd.DataFrame, variant: str = "rloo") -> pd.DataFrame:
     rows = []
     for policy, group in table[table.variant == variant].groupby("policy", sort=False):
         group = group.set_index("rm")
-        row = {"policy": policy, "best_rm": group.gold_increase_mean.idxmax(),
-               "best_gold_increase": float(group.gold_increase_mean.max())}
+        row = {
+            "policy": policy,
+            "best_rm": group.gold_increase_mean.idxmax(),
+            "best_gold_increase": float(group.gold_increase_mean.max()),
+        }
         for predictor in PREDICTORS:
             row[f"picked_by_{predictor}"] = group[predictor].idxmax()
             row[f"spearman_{predictor}"] = (
                 correlation(group[predictor], group.gold_increase_mean)[1]
-                if len(group) >= 3 else float("nan"))
+                if len(group) >= 3
+                else float("nan")
+            )
         rows.append(row)
     summary = pd.DataFrame(rows)
     for predictor in PREDICTORS:
@@ -68,10 +75,18 @@ def variance_effect(table: pd.DataFrame) -> pd.DataFrame:
     relation; GRPO with per-group std scaling removes the reward's scale and with it the effect."""
     rows = []
     for variant, group in table.groupby("variant", sort=False):
-        pearson, spearman = (correlation(group.reward_variance, group.proxy_increase_mean)
-                             if len(group) >= 3 else (np.nan, np.nan))
-        rows.append({"variant": variant, "variance_proxy_pearson": pearson,
-                     "variance_proxy_spearman": spearman})
+        pearson, spearman = (
+            correlation(group.reward_variance, group.proxy_increase_mean)
+            if len(group) >= 3
+            else (np.nan, np.nan)
+        )
+        rows.append(
+            {
+                "variant": variant,
+                "variance_proxy_pearson": pearson,
+                "variance_proxy_spearman": spearman,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -89,6 +104,8 @@ def best_rm_bootstrap(curves: pd.DataFrame, variant: str, n_boot: int, seed: int
         for _ in range(n_boot):
             means = [rng.choice(v, size=len(v), replace=True).mean() for v in per_rm.values()]
             wins[int(np.argmax(means))] += 1
-        rows.extend({"policy": policy, "rm": rm, "best_fraction": w / n_boot}
-                    for rm, w in zip(names, wins, strict=True))
+        rows.extend(
+            {"policy": policy, "rm": rm, "best_fraction": w / n_boot}
+            for rm, w in zip(names, wins, strict=True)
+        )
     return pd.DataFrame(rows)

@@ -23,13 +23,28 @@ def sft_rows(docs: list[dict], n: int, prompt_words: int, continuation_words: in
     rows = []
     for i in order:
         passage = to_passage(eligible[i], prompt_words, continuation_words)
-        rows.append({"messages": [{"role": "user", "content": passage.prompt},
-                                  {"role": "assistant", "content": passage.continuation}]})
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": passage.prompt},
+                    {"role": "assistant", "content": passage.continuation},
+                ]
+            }
+        )
     return rows
 
 
-def finetune(base_dir: str, out_dir: Path, rows: list[dict], *, epochs: float,
-             learning_rate: float, batch_size: int, max_length: int, seed: int):
+def finetune(
+    base_dir: str,
+    out_dir: Path,
+    rows: list[dict],
+    *,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    max_length: int,
+    seed: int,
+):
     """Fine-tune the causal LM at `base_dir` on chat `rows`; save model and tokenizer to
     `out_dir`. Returns the per-step log (loss, grad_norm, mean_token_accuracy, ...)."""
     from datasets import Dataset
@@ -51,8 +66,13 @@ def finetune(base_dir: str, out_dir: Path, rows: list[dict], *, epochs: float,
             max_length=max_length,
             assistant_only_loss=True,
         )
-        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                             processing_class=tokenizer, callbacks=[CoarseProgress("sft")])
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            callbacks=[CoarseProgress("sft")],
+        )
         quiet(trainer).train()
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer.model.save_pretrained(out_dir)
@@ -78,13 +98,29 @@ def training_documents(sources: tuple[str, ...] | None = None) -> list[dict]:
     return docs
 
 
-def train_policy(out_dir: Path, docs: list[dict], sft, *, n_examples: int, epochs: float,
-                 learning_rate: float, batch_size: int, seed: int):
+def train_policy(
+    out_dir: Path,
+    docs: list[dict],
+    sft,
+    *,
+    n_examples: int,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+):
     """Fine-tune the base LM on `n_examples` prompt -> continuation exchanges cut from `docs`,
     in the prompt format and lengths of `sft` (lm_sft's validated params); returns the log."""
     from rmteacher.lm.base import BASE_LM_DIR
 
     rows = sft_rows(docs, n_examples, sft.prompt_words, sft.continuation_words, seed)
-    return finetune(str(BASE_LM_DIR), out_dir, rows, epochs=epochs, learning_rate=learning_rate,
-                    batch_size=batch_size,
-                    max_length=sft.prompt_words * 3 + sft.max_new_tokens + 8, seed=seed)
+    return finetune(
+        str(BASE_LM_DIR),
+        out_dir,
+        rows,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_length=sft.prompt_words * 3 + sft.max_new_tokens + 8,
+        seed=seed,
+    )

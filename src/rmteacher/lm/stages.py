@@ -111,8 +111,9 @@ class RmEvalParams(StageParams):
     perfect_factor: float = param(0.001, "scale applied to those prompts' r_G", gt=0)
     perfect_seed: int = param(8122, "seed choosing the scaled prompts", ge=0)
     perfect_shift: float = param(
-        1.0, "constant added to r_G before scaling (VADER is centred; ArmoRM's scores are "
-        "positive, and without an offset global normalisation undoes the scaling)"
+        1.0,
+        "constant added to r_G before scaling (VADER is centred; ArmoRM's scores are "
+        "positive, and without an offset global normalisation undoes the scaling)",
     )
 
     def check(self) -> None:
@@ -128,8 +129,15 @@ class RlooParams(StageParams):
     STAGE = "rloo"
     seeds: tuple[int, ...] = param((0, 1, 2), "training seeds (one run per RM and seed)", ge=0)
     rms: tuple[str, ...] = param(
-        ("rm_onpolicy_100", "rm_onpolicy_75", "rm_onpolicy_50", "rm_onpolicy_25",
-         "rm_onpolicy_0", "perfect", "gold"),
+        (
+            "rm_onpolicy_100",
+            "rm_onpolicy_75",
+            "rm_onpolicy_50",
+            "rm_onpolicy_25",
+            "rm_onpolicy_0",
+            "perfect",
+            "gold",
+        ),
         "reward models to train on ('perfect' = scaled r_G, 'gold' = r_G itself)",
     )
     epochs: float = param(6.0, "passes over the policy-gradient prompts (k samples each)", gt=0)

@@ -24,8 +24,10 @@ class Sec42PoliciesParams(StageParams):
     STAGE = "sec42_policies"
     seed: int = param(0, "seed of the fine-tuning data and order", ge=0)
     policies: tuple[str, ...] = param(
-        tuple(POLICY_SOURCES), "initial policies ('sft' reuses lm_sft's)",
-        choices=tuple(POLICY_SOURCES))
+        tuple(POLICY_SOURCES),
+        "initial policies ('sft' reuses lm_sft's)",
+        choices=tuple(POLICY_SOURCES),
+    )
     n_sft_examples: int = param(8000, "fine-tuning examples of each new policy", ge=8)
     epochs: float = param(1.0, "fine-tuning epochs", gt=0)
     learning_rate: float = param(1e-3, "fine-tuning learning rate", gt=0)
@@ -47,7 +49,8 @@ class Sec42EvalParams(StageParams):
     STAGE = "sec42_eval"
     seed: int = param(0, "seed of the evaluation samples", ge=0)
     reward_models: tuple[str, ...] = param(
-        DEFAULT_RMS, "off-the-shelf RMs: scorer names, model paths or Section 4.1 RM names")
+        DEFAULT_RMS, "off-the-shelf RMs: scorer names, model paths or Section 4.1 RM names"
+    )
     n_prompts: int = param(500, "policy-gradient prompts evaluated (paper: 500)", ge=2)
     n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)
 
@@ -67,17 +70,21 @@ class Sec42PgParams(StageParams):
     STAGE = "sec42_pg"
     seeds: tuple[int, ...] = param((0, 1, 2), "training seeds", ge=0)
     variants: tuple[str, ...] = param(
-        PG_VARIANTS, "rloo; grpo (scale_rewards='none'); grpo_group (scale_rewards='group')",
-        choices=PG_VARIANTS)
+        PG_VARIANTS,
+        "rloo; grpo (scale_rewards='none'); grpo_group (scale_rewards='group')",
+        choices=PG_VARIANTS,
+    )
     epochs: float = param(2.0, "trl epochs (paper 4.2: 2, one pass over the prompts)", gt=0)
     evals_per_epoch: int = param(1, "evaluations per epoch (plus one at the start)", ge=1)
     num_generations: int = param(2, "k, samples per prompt (paper: 2)", ge=2)
     prompts_per_step: int = param(32, "prompts per optimizer step", ge=1)
     n_train_prompts: int = param(
-        256, "policy-gradient prompts used for training (2 epochs = one pass)", ge=2)
+        256, "policy-gradient prompts used for training (2 epochs = one pass)", ge=2
+    )
     beta: float = param(0.05, "KL coefficient of RLOO (paper: 0.05)", ge=0)
     grpo_beta: float = param(
-        0.0, "KL coefficient of GRPO (the paper's GRPO KL term carried no gradient)", ge=0)
+        0.0, "KL coefficient of GRPO (the paper's GRPO KL term carried no gradient)", ge=0
+    )
     learning_rate: float = param(3e-4, "Adam learning rate (constant)", gt=0)
     eval_prompts: int = param(64, "training prompts used for evaluation", ge=2)
     eval_samples: int = param(4, "samples per evaluation prompt", ge=1)
@@ -123,7 +130,8 @@ class RewardScalingParams(StageParams):
     epochs: float = param(2.0, "trl epochs", gt=0)
     evals_per_epoch: int = param(2, "evaluations per epoch (plus one at the start)", ge=1)
     beta: float = param(
-        0.0, "KL weight; 0 so that scaling the reward scales the whole objective", ge=0)
+        0.0, "KL weight; 0 so that scaling the reward scales the whole objective", ge=0
+    )
     adam_learning_rate: float = param(3e-4, "Adam learning rate", gt=0)
     sgd_learning_rate: float = param(0.01, "plain SGD learning rate", gt=0)
     prompts_per_step: int = param(32, "prompts per optimizer step", ge=1)

@@ -28,8 +28,19 @@ class Evaluator:
     KL(pi || pi_ref) estimated as the sample mean of log pi(y|x) - log pi_ref(y|x) over whole
     responses. Sampling is seeded, so every evaluation of every run sees the same random stream."""
 
-    def __init__(self, ref_model, tokenizer, prompts, n_samples, proxy, proxy_norm, gold,
-                 gold_norm, generation: dict, seed: int):
+    def __init__(
+        self,
+        ref_model,
+        tokenizer,
+        prompts,
+        n_samples,
+        proxy,
+        proxy_norm,
+        gold,
+        gold_norm,
+        generation: dict,
+        seed: int,
+    ):
         self.ref, self.tok, self.prompts, self.n = ref_model, tokenizer, prompts, n_samples
         self.proxy, self.proxy_norm, self.gold, self.gold_norm = proxy, proxy_norm, gold, gold_norm
         self.generation, self.seed = generation, seed
@@ -38,8 +49,9 @@ class Evaluator:
         rng_state = torch.random.get_rng_state()  # evaluation must not perturb training
         cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         texts, kls = [], []
-        for batch in sample_batches(model, self.tok, self.prompts, self.n, seed=self.seed,
-                                    batch_size=512, **self.generation):
+        for batch in sample_batches(
+            model, self.tok, self.prompts, self.n, seed=self.seed, batch_size=512, **self.generation
+        ):
             texts.extend(batch.texts)
             kls.append((response_logprob(model, batch) - response_logprob(self.ref, batch)).cpu())
         torch.random.set_rng_state(rng_state)
@@ -47,10 +59,12 @@ class Evaluator:
             torch.cuda.set_rng_state_all(cuda_state)
         flat_prompts = [p for p in self.prompts for _ in range(self.n)]
         proxy_raw, gold_raw = self.proxy(flat_prompts, texts), self.gold(flat_prompts, texts)
-        return {"proxy": float(self.proxy_norm(proxy_raw).mean()),
-                "gold": float(self.gold_norm(gold_raw).mean()),
-                "kl": float(torch.cat(kls).mean()),
-                "mean_words": float(np.mean([len(t.split()) for t in texts]))}
+        return {
+            "proxy": float(self.proxy_norm(proxy_raw).mean()),
+            "gold": float(self.gold_norm(gold_raw).mean()),
+            "kl": float(torch.cat(kls).mean()),
+            "mean_words": float(np.mean([len(t.split()) for t in texts])),
+        }
 
 
 class EvalCallback(TrainerCallback):

@@ -48,26 +48,45 @@ def run_grid(policy: InitialPolicy, plan: TrainingPlan, runs: list[dict], gold, 
     per-step logs)."""
     curves, logs = [], []
     for run in runs:
-        curve, log = tracked_run(policy, plan, run["rm"], run["proxy"], run["norm"], gold,
-                                 gold_norm, run["cfg"], reward_scale=run.get("scale", 1.0),
-                                 tags=run.get("tags"))
+        curve, log = tracked_run(
+            policy,
+            plan,
+            run["rm"],
+            run["proxy"],
+            run["norm"],
+            gold,
+            gold_norm,
+            run["cfg"],
+            reward_scale=run.get("scale", 1.0),
+            tags=run.get("tags"),
+        )
         curves.append(curve)
         logs.append(log)
     return increases(pd.concat(curves, ignore_index=True)), pd.concat(logs, ignore_index=True)
 
 
-def scaling_runs(rm: str, proxy, norm, base_cfg: PgRunConfig, scales, seeds,
-                 learning_rates: dict[str, float]) -> list[dict]:
+def scaling_runs(
+    rm: str, proxy, norm, base_cfg: PgRunConfig, scales, seeds, learning_rates: dict[str, float]
+) -> list[dict]:
     """The grid optimizer x scale x seed for the uniform-scaling experiment; gradient clipping
     is off so that SGD's step really is proportional to the reward scale."""
     runs = []
     for optimizer, lr in learning_rates.items():
         for scale in scales:
             for seed in seeds:
-                cfg = replace(base_cfg, optimizer=optimizer, learning_rate=lr, seed=seed,
-                              max_grad_norm=1e12)
-                runs.append({"rm": rm, "proxy": proxy, "norm": norm, "cfg": cfg, "scale": scale,
-                             "tags": {"optimizer": optimizer, "scale": scale}})
+                cfg = replace(
+                    base_cfg, optimizer=optimizer, learning_rate=lr, seed=seed, max_grad_norm=1e12
+                )
+                runs.append(
+                    {
+                        "rm": rm,
+                        "proxy": proxy,
+                        "norm": norm,
+                        "cfg": cfg,
+                        "scale": scale,
+                        "tags": {"optimizer": optimizer, "scale": scale},
+                    }
+                )
     return runs
 
 

@@ -48,10 +48,15 @@ class World:
 
 def make_world(params) -> World:
     """Seeded, disjoint prompt splits of the held-out passages, from `LmSftParams`."""
-    passages = [to_passage(d, params.prompt_words, params.continuation_words)
-                for d in heldout_documents()]
+    passages = [
+        to_passage(d, params.prompt_words, params.continuation_words) for d in heldout_documents()
+    ]
     passages = [p for p in passages if p.continuation]
-    sizes = {"rm_train": params.n_rm_prompts, "pg_train": params.n_pg_prompts,
-             "test": params.n_test_prompts}
-    return World(split_prompts(passages, sizes, params.seed), params.max_new_tokens,
-                 params.temperature)
+    sizes = {
+        "rm_train": params.n_rm_prompts,
+        "pg_train": params.n_pg_prompts,
+        "test": params.n_test_prompts,
+    }
+    return World(
+        split_prompts(passages, sizes, params.seed), params.max_new_tokens, params.temperature
+    )

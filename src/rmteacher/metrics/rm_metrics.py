@@ -21,8 +21,9 @@ def _pair_signs(rewards: np.ndarray) -> np.ndarray:
 
 def _check(rm: np.ndarray, gold: np.ndarray) -> None:
     if rm.shape != gold.shape or rm.ndim != 2 or rm.shape[1] < 2 or rm.shape[0] == 0:
-        raise ValueError(f"expected two equal [prompts, samples>=2] matrices, got "
-                         f"{rm.shape} and {gold.shape}")
+        raise ValueError(
+            f"expected two equal [prompts, samples>=2] matrices, got {rm.shape} and {gold.shape}"
+        )
 
 
 def per_prompt_accuracy(rm: np.ndarray, gold: np.ndarray) -> np.ndarray:
@@ -69,8 +70,9 @@ def correlation(x, y) -> tuple[float, float]:
     return float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0])
 
 
-def onpolicy_properties(raw: np.ndarray, normalized: np.ndarray,
-                        gold: np.ndarray | None = None) -> dict[str, float]:
+def onpolicy_properties(
+    raw: np.ndarray, normalized: np.ndarray, gold: np.ndarray | None = None
+) -> dict[str, float]:
     """One RM's Table 1 entries on one policy's samples (raw and normalised [P, n] rewards):
     reward variance, on-policy accuracy against r_G with and without r_G ties (NaN without a
     gold matrix), and the raw mean, std and mean per-prompt variance."""

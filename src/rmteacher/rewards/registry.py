@@ -20,8 +20,16 @@ from rmteacher.lm.sources import check_reward_model_dir
 from rmteacher.rewards import offtheshelf  # noqa: F401  (registers afinn, textblob, minilm_sentiment)
 from rmteacher.rewards.scorers import SCORERS, ScoreFn, check_scorer_installed, register_scorer
 
-__all__ = ["SCORERS", "PromptScaledReward", "Reward", "ScoreFn", "SequenceClassifierReward",
-           "check_reward_spec", "load_reward", "register_scorer"]
+__all__ = [
+    "SCORERS",
+    "PromptScaledReward",
+    "Reward",
+    "ScoreFn",
+    "SequenceClassifierReward",
+    "check_reward_spec",
+    "load_reward",
+    "register_scorer",
+]
 
 
 @register_scorer("vader")
@@ -113,18 +121,24 @@ class SequenceClassifierReward:
         self.tokenizer = AutoTokenizer.from_pretrained(spec)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            spec, dtype=torch.float32
-        ).to(self.device).eval()
+        self.model = (
+            AutoModelForSequenceClassification.from_pretrained(spec, dtype=torch.float32)
+            .to(self.device)
+            .eval()
+        )
         if self.model.config.num_labels != 1:
-            raise ValueError(f"reward model {spec}: has {self.model.config.num_labels} outputs, "
-                             "expected a one-output reward head")
+            raise ValueError(
+                f"reward model {spec}: has {self.model.config.num_labels} outputs, "
+                "expected a one-output reward head"
+            )
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
 
     def format(self, prompt: str, response: str) -> str:
         if self.tokenizer.chat_template:
-            messages = [{"role": "user", "content": prompt},
-                        {"role": "assistant", "content": response}]
+            messages = [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": response},
+            ]
             return self.tokenizer.apply_chat_template(messages, tokenize=False)
         return f"{prompt} {response}"
 
@@ -132,8 +146,9 @@ class SequenceClassifierReward:
         import torch
 
         texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, padding_side="right",
-                             add_special_tokens=False).to(self.device)
+        enc = self.tokenizer(
+            texts, return_tensors="pt", padding=True, padding_side="right", add_special_tokens=False
+        ).to(self.device)
         with torch.no_grad():
             return self.model(**enc).logits[:, 0].float().cpu().tolist()
 
@@ -147,8 +162,11 @@ def load_reward(spec: str, name: str | None = None, what: str = "reward") -> Rew
         fn = _import_callable(spec, what)
     else:
         fn = SequenceClassifierReward(spec)
-    return Reward(name or Path(spec).name or spec, fn, batch_size=128 if
-                  isinstance(fn, SequenceClassifierReward) else 4096)
+    return Reward(
+        name or Path(spec).name or spec,
+        fn,
+        batch_size=128 if isinstance(fn, SequenceClassifierReward) else 4096,
+    )
 
 
 class PromptScaledReward:
