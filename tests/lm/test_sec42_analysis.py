@@ -12,6 +12,7 @@ from rmteacher.lm.sec42_analysis import (
     best_rm_summary,
     final_increases,
     policy_rm_table,
+    rm_tie_fractions,
     variance_effect,
     with_combined_measure,
 )
@@ -190,3 +191,15 @@ def test_scale_sensitivity_compares_the_extreme_scales():
             ]
     effect = scale_sensitivity(pd.DataFrame(rows)).groupby("optimizer").scale_effect.first()
     assert effect["adam"] == pytest.approx(-0.01) and effect["sgd"] == pytest.approx(0.89)
+
+
+def test_rm_tie_fractions_count_equal_rewards_over_all_pairs_of_a_prompt(tmp_path):
+    (tmp_path / "p").mkdir()
+    # prompt 1: (y1, y2) tied, (y1, y3) and (y2, y3) not; prompt 2: all three pairs tied
+    np.save(tmp_path / "p" / "rewards_lexicon.npy", np.array([[0.0, 0.0, 1.0], [2.0, 2.0, 2.0]]))
+    np.save(tmp_path / "p" / "rewards_dense.npy", np.array([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0]]))
+    cells = pd.DataFrame({"policy": ["p", "p", "p"], "rm": ["lexicon", "dense", "dense"]})
+    ties = rm_tie_fractions(cells, tmp_path).set_index("rm").rm_tie_fraction
+    assert len(ties) == 2
+    assert ties["lexicon"] == pytest.approx(4 / 6)
+    assert ties["dense"] == 0.0

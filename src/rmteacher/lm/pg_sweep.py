@@ -49,6 +49,20 @@ class TrainingPlan:
             frozenset(steps),
         )
 
+    @classmethod
+    def for_params(cls, train_prompts, params) -> TrainingPlan:
+        """`build` from a stage's params (eval_prompts, eval_samples, num_generations,
+        prompts_per_step, epochs, evals_per_epoch)."""
+        return cls.build(
+            train_prompts,
+            params.eval_prompts,
+            params.eval_samples,
+            params.num_generations,
+            params.prompts_per_step,
+            params.epochs,
+            params.evals_per_epoch,
+        )
+
 
 @dataclass(frozen=True)
 class InitialPolicy:
@@ -126,15 +140,7 @@ def sweep(params, world, suite: dict, norms: dict):
     from the initial policy, with rm_eval's normalisations."""
     check_rms(params.rms, list(suite))
     policy = InitialPolicy.load("sft", world.policy_dir, world.generation())
-    plan = TrainingPlan.build(
-        world.prompt_texts("pg_train"),
-        params.eval_prompts,
-        params.eval_samples,
-        params.num_generations,
-        params.prompts_per_step,
-        params.epochs,
-        params.evals_per_epoch,
-    )
+    plan = TrainingPlan.for_params(world.prompt_texts("pg_train"), params)
     curves, logs = [], []
     for seed in params.seeds:
         for rm in params.rms:

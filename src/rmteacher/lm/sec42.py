@@ -64,15 +64,7 @@ def sweep_policies(params, policies, world, rewards: dict, gold, norms: dict):
     from rmteacher.lm.pg_sweep import increases
 
     prompts = world.prompt_texts("pg_train")[: params.n_train_prompts]
-    plan = TrainingPlan.build(
-        prompts,
-        params.eval_prompts,
-        params.eval_samples,
-        params.num_generations,
-        params.prompts_per_step,
-        params.epochs,
-        params.evals_per_epoch,
-    )
+    plan = TrainingPlan.for_params(prompts, params)
     curves, logs = [], []
     for policy in policies:
         initial = InitialPolicy.load(policy, str(policy_path(policy)), world.generation())

@@ -4,10 +4,12 @@ reward variance and accuracy predict it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from rmteacher.metrics.rm_metrics import correlation
+from rmteacher.metrics.rm_metrics import correlation, gold_tie_fraction
 
 PREDICTORS = {
     "reward_variance": "reward variance",
@@ -109,3 +111,22 @@ def best_rm_bootstrap(curves: pd.DataFrame, variant: str, n_boot: int, seed: int
             for rm, w in zip(names, wins, strict=True)
         )
     return pd.DataFrame(rows)
+
+
+def rm_tie_fractions(cells: pd.DataFrame, eval_dir) -> pd.DataFrame:
+    """For each (policy, rm) cell: the fraction of sample pairs of a prompt to which the RM gives
+    equal rewards, from `eval_dir/<policy>/rewards_<rm>.npy` (sec42_eval's [prompts, samples]
+    matrices). With k = 2 a tied pair is a group with zero advantage."""
+    pairs = cells[["policy", "rm"]].drop_duplicates()
+    return pd.DataFrame(
+        [
+            {
+                "policy": policy,
+                "rm": rm,
+                "rm_tie_fraction": gold_tie_fraction(
+                    np.load(Path(eval_dir) / policy / f"rewards_{rm}.npy")
+                ),
+            }
+            for policy, rm in pairs.itertuples(index=False)
+        ]
+    )
