@@ -5,9 +5,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_policy_dir(tmp_path_factory):
-    from rmteacher.lm.base import new_gpt2
-    from rmteacher.lm.corpus import load_documents
-    from rmteacher.lm.tokenizer import train_tokenizer
+    from rmteacher.lm.world.base_lm import new_gpt2
+    from rmteacher.lm.world.corpus import load_documents
+    from rmteacher.lm.world.tokenizer import train_tokenizer
 
     out = tmp_path_factory.mktemp("tiny_policy")
     texts = [d["text"] for d in load_documents()[:3000]]
@@ -23,7 +23,7 @@ def tiny_reward_dir(tiny_policy_dir, tmp_path_factory):
     """A one-output sequence-classification RM initialised from the tiny policy."""
     from transformers import AutoModelForSequenceClassification
 
-    from rmteacher.lm.models import load_tokenizer
+    from rmteacher.core.hf import load_tokenizer
 
     out = tmp_path_factory.mktemp("tiny_rm")
     tokenizer = load_tokenizer(tiny_policy_dir)

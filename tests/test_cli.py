@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rmteacher import pipeline
-from rmteacher.params import ParamsError, stage_registry
+from rmteacher.core.params import ParamsError
+from rmteacher.pipeline import stage_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,14 +40,41 @@ def test_committed_params_file_is_the_default_profile():
     assert pipeline.render_defaults() == (ROOT / "params.yaml").read_text()
 
 
-def test_notebook_parameter_cells_match_the_stage_dataclasses():
-    for stage, cls in stage_registry().items():
-        notebook = json.loads((ROOT / "notebooks" / f"{stage}.ipynb").read_text())
-        cell = next(c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", []))
-        namespace: dict = {}
-        exec("".join(cell["source"]), namespace)
-        values = {k: v for k, v in namespace.items() if not k.startswith("__")}
-        assert cls.from_mapping(values).to_dict() == cls.defaults(), stage
+NOTEBOOK_FORBIDDEN = (
+    "open(",
+    "to_csv",
+    "to_json",
+    "Path(",
+    "write_",
+    "savefig",
+    "mkdir",
+    "from_mapping",
+    "ParamsError",
+    "raise ",
+    "artifacts/",
+    "metrics/",
+    "plots/",
+)
+
+
+@pytest.mark.parametrize("stage", list(stage_registry()))
+def test_notebooks_only_open_their_stage_run_it_draw_and_finish(stage):
+    """One papermill parameter (`params`), the stage's own parameter class, at most 40 lines of
+    code, and no validation, path building or file writing of the notebook's own."""
+    cls = stage_registry()[stage]
+    notebook = json.loads((ROOT / "notebooks" / f"{stage}.ipynb").read_text())
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(tagged) == 1
+    namespace: dict = {}
+    exec("".join(tagged[0]["source"]), namespace)
+    assert {k: v for k, v in namespace.items() if not k.startswith("__")} == {"params": None}
+    text = "\n".join("".join(c["source"]) for c in code)
+    module = cls.__module__.rpartition(".")[2]
+    assert f"open_stage({module}.{cls.__name__}, params)" in text
+    assert f"{module}.run(stage.params" in text and "stage.finish(" in text
+    assert not [word for word in NOTEBOOK_FORBIDDEN if word in text]
+    assert sum(1 for line in text.splitlines() if line.strip()) <= 40
 
 
 def test_bad_parameter_fails_before_compute_with_one_line(project):

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rmteacher.params import ParamsError
+from rmteacher.core.params import ParamsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return run_report(args)
     from rmteacher import pipeline
-    from rmteacher.params import check_params_file
+    from rmteacher.pipeline import check_params_file
 
     try:
         if args.command == "run":

@@ -7,14 +7,37 @@ params.yaml (comments preserved); `write_params` regenerates params.yaml from th
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from rmteacher.outputs import StageOutputs, repo_root
-from rmteacher.params import ParamsError, load_params_file, stage_params, stage_registry
+from rmteacher.core.params import STAGE_PARAMS, ParamsError, StageParams, load_params_file
+from rmteacher.core.stage import StageOutputs, repo_root
+
+# One module per stage, in pipeline order: each defines the stage's parameter class and `run`.
+# Importing them is cheap (heavy libraries are imported inside `run`), so `rmteacher check` is too.
+STAGE_MODULES = (
+    "rmteacher.theory.experiments.gradient_bound",
+    "rmteacher.theory.experiments.escape_time",
+    "rmteacher.theory.experiments.accuracy_speed",
+    "rmteacher.theory.experiments.policy_dependence",
+    "rmteacher.theory.experiments.best_of_n",
+    "rmteacher.lm.experiments.lm_pretrain",
+    "rmteacher.lm.experiments.lm_sft",
+    "rmteacher.lm.experiments.rm_train",
+    "rmteacher.lm.experiments.rm_eval",
+    "rmteacher.lm.experiments.rloo",
+    "rmteacher.lm.experiments.sec41_report",
+    "rmteacher.lm.experiments.sec42_policies",
+    "rmteacher.lm.experiments.sec42_eval",
+    "rmteacher.lm.experiments.sec42_pg",
+    "rmteacher.lm.experiments.sec42_report",
+    "rmteacher.lm.experiments.alt_normalization",
+    "rmteacher.lm.experiments.reward_scaling",
+)
 
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -29,6 +52,46 @@ class StageFailed(RuntimeError):
     """A stage's notebook raised; the message names the executed notebook to read."""
 
 
+def stage_registry() -> dict[str, type[StageParams]]:
+    """{stage name: parameter class} in pipeline order (the order of params.yaml)."""
+    classes = {}
+    for module in STAGE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            raise ParamsError(f"cannot import stage definitions from {module}: {err}") from None
+    by_module = {cls.__module__: cls for cls in STAGE_PARAMS.values()}
+    for module in STAGE_MODULES:
+        cls = by_module[module]
+        classes[cls.STAGE] = cls
+    return classes
+
+
+def stage_params(stage: str, path: str | Path = "params.yaml") -> StageParams:
+    """The validated parameter group of one stage."""
+    registry = stage_registry()
+    if stage not in registry:
+        raise ParamsError(f"unknown stage '{stage}'; stages: {', '.join(registry)}")
+    data = load_params_file(path)
+    if stage not in data:
+        raise ParamsError(f"{path}: no group '{stage}' (stages: {', '.join(registry)})")
+    group = data[stage]
+    if group is not None and not isinstance(group, dict):
+        raise ParamsError(f"{path}: group '{stage}' must be a mapping, got {group!r}")
+    return registry[stage].from_mapping(group)
+
+
+def check_params_file(path: str | Path = "params.yaml") -> None:
+    """Validate every group; unknown top-level groups are errors too."""
+    registry = stage_registry()
+    data = load_params_file(path)
+    for group in data:
+        if group not in registry:
+            raise ParamsError(f"{path}: unknown group '{group}'; stages: {', '.join(registry)}")
+    for stage in data:
+        stage_params(stage, path)
+
+
 def stage_names() -> list[str]:
     return list(stage_registry())
 
@@ -37,12 +100,11 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
     """Validate, then execute one stage's notebook; returns the wall time in seconds."""
     root = repo_root()
     params = stage_params(stage, root / params_path)  # raises ParamsError before any compute
-    notebook = root / "notebooks" / f"{stage}.ipynb"
+    outputs = StageOutputs(stage, root)
+    notebook, executed = outputs.notebook_path, outputs.executed_path
     if not notebook.is_file():
         raise ParamsError(f"stage '{stage}' has no notebook at {notebook.relative_to(root)}")
     os.environ.update(OFFLINE_ENV)
-    outputs = StageOutputs(stage, root)
-    executed = root / "book" / "executed" / f"{stage}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     import papermill
 
@@ -51,7 +113,7 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
         papermill.execute_notebook(
             str(notebook),
             str(executed),
-            parameters=params.to_dict(),
+            parameters={"params": params.to_dict()},
             kernel_name="python3",
             progress_bar=False,
             cwd=str(root),

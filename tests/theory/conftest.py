@@ -2,7 +2,7 @@
 
 import pytest
 
-from rmteacher.theory import autoregressive as ar
+from rmteacher.theory.exact import autoregressive as ar
 
 
 @pytest.fixture(autouse=True)

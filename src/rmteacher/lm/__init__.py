@@ -1,2 +1,3 @@
-"""The offline language world of Section 4.1: corpus, tokenizer, tiny GPT-2 policies, sampling,
-supervised fine-tuning, reward-model training and RLOO."""
+"""The language-model track: `world/` (corpus to initial policies), `rm/` (reward models),
+`pg/` (policy gradient), `analysis/` (the paper's tables) and `experiments/` (one module per
+stage)."""

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from rmteacher.lm.rm_eval import TABLE1_COLUMNS, score_matrix
+from rmteacher.lm.rm.evaluation import TABLE1_COLUMNS, score_matrix
 from rmteacher.metrics.rm_metrics import (
     accuracy,
     gold_tie_fraction,
@@ -152,8 +152,8 @@ def evaluate_rewards_on_policy(
         _check_offpolicy(*offpolicy)
     import torch
 
-    from rmteacher.lm.models import load_policy
-    from rmteacher.lm.sampling import sample_responses
+    from rmteacher.core.hf import load_policy
+    from rmteacher.lm.world.sampling import sample_responses
     from rmteacher.rewards.registry import Reward, load_reward
 
     rewards = dict(reward_specs)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from rmteacher.lm.sources import check_policy_source
+from rmteacher.core.hf import check_policy_source
 from rmteacher.rewards.registry import SCORERS, check_reward_spec
 
 GOLD = "gold"  # the ground truth's row name, as in metrics/rm_table.csv

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rmteacher.lm.rm_eval import save_reward_matrices
+from rmteacher.lm.rm.evaluation import save_reward_matrices
 from rmteacher.report.evaluate import PREDICTORS, PolicyReport
 from rmteacher.report.inputs import GOLD
 

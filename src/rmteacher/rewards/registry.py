@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rmteacher.lm.models import check_model_source
-from rmteacher.lm.sources import check_reward_model_dir
+from rmteacher.core.hf import check_model_source
+from rmteacher.core.hf import check_reward_model_dir
 from rmteacher.rewards import offtheshelf  # noqa: F401  (registers afinn, textblob, minilm_sentiment)
 from rmteacher.rewards.scorers import SCORERS, ScoreFn, check_scorer_installed, register_scorer
 
@@ -115,7 +115,7 @@ class SequenceClassifierReward:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from rmteacher.lm.models import device as default_device
+        from rmteacher.core.hf import device as default_device
 
         self.device = device or default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(spec)

@@ -1,6 +1,6 @@
-"""Exact theory track: policies, gradients, gradient flow and the paper's constructions.
+"""Theory track: the paper's results checked exactly on small policies.
 
-Everything here is computed by enumerating a small output space, so expectations, variances and
-gradients are exact (no sampling). Notation follows Razin et al. (2025): S prompts, Y outputs,
-r_RM the proxy reward, r_G the ground truth, lambda the KL weight.
+* `exact`: the building blocks (tabular and autoregressive policies, gradient flow, reward
+  statistics, the paper's bounds and constructions).
+* `experiments`: one module per DVC stage (its parameter class, helpers and `run(params)`).
 """

@@ -1,1 +1,2 @@
-"""One runner per theory stage: each takes the stage's params and returns tidy tables + metrics."""
+"""One module per theory stage: its parameter class (a `StageParams` subclass), helpers, and
+`run(params)`, which returns a frozen result dataclass of tidy tables and metrics."""

@@ -17,17 +17,65 @@ and reported as such; the lower bound is only checked on runs that reach gamma.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from rmteacher.theory import bounds, constructions, quantities, tabular
+from rmteacher.core.params import StageParams, param
+from rmteacher.theory.exact import bounds, constructions, quantities, tabular
 from rmteacher.theory.experiments.common import (
     SinglePromptSetup,
+    check_constructible,
     expected_gold_along,
     finite_or_nan,
     tabular_flow,
     theorem2_setup,
 )
+
+
+@dataclass(frozen=True)
+class AccuracySpeedParams(StageParams):
+    """Accuracy does not decide speed (Theorems 2/5): the accurate slow RM vs Remark 2's RM,
+    then slow and fast RMs at every accuracy level. Its construction (r_G, pi_0, the two RMs) is
+    also the one theory_best_of_n reads."""
+
+    STAGE = "theory_accuracy_speed"
+    seed: int = param(0, "random seed of r_G, pi_0 and the rankings", ge=0)
+    n_outputs: int = param(12, "|Y|", ge=3, le=2000)
+    gamma: float = param(0.2, "required improvement of E[r_G]", gt=0, lt=2)
+    temperature: float = param(1.0, "std of the initial logits", gt=0)
+    target_prob: float = param(0.02, "pi_0(y_gamma) of the best output", gt=0, lt=1)
+    big_t: float = param(100.0, "T: the slow RMs' rewards lie in (0, 1/T)", ge=1)
+    lam: float = param(0.0, "KL weight", ge=0)
+    n_rankings: int = param(
+        30,
+        "noisy rankings per sweep family (with and without y_gamma first), plus the "
+        "alpha = 1, Remark 2 and reversed rankings",
+        ge=2,
+    )
+    noise: float = param(0.7, "ranking noise in the sweep (spreads the accuracies)", ge=0)
+    horizon_factor: float = param(
+        1e6,
+        "sweep horizon of the slow RMs, in units of Theorem 5's lower bound; later t_gamma "
+        "are censored",
+        gt=1,
+    )
+
+    def check(self) -> None:
+        check_constructible(self.STAGE, "gamma", lambda: setup_from(self))
+
+
+@dataclass(frozen=True)
+class AccuracySpeedResult:
+    """t_gamma of Theorem 2's two RMs (`head_to_head`), their E[r_G](t) curves
+    (`gold_curves`), one row per (ranking, RM) of the accuracy sweep (`sweep`), and metrics."""
+
+    head_to_head: pd.DataFrame
+    gold_curves: pd.DataFrame
+    sweep: pd.DataFrame
+    metrics: dict
+
 
 ACCURATE = "perfectly accurate, rewards in (0, 1/T)"
 REMARK2 = "accuracy 2/|Y| (Remark 2)"
@@ -176,8 +224,8 @@ def sweep_metrics(sweep: pd.DataFrame, target: float) -> dict:
     }
 
 
-def run(p) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """Return (head-to-head summary, E[r_G] curves, accuracy sweep, metrics)."""
+def run(p: AccuracySpeedParams) -> AccuracySpeedResult:
+    """Theorem 2's head-to-head, then the accuracy sweep."""
     setup = setup_from(p)
     rho = bounds.theorem5_rho(setup.gold_mean0, setup.gamma, setup.gold[setup.target])
     max_lam = bounds.theorem5_max_lambda(setup.pi0[setup.target], rho, setup.pi0.min())
@@ -196,4 +244,6 @@ def run(p) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
         "thm5_lambda_condition_holds": bool(p.lam <= max_lam),
         **sweep_metrics(sweep, setup.gold_mean0 + setup.gamma),
     }
-    return summary, curves, sweep, metrics
+    return AccuracySpeedResult(
+        head_to_head=summary, gold_curves=curves, sweep=sweep, metrics=metrics
+    )

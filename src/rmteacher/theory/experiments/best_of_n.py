@@ -2,22 +2,53 @@
 the same RM that is slowest under policy gradient (Theorem 2).
 
 The construction (r_G, pi_0, the two Theorem 2 RMs, the seed) is theory_accuracy_speed's: `run`
-takes that stage's params as `construction`, so the two stages cannot drift apart.
+takes that stage's params as `construction` and, when none is given, reads them from the
+theory_accuracy_speed group of params.yaml (which DVC tracks as a param of this stage too), so
+the two stages cannot drift apart. The notebook relies on that default; tests pass them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from rmteacher.theory import constructions, quantities
+from rmteacher.core.params import StageParams, param
+from rmteacher.core.stage import repo_root
+from rmteacher.theory.exact import constructions, quantities
 from rmteacher.theory.experiments.accuracy_speed import (
     ACCURATE,
     REMARK2,
+    AccuracySpeedParams,
     setup_from,
     theorem2_rms,
     theorem2_times,
 )
+
+
+@dataclass(frozen=True)
+class BestOfNParams(StageParams):
+    """Best-of-N with the Theorem 2 RMs (Proposition 1): accuracy is what matters there. The
+    construction (seed, r_G, pi_0, T, gamma, KL weight) is read from the theory_accuracy_speed
+    group, so both stages always use the same RMs."""
+
+    STAGE = "theory_best_of_n"
+    max_n: int = param(16, "largest N", ge=1, le=4096)
+    n_mc: int = param(20000, "Monte Carlo trials per checked N", ge=100)
+    n_random_rms: int = param(50, "extra noisy RMs compared under Best-of-N", ge=0)
+    noise: float = param(0.5, "noise of the extra RMs' rankings", ge=0)
+
+
+@dataclass(frozen=True)
+class BestOfNResult:
+    """Exact Best-of-N E[r_G] per RM and N (`gold_by_n`), the Monte Carlo check of the exact
+    values (`monte_carlo_check`), and the stage's metrics."""
+
+    gold_by_n: pd.DataFrame
+    monte_carlo_check: pd.DataFrame
+    metrics: dict
+
 
 LABELS = {ACCURATE: "perfectly accurate (slow under PG)", REMARK2: "accuracy 2/|Y| (fast under PG)"}
 
@@ -33,9 +64,11 @@ def candidate_rms(p, construction, setup) -> dict[str, np.ndarray]:
     return rms
 
 
-def run(p, construction) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Return (Best-of-N E[r_G] per RM and N, Monte Carlo check, metrics); `construction` is the
-    theory_accuracy_speed params."""
+def run(p: BestOfNParams, construction: AccuracySpeedParams | None = None) -> BestOfNResult:
+    """Best-of-N with Theorem 2's RMs and noisy ones. `construction`: the theory_accuracy_speed
+    params (default: that group of the project's params.yaml)."""
+    if construction is None:
+        construction = AccuracySpeedParams.from_file(repo_root() / "params.yaml")
     setup = setup_from(construction)
     rms = candidate_rms(p, construction, setup)
     rows = []
@@ -80,4 +113,4 @@ def run(p, construction) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         "pg_t_gamma_low_accuracy_rm": float(times[REMARK2]),
         "max_gold_reward": float(setup.gold.max()),
     }
-    return table, mc, metrics
+    return BestOfNResult(gold_by_n=table, monte_carlo_check=mc, metrics=metrics)

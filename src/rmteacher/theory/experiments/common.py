@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from rmteacher.theory import constructions, flow, tabular
+from rmteacher.core.params import ParamsError
+from rmteacher.theory.exact import constructions, flow, tabular
+
+
+def check_constructible(stage: str, key: str, build: Callable[[], object]) -> None:
+    """Run a cheap, seeded construction (initial policies only, no flow) and turn its ValueError
+    into a one-line ParamsError naming `key`, so bad values fail in `check()`, before any
+    compute."""
+    try:
+        build()
+    except ValueError as err:
+        raise ParamsError(f"{stage}.{key}: {' '.join(str(err).split())}") from None
 
 
 @dataclass(frozen=True)

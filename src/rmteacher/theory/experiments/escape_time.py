@@ -3,34 +3,99 @@
 Two ways to lower the initial variance Var_{pi_0}[r_RM], each for a tabular policy and for a
 shared-parameter MLP policy over V^L:
 
-* The T sweep: Theorem 5's perfectly accurate RM with rewards in (0, 1/T). Without KL this is a
-  pure rescaling: r_RM at T is r_RM at T = 1 divided by T, gradient flow with r/T is gradient
-  flow with r slowed down T times, so t_gamma(T) = T t_gamma(1) while Var(T) = Var(1)/T^2. The
-  log-log slope is -1/2 for *every* parametrization; it checks the integrator and the bounds,
-  not an exponent. With KL (not rescaled) the flows differ. The MLP runs also compare scaling
-  the RM on all prompts with scaling it on prompt 0 only: with shared parameters the variance
-  averaged over prompts is what counts.
-* The rarity sweep (module `rarity`, Remark 3): reward 1 on r_G's best output, 0 elsewhere, and
-  pi_0 produces that output with probability p. The reward scale is fixed, so its slope is a
-  measurement.
+* The T sweep, a consistency check: Theorem 5's perfectly accurate RM with rewards in (0, 1/T).
+  Without KL this is a pure rescaling: r_RM at T is r_RM at T = 1 divided by T, gradient flow
+  with r/T is gradient flow with r slowed down T times, so t_gamma(T) = T t_gamma(1) while
+  Var(T) = Var(1)/T^2. The log-log slope is -1/2 by construction for *every* parametrization;
+  it checks the integrator and the bounds, not an exponent. With KL (not rescaled) the flows
+  differ. The MLP runs also compare scaling the RM on all prompts with scaling it on prompt 0
+  only: with shared parameters the variance averaged over prompts is what counts.
+* The rarity sweep (module `rarity`, Remark 3), the test of Theorems 1/4 and Proposition 3:
+  reward 1 on r_G's best output, 0 elsewhere, and pi_0 produces that output with probability p.
+  The reward scale is fixed, so its slope is a measurement.
+
+The bounds themselves (t_gamma >= lower bound) are checked on every run of both sweeps.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from rmteacher.theory import autoregressive as ar
-from rmteacher.theory import bounds, constructions, flow, quantities, tabular
-from rmteacher.theory.experiments import rarity
-from rmteacher.theory.experiments.common import finite_or_nan, loglog_slope, tabular_flow
-from rmteacher.theory.experiments.mlp_flow import (
-    initial_probabilities,
-    mlp_ground_truth,
-    mlp_policy,
-    mlp_time_to_gamma,
+from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.theory.exact import bounds, constructions, flow, quantities, tabular
+from rmteacher.theory.experiments.common import (
+    check_constructible,
+    finite_or_nan,
+    loglog_slope,
+    tabular_flow,
 )
+
+
+@dataclass(frozen=True)
+class EscapeTimeParams(StageParams):
+    """Time for r_G to rise by gamma vs reward variance (Theorems 1/4, Proposition 3): the
+    perfectly accurate RM with rewards in (0, 1/T), T swept (a pure rescaling), and Remark 3's RM
+    rewarding one output of probability p under pi_0, p swept (a fixed reward scale)."""
+
+    STAGE = "theory_escape_time"
+    seed: int = param(0, "random seed", ge=0)
+    n_outputs: int = param(20, "|Y| of the tabular policy", ge=2, le=5000)
+    temperature: float = param(1.0, "std of the initial tabular logits", gt=0)
+    gamma: float = param(0.1, "required improvement of E[r_G]", gt=0, lt=2)
+    lams: tuple[float, ...] = param((0.0, 0.05), "KL weights; must include 0", ge=0)
+    t_values: tuple[float, ...] = param(
+        (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0), "values of T (RM rewards in (0, 1/T))", ge=1
+    )
+    rare_probs: tuple[float, ...] = param(
+        (1e-1, 1e-2, 1e-3, 1e-4),
+        "rarity sweep: pi_0(y*) of the output the RM rewards (1 on y*, 0 elsewhere)",
+        gt=0,
+        lt=1,
+    )
+    rtol: float = param(1e-8, "relative tolerance of the ODE integrator", gt=0, lt=1e-3)
+    ar_horizon: float = param(
+        1e4,
+        "KL-free integration horizon, tabular and MLP: per unit of T (T sweep), per unit of "
+        "1/p (rarity sweep)",
+        gt=0,
+    )
+    kl_horizon_factor: float = param(
+        20.0, "KL runs stop at this multiple of the KL-free t_gamma", gt=1
+    )
+    vocab_size: int = param(3, "|V| of the autoregressive policy", ge=2, le=16)
+    seq_len: int = param(3, "L of the autoregressive policy", ge=1, le=8)
+    n_prompts: int = param(4, "prompts sharing the MLP's parameters", ge=2, le=32)
+    mlp_hidden: int = param(16, "hidden width of the shared MLP logit map", ge=1)
+    init_scale: float = param(1.0, "scale of the random MLP weights", gt=0)
+    jacobian_samples: int = param(
+        20, "states per MLP path where J is evaluated (Theorem 4's sup over the path)", ge=2
+    )
+
+    def check(self) -> None:
+        if 0.0 not in self.lams:
+            raise ParamsError(
+                f"{self.STAGE}.lams: must include 0.0 (KL-free runs set the horizons)"
+            )
+        if len(set(self.t_values)) < 2:
+            raise ParamsError(f"{self.STAGE}.t_values: need at least two distinct values of T")
+        if len(set(self.rare_probs)) < 2:
+            raise ParamsError(f"{self.STAGE}.rare_probs: need at least two distinct values of p")
+        if self.vocab_size**self.seq_len > 20_000:
+            raise ParamsError(f"{self.STAGE}: vocab_size**seq_len must be <= 20000 to enumerate")
+        check_constructible(self.STAGE, "gamma", lambda: check_reachable(self))
+
+
+@dataclass(frozen=True)
+class EscapeTimeResult:
+    """One row per gradient-flow run (columns policy, design, lam, T or rare_prob, variance,
+    t_gamma, horizon, lower_bound, ...), and the stage's metrics."""
+
+    escape_times: pd.DataFrame
+    metrics: dict
 
 
 def tabular_problem(p) -> tuple[np.ndarray, np.ndarray]:
@@ -49,6 +114,10 @@ def tabular_problem(p) -> tuple[np.ndarray, np.ndarray]:
 def check_reachable(p) -> None:
     """Raise ValueError if some sweep's r_G cannot rise by gamma on its tracked prompt (cheap,
     seeded: initial policies only, no flow)."""
+    from rmteacher.theory.exact import autoregressive as ar
+    from rmteacher.theory.exact.mlp_flow import initial_probabilities, mlp_ground_truth, mlp_policy
+    from rmteacher.theory.experiments import rarity
+
     tabular_problem(p)
     rarity.tabular_setups(p)
     with ar.single_threaded():
@@ -102,6 +171,14 @@ def tabular_sweep(p) -> pd.DataFrame:
 
 
 def autoregressive_sweep(p) -> pd.DataFrame:
+    from rmteacher.theory.exact import autoregressive as ar
+    from rmteacher.theory.exact.mlp_flow import (
+        initial_probabilities,
+        mlp_ground_truth,
+        mlp_policy,
+        mlp_time_to_gamma,
+    )
+
     space, model = mlp_policy(p)
     pi0 = initial_probabilities(model, space)
     gold = mlp_ground_truth(p, space)
@@ -154,6 +231,8 @@ def tolerance_check(p, table: pd.DataFrame) -> float:
     """Largest relative change of t_gamma when rtol is tightened 100x, over tabular runs that are
     not rescalings of one another: the rarest rarity run and, if any KL run reached gamma, the
     KL run at the largest such T."""
+    from rmteacher.theory.experiments import rarity
+
     cases = []
     rare = rarity.tabular_setups(p)[int(np.argmin(p.rare_probs))]
     rm = constructions.indicator_rm(p.n_outputs, rare.target, low=0.0)
@@ -181,9 +260,10 @@ def tolerance_check(p, table: pd.DataFrame) -> float:
     return max(changes)
 
 
-def run(p) -> tuple[pd.DataFrame, dict]:
-    """Return (one row per run: policy, design, lam, T or rare_prob, variance, t_gamma, bound,
-    metrics). Slopes are NaN when fewer than two finite points exist."""
+def run(p: EscapeTimeParams) -> EscapeTimeResult:
+    """Both sweeps, for both policies. Slopes are NaN when fewer than two finite points exist."""
+    from rmteacher.theory.experiments import rarity
+
     table = pd.concat(
         [tabular_sweep(p), autoregressive_sweep(p), rarity.tabular_sweep(p), rarity.mlp_sweep(p)],
         ignore_index=True,
@@ -204,6 +284,7 @@ def run(p) -> tuple[pd.DataFrame, dict]:
     everywhere = select("shared_mlp", "all_prompts", 0.0).t_gamma
     rare = table[table.design == "rarity"]
     metrics = {
+        # Consistency checks: -1/2 by construction (the T sweep only rescales time).
         "escape_time_slope_tabular": slope("tabular", "all_prompts", 0.0),
         "escape_time_slope_autoregressive": slope("shared_mlp", "all_prompts", 0.0),
         "escape_time_slope_tabular_kl": (
@@ -212,6 +293,7 @@ def run(p) -> tuple[pd.DataFrame, dict]:
         "escape_time_slope_autoregressive_kl": (
             slope("shared_mlp", "all_prompts", kl_lam) if kl_lam else float("nan")
         ),
+        # The measured exponents (fixed reward scale): the tests of Theorems 1/4 and Prop. 3.
         "escape_time_slope_rarity_tabular": slope("tabular", "rarity", 0.0),
         "escape_time_slope_rarity_autoregressive": slope("shared_mlp", "rarity", 0.0),
         "n_not_reached_within_horizon_with_kl": int(np.isinf(table[table.lam > 0].t_gamma).sum()),
@@ -238,4 +320,4 @@ def run(p) -> tuple[pd.DataFrame, dict]:
         "integrator_t_gamma_rel_change": tolerance_check(p, table),
         "worst_case_exponent_autoregressive": -1 / 3,
     }
-    return table, metrics
+    return EscapeTimeResult(escape_times=table, metrics=metrics)

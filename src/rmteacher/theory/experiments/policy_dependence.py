@@ -6,16 +6,58 @@ y'_gamma; pi' in Pi' mirrors it. RM r is +1 on y_gamma, r' is +1 on y'_gamma (-1
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from rmteacher.theory import bounds, constructions, quantities
+from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.theory.exact import bounds, constructions, quantities
 from rmteacher.theory.experiments.common import (
+    check_constructible,
     expected_gold_along,
     finite_or_nan,
     loglog_slope,
     tabular_flow,
 )
+
+
+@dataclass(frozen=True)
+class PolicyDependenceParams(StageParams):
+    """Different initial policies, different best RM (Theorems 3/6)."""
+
+    STAGE = "theory_policy_dependence"
+    seed: int = param(0, "random seed of r_G", ge=0)
+    n_outputs: int = param(10, "|Y|", ge=3, le=2000)
+    v0: float = param(0.0, "common initial E[r_G] of both policy families", gt=-1, lt=1)
+    gamma: float = param(0.1, "required improvement of E[r_G]", gt=0, lt=2)
+    big_t: float = param(10.0, "T: the rare target has probability T^-2 (main figure)", ge=1)
+    c: float = param(0.2, "probability of the likely target", gt=0, lt=1)
+    lam: float = param(0.0, "KL weight", ge=0)
+    t_values: tuple[float, ...] = param((2.0, 5.0, 10.0, 20.0, 50.0), "T values of the sweep", ge=1)
+
+    def check(self) -> None:
+        for key, values in (("big_t", (self.big_t,)), ("t_values", self.t_values)):
+            for big_t in values:
+                if self.c + big_t**-2 >= 1:
+                    raise ParamsError(
+                        f"{self.STAGE}.{key}: c + T^-2 = {self.c + big_t**-2:.3f} >= 1 at "
+                        f"T={big_t:g}, leaving no mass for the other outputs; raise T or lower c"
+                    )
+        check_constructible(self.STAGE, "gamma", lambda: ground_truth(self))
+        for big_t in sorted({*self.t_values, self.big_t}):
+            check_constructible(self.STAGE, "v0", lambda t=big_t: build(self, t))
+
+
+@dataclass(frozen=True)
+class PolicyDependenceResult:
+    """t_gamma for every T x policy x RM (`t_gamma_grid`), the E[r_G](t) curves at T = big_t
+    (`gold_curves`), and the stage's metrics."""
+
+    t_gamma_grid: pd.DataFrame
+    gold_curves: pd.DataFrame
+    metrics: dict
+
 
 POLICIES = ("pi in Pi (likes y_gamma)", "pi' in Pi' (likes y'_gamma)")
 RMS = ("r: +1 on y_gamma", "r': +1 on y'_gamma")
@@ -113,8 +155,8 @@ def flips_at(table: pd.DataFrame) -> pd.Series:
     )
 
 
-def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Return (t_gamma for every T x policy x RM, E[r_G] curves at T = big_t, metrics)."""
+def run(p: PolicyDependenceParams) -> PolicyDependenceResult:
+    """Every policy x RM pairing at every T, and the curves at T = big_t."""
     table = pd.concat([grid(p, t) for t in sorted({*p.t_values, p.big_t})], ignore_index=True)
     main = table[table["T"] == p.big_t].set_index(["policy", "rm"]).t_gamma
     best_for = {pol: main[pol].idxmin() for pol in POLICIES}
@@ -151,4 +193,4 @@ def run(p) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
         "thm6_lambda_condition_holds": bool((p.lam <= table.max_lambda).all()),
         "slow_time_slope_in_T": loglog_slope(slow["T"], slow.t_gamma),
     }
-    return table, curves(p, table), metrics
+    return PolicyDependenceResult(t_gamma_grid=table, gold_curves=curves(p, table), metrics=metrics)

@@ -19,15 +19,15 @@ import pandas as pd
 import torch
 from scipy.optimize import brentq
 
-from rmteacher.theory import autoregressive as ar
-from rmteacher.theory import bounds, constructions, quantities
-from rmteacher.theory.experiments.common import tabular_flow, theorem2_setup
-from rmteacher.theory.experiments.mlp_flow import (
+from rmteacher.theory.exact import autoregressive as ar
+from rmteacher.theory.exact import bounds, constructions, quantities
+from rmteacher.theory.exact.mlp_flow import (
     initial_probabilities,
     mlp_ground_truth,
     mlp_policy,
     mlp_time_to_gamma,
 )
+from rmteacher.theory.experiments.common import tabular_flow, theorem2_setup
 
 RARE_TOKEN = 0  # y* = (0, ..., 0), index 0 of the lexicographic enumeration of V^L
 

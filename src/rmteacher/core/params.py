@@ -1,0 +1,176 @@
+"""Stage parameters: one frozen, documented dataclass per DVC stage, validated before compute.
+
+A stage's dataclass subclasses `StageParams`, sets `STAGE` (the params.yaml group and DVC stage
+name) and declares its fields with `param(default, doc, ...)`. `from_mapping` rejects unknown
+keys, wrong types and out-of-range values with a one-line `ParamsError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+class ParamsError(ValueError):
+    """A bad parameter; the message is one line naming the stage and key."""
+
+
+def param(default, doc: str, *, ge=None, gt=None, le=None, lt=None, choices=None):
+    """A dataclass field with a default, a doc string and validation bounds. For tuple fields the
+    bounds and choices apply to each element."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+STAGE_PARAMS: dict[str, type[StageParams]] = {}
+
+
+@dataclass(frozen=True)
+class StageParams:
+    """Base class of every stage's parameters."""
+
+    STAGE: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.STAGE:
+            STAGE_PARAMS[cls.STAGE] = cls
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> StageParams:
+        """Validate a params group and build the dataclass (missing keys take their defaults)."""
+        mapping = dict(mapping or {})
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key in mapping:
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), fields, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ParamsError(
+                    f"{cls.STAGE}: unknown parameter '{key}'{hint}; allowed: {', '.join(fields)}"
+                )
+        hints = typing.get_type_hints(cls)
+        values = {
+            name: _coerce(cls.STAGE, name, hints[name], field.metadata, mapping[name])
+            for name, field in fields.items()
+            if name in mapping
+        }
+        instance = cls(**values)
+        instance.check()
+        return instance
+
+    def check(self) -> None:
+        """Cross-field rules; subclasses override and raise ParamsError."""
+
+    @classmethod
+    def from_file(cls, path: str | Path = "params.yaml") -> StageParams:
+        """This stage's validated group of a params file (missing group: the defaults). Stages
+        that build on another stage's settings read that group with it."""
+        group = load_params_file(path).get(cls.STAGE)
+        if group is not None and not isinstance(group, dict):
+            raise ParamsError(f"{path}: group '{cls.STAGE}' must be a mapping, got {group!r}")
+        return cls.from_mapping(group)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return cls().to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, object, str]]:
+        hints = typing.get_type_hints(cls)
+        return [
+            (f.name, _type_name(hints[f.name]), f.default, f.metadata.get("doc", ""))
+            for f in dataclasses.fields(cls)
+        ]
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _bounds_text(meta: Mapping[str, Any]) -> str:
+    parts = [
+        f"{op} {meta[key]}"
+        for key, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+        if meta.get(key) is not None
+    ]
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _scalar(stage: str, key: str, tp: Any, meta: Mapping[str, Any], value: Any, plural: bool):
+    """Check one scalar value against its type, bounds and choices; return it converted."""
+    noun = {int: "an integer", float: "a float", str: "a string", bool: "a boolean"}[tp]
+    if plural:
+        noun = {int: "integers", float: "floats", str: "strings", bool: "booleans"}[tp]
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+    choices = meta.get("choices")
+    if ok and choices is not None and value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ParamsError(f"{stage}.{key}: expected one of {allowed}, got {value!r}")
+    if ok and tp in (int, float):
+        bounds = (
+            ("ge", lambda a, b: a >= b),
+            ("gt", lambda a, b: a > b),
+            ("le", lambda a, b: a <= b),
+            ("lt", lambda a, b: a < b),
+        )
+        ok = all(meta.get(k) is None or test(value, meta[k]) for k, test in bounds)
+    if not ok:
+        raise ValueError(noun + _bounds_text(meta))
+    return float(value) if tp is float else value
+
+
+def _coerce(stage: str, key: str, tp: Any, meta: Mapping[str, Any], value: Any) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if value is None:
+            return None
+        tp = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+    try:
+        if origin is tuple:
+            if not isinstance(value, list | tuple) or len(value) == 0:
+                raise ValueError("non-empty list")
+            return tuple(_scalar(stage, key, args[0], meta, v, True) for v in value)
+        return _scalar(stage, key, tp, meta, value, False)
+    except ParamsError:
+        raise
+    except ValueError as err:
+        what = str(err)
+        if origin is tuple and not what.startswith("non-empty"):
+            what = f"a list of {what}"
+        elif origin is tuple:
+            what = f"a non-empty list of {_type_name(args[0])}"
+        raise ParamsError(f"{stage}.{key}: expected {what}, got {value!r}") from None
+
+
+def load_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: no such params file")
+    from ruamel.yaml import YAML  # the YAML 1.2 reader DVC uses, so `1e-8` is a float for both
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+    except YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of stage groups")
+    return data

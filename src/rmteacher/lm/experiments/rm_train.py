@@ -1,0 +1,135 @@
+"""Stage rm_train: preference pairs labelled by the ground truth r_G (ties dropped) and five
+Bradley-Terry proxy RMs (trl RewardTrainer) trained on mixes of on- and off-policy pairs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rmteacher.core.params import ParamsError, StageParams, param
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MIX_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+
+def mix_rm_name(fraction: float) -> str:
+    """Name of the proxy RM trained with this on-policy fraction: 1.0 -> 'rm_onpolicy_100'."""
+    return f"rm_onpolicy_{round(100 * fraction)}"
+
+
+@dataclass(frozen=True)
+class RmTrainParams(StageParams):
+    """Preference pairs labelled by the ground-truth reward r_G (ties dropped) and five
+    Bradley-Terry reward models trained on on-/off-policy mixes (trl RewardTrainer)."""
+
+    STAGE = "rm_train"
+    seed: int = param(0, "seed of sampling, of the on-policy mix and of training", ge=0)
+    gold: str = param("vader", "ground-truth reward r_G: scorer name, model path or Hub id")
+    onpolicy_fractions: tuple[float, ...] = param(
+        MIX_FRACTIONS, "on-policy fraction of each proxy RM's prompts", ge=0, le=1
+    )
+    offpolicy_temperature: float = param(
+        1.3, "temperature of the base LM's (off-policy) responses", gt=0
+    )
+    epochs: float = param(2.0, "reward-model training epochs", gt=0)
+    learning_rate: float = param(5e-4, "reward-model learning rate (constant)", gt=0)
+    batch_size: int = param(32, "pairs per step", ge=1)
+    center_rewards_coefficient: float = param(0.01, "trl's reward-centering penalty", ge=0)
+
+    def check(self) -> None:
+        names = [mix_rm_name(f) for f in self.onpolicy_fractions]
+        if len(set(names)) != len(names):
+            raise ParamsError(f"{self.STAGE}.onpolicy_fractions: values must be distinct")
+        from rmteacher.rewards.registry import check_reward_spec
+
+        check_reward_spec(self.gold, f"{self.STAGE}.gold")
+
+
+@dataclass(frozen=True)
+class RmTrainResult:
+    """`candidates`: the first candidate pairs of the RM-training split; `logs`: trl's per-step
+    RM training logs; `summary`: one row per RM (pairs, on-policy pairs, final training accuracy
+    and loss); `metrics`: tie fractions and pair counts."""
+
+    candidates: pd.DataFrame
+    logs: pd.DataFrame
+    summary: pd.DataFrame
+    metrics: dict
+
+
+def run(params: RmTrainParams) -> RmTrainResult:
+    """Sample and label candidate pairs for the RM-training and test prompts, then train one RM
+    per on-policy fraction; writes the candidates, the RMs and the manifest under
+    artifacts/rm_train."""
+    import pandas as pd
+
+    from rmteacher.core import paths
+    from rmteacher.core.hf import load_policy
+    from rmteacher.lm.rm.preferences import candidate_pairs, mix_pairs
+    from rmteacher.lm.rm.training import train_reward_model, write_manifest
+    from rmteacher.lm.world.prompts import World
+    from rmteacher.rewards.registry import load_reward
+
+    world = World.load()
+    gold = load_reward(params.gold, "gold", what="rm_train.gold")
+    policy, tokenizer = load_policy(world.policy_dir, "initial policy")
+    base, _ = load_policy(world.base_dir, "base LM")
+    candidates = {
+        split: candidate_pairs(
+            world,
+            split,
+            policy,
+            base,
+            tokenizer,
+            gold,
+            offpolicy_temperature=params.offpolicy_temperature,
+            seed=params.seed + 10 * i,
+        )
+        for i, split in enumerate(("rm_train", "test"))
+    }
+    paths.RM_TRAIN.mkdir(parents=True, exist_ok=True)
+    for split, frame in candidates.items():
+        frame.to_json(paths.candidates(split), orient="records", lines=True, force_ascii=False)
+    logs, summary = [], []
+    for fraction in params.onpolicy_fractions:
+        name = mix_rm_name(fraction)
+        pairs = mix_pairs(candidates["rm_train"], fraction, params.seed)
+        log = train_reward_model(
+            world.policy_dir,
+            paths.reward_model(name),
+            pairs,
+            epochs=params.epochs,
+            learning_rate=params.learning_rate,
+            batch_size=params.batch_size,
+            center_rewards_coefficient=params.center_rewards_coefficient,
+            seed=params.seed,
+            name=name,
+        )
+        logs.append(log)
+        summary.append(
+            {
+                "rm": name,
+                "onpolicy_fraction": fraction,
+                "pairs": len(pairs),
+                "onpolicy_pairs": int((pairs.source == "on").sum()),
+                "final_train_accuracy": float(log["accuracy"].tail(20).mean())
+                if "accuracy" in log
+                else float("nan"),
+                "final_train_loss": float(log["loss"].tail(20).mean()),
+            }
+        )
+    logs = pd.concat(logs, ignore_index=True)
+    summary = pd.DataFrame(summary)
+    fractions = dict(zip(summary.rm, summary.onpolicy_fraction, strict=True))
+    write_manifest(paths.RM_TRAIN, params.gold, fractions)
+    cand = candidates["rm_train"]
+    metrics = {
+        "rm_train_prompts": len(cand),
+        "onpolicy_gold_tie_fraction": float((cand.gold_on_a == cand.gold_on_b).mean()),
+        "offpolicy_gold_tie_fraction": float((cand.gold_off_a == cand.gold_off_b).mean()),
+        **{f"{r.rm}_pairs": int(r.pairs) for r in summary.itertuples()},
+        **{f"{r.rm}_train_accuracy": r.final_train_accuracy for r in summary.itertuples()},
+    }
+    return RmTrainResult(cand.head(), logs, summary, metrics)

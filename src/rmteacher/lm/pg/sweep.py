@@ -1,0 +1,274 @@
+"""Sweeps of tracked policy-gradient runs: every run starts from a saved initial policy, trains on
+a normalised reward, and is evaluated at the same points on the same prompts. Section 4.1's sweep
+over RMs and seeds, Section 4.2's over policies x variants x seeds x RMs, and free-form grids of
+runs (another normalisation, a uniform reward scale under Adam or SGD)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from rmteacher.lm.pg.runner import NormalizedReward, PgRunConfig, run_policy_gradient
+from rmteacher.lm.pg.tracking import EvalCallback, Evaluator, schedule
+
+RUN_KEYS = ("policy", "algorithm", "variant", "rm", "seed")
+# How each policy-gradient variant maps onto the trl trainers (GRPO's reward scaling is always
+# chosen explicitly: "group" divides out the very per-prompt scale the paper studies).
+VARIANTS = {
+    "rloo": {"algorithm": "rloo"},
+    "grpo": {"algorithm": "grpo", "scale_rewards": "none"},
+    "grpo_group": {"algorithm": "grpo", "scale_rewards": "group"},
+}
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Prompts, length and evaluation points shared by the runs of a sweep."""
+
+    train_prompts: tuple[str, ...]
+    eval_prompts: tuple[str, ...]
+    eval_samples: int
+    max_steps: int
+    steps_per_epoch: float
+    eval_steps: frozenset[int]
+
+    @classmethod
+    def build(
+        cls,
+        train_prompts,
+        n_eval_prompts: int,
+        eval_samples: int,
+        k: int,
+        prompts_per_step: int,
+        epochs: float,
+        evals_per_epoch: int,
+    ) -> TrainingPlan:
+        """Evaluation on the first `n_eval_prompts` training prompts (as the paper evaluates on
+        its policy-gradient prompts), `evals_per_epoch` times per trl epoch."""
+        max_steps, per_epoch, steps = schedule(
+            len(train_prompts), k, prompts_per_step, epochs, evals_per_epoch
+        )
+        return cls(
+            tuple(train_prompts),
+            tuple(train_prompts[:n_eval_prompts]),
+            eval_samples,
+            max_steps,
+            per_epoch,
+            frozenset(steps),
+        )
+
+    @classmethod
+    def for_params(cls, train_prompts, params) -> TrainingPlan:
+        """`build` from a stage's params (eval_prompts, eval_samples, num_generations,
+        prompts_per_step, epochs, evals_per_epoch)."""
+        return cls.build(
+            train_prompts,
+            params.eval_prompts,
+            params.eval_samples,
+            params.num_generations,
+            params.prompts_per_step,
+            params.epochs,
+            params.evals_per_epoch,
+        )
+
+
+@dataclass(frozen=True)
+class InitialPolicy:
+    """A saved policy (directory), its loaded frozen copy (the KL reference for evaluation), its
+    tokenizer and the generation settings every stage samples it with."""
+
+    name: str
+    path: str
+    reference: object
+    tokenizer: object
+    generation: dict
+
+    @classmethod
+    def load(cls, name: str, path: str, generation: dict) -> InitialPolicy:
+        from rmteacher.core.hf import load_policy
+
+        model, tokenizer = load_policy(path, f"policy '{name}'")
+        return cls(name, path, model, tokenizer, dict(generation))
+
+
+def tracked_run(
+    policy: InitialPolicy,
+    plan: TrainingPlan,
+    rm: str,
+    proxy,
+    proxy_norm,
+    gold,
+    gold_norm,
+    cfg: PgRunConfig,
+    reward_scale: float = 1.0,
+    tags: dict | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train `policy` on the normalised `proxy` and return (evaluation curve, per-step log), both
+    labelled with policy, algorithm, rm, seed and any extra `tags`."""
+    evaluator = Evaluator(
+        policy.reference,
+        policy.tokenizer,
+        list(plan.eval_prompts),
+        plan.eval_samples,
+        proxy,
+        proxy_norm,
+        gold,
+        gold_norm,
+        policy.generation,
+        seed=10_000 + cfg.seed,
+    )
+    callback = EvalCallback(evaluator, set(plan.eval_steps), plan.steps_per_epoch)
+    reward = NormalizedReward(proxy, proxy_norm, rm, cfg.num_generations, scale=reward_scale)
+    cfg = replace(cfg, **policy.generation)
+    name = f"{cfg.algorithm} {policy.name} {rm} seed {cfg.seed}"
+    log = run_policy_gradient(
+        policy.path, list(plan.train_prompts), reward, cfg, plan.max_steps, [callback], name=name
+    )
+    labels = {
+        "policy": policy.name,
+        "algorithm": cfg.algorithm,
+        "rm": rm,
+        "seed": cfg.seed,
+        **(tags or {}),
+    }
+    return pd.DataFrame(callback.rows).assign(**labels), log.assign(**labels)
+
+
+def check_rms(requested, available, what: str = "rloo.rms") -> None:
+    missing = [rm for rm in requested if rm not in available]
+    if missing:
+        raise ValueError(
+            f"{what}: {', '.join(missing)} not evaluated by rm_eval "
+            f"(available: {', '.join(available)})"
+        )
+
+
+def sweep(params, world, suite: dict, norms: dict):
+    """Section 4.1: (evaluation curves, per-step logs) for every RM in `params.rms` and seed,
+    from the initial policy, with rm_eval's normalisations."""
+    check_rms(params.rms, list(suite))
+    policy = InitialPolicy.load("sft", world.policy_dir, world.generation())
+    plan = TrainingPlan.for_params(world.prompt_texts("pg_train"), params)
+    curves, logs = [], []
+    for seed in params.seeds:
+        for rm in params.rms:
+            cfg = PgRunConfig(
+                num_generations=params.num_generations,
+                prompts_per_step=params.prompts_per_step,
+                beta=params.beta,
+                learning_rate=params.learning_rate,
+                seed=seed,
+                **world.generation(),
+            )
+            curve, log = tracked_run(
+                policy, plan, rm, suite[rm], norms[rm], suite["gold"], norms["gold"], cfg
+            )
+            curves.append(curve)
+            logs.append(log)
+    return pd.concat(curves, ignore_index=True), pd.concat(logs, ignore_index=True)
+
+
+def increases(curves: pd.DataFrame) -> pd.DataFrame:
+    """Curves with proxy_increase and gold_increase: the value minus the value at step 0 of the
+    same run (a run is identified by whichever of RUN_KEYS the frame has)."""
+    keys = [k for k in RUN_KEYS if k in curves.columns]
+    start = curves[curves.step == 0].set_index(keys)[["proxy", "gold"]]
+    joined = curves.join(start.add_suffix("_start"), on=keys)
+    return joined.assign(
+        proxy_increase=joined.proxy - joined.proxy_start,
+        gold_increase=joined.gold - joined.gold_start,
+    )
+
+
+def variant_config(variant: str, params, seed: int, generation: dict) -> PgRunConfig:
+    """The run settings of one variant ('rloo', 'grpo' or 'grpo_group') from Sec42PgParams."""
+    settings = VARIANTS[variant]
+    beta = params.beta if settings["algorithm"] == "rloo" else params.grpo_beta
+    return PgRunConfig(
+        num_generations=params.num_generations,
+        prompts_per_step=params.prompts_per_step,
+        beta=beta,
+        learning_rate=params.learning_rate,
+        seed=seed,
+        **settings,
+        **generation,
+    )
+
+
+def sweep_policies(params, policies, world, rewards: dict, gold, norms: dict):
+    """(curves with increases, per-step logs) for every policy x variant x seed x RM.
+    `norms[policy][rm]` normalises RM `rm` (and 'gold') on that policy's samples."""
+    from rmteacher.lm.world.policies import policy_path
+
+    prompts = world.prompt_texts("pg_train")[: params.n_train_prompts]
+    plan = TrainingPlan.for_params(prompts, params)
+    curves, logs = [], []
+    for policy in policies:
+        initial = InitialPolicy.load(policy, str(policy_path(policy)), world.generation())
+        for variant in params.variants:
+            for seed in params.seeds:
+                for rm, proxy in rewards.items():
+                    cfg = variant_config(variant, params, seed, world.generation())
+                    curve, log = tracked_run(
+                        initial,
+                        plan,
+                        rm,
+                        proxy,
+                        norms[policy][rm],
+                        gold,
+                        norms[policy]["gold"],
+                        cfg,
+                        tags={"variant": variant},
+                    )
+                    curves.append(curve)
+                    logs.append(log)
+    return increases(pd.concat(curves, ignore_index=True)), pd.concat(logs, ignore_index=True)
+
+
+def run_grid(policy: InitialPolicy, plan: TrainingPlan, runs: list[dict], gold, gold_norm):
+    """Tracked runs from one policy. Each run is a dict with keys rm, proxy, norm, cfg and
+    optionally scale (uniform reward multiplier) and tags; returns (curves with increases,
+    per-step logs)."""
+    curves, logs = [], []
+    for run in runs:
+        curve, log = tracked_run(
+            policy,
+            plan,
+            run["rm"],
+            run["proxy"],
+            run["norm"],
+            gold,
+            gold_norm,
+            run["cfg"],
+            reward_scale=run.get("scale", 1.0),
+            tags=run.get("tags"),
+        )
+        curves.append(curve)
+        logs.append(log)
+    return increases(pd.concat(curves, ignore_index=True)), pd.concat(logs, ignore_index=True)
+
+
+def scaling_runs(
+    rm: str, proxy, norm, base_cfg: PgRunConfig, scales, seeds, learning_rates: dict[str, float]
+) -> list[dict]:
+    """The grid optimizer x scale x seed for the uniform-scaling experiment; gradient clipping
+    is off so that SGD's step really is proportional to the reward scale."""
+    runs = []
+    for optimizer, lr in learning_rates.items():
+        for scale in scales:
+            for seed in seeds:
+                cfg = replace(
+                    base_cfg, optimizer=optimizer, learning_rate=lr, seed=seed, max_grad_norm=1e12
+                )
+                runs.append(
+                    {
+                        "rm": rm,
+                        "proxy": proxy,
+                        "norm": norm,
+                        "cfg": cfg,
+                        "scale": scale,
+                        "tags": {"optimizer": optimizer, "scale": scale},
+                    }
+                )
+    return runs

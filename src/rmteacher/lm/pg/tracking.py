@@ -1,0 +1,87 @@
+"""Evaluation during policy gradient: the schedule of evaluation points and the measurements at
+each one (mean normalised proxy and ground-truth reward on fixed prompts x samples, and the Monte
+Carlo KL to the initial policy)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from transformers import TrainerCallback
+
+from rmteacher.lm.world.sampling import response_logprob, sample_batches
+
+
+def schedule(n_prompts: int, k: int, prompts_per_step: int, epochs: float, evals_per_epoch: int):
+    """(max_steps, steps_per_epoch, evaluation steps) for trl-style epochs of `n_prompts`
+    completions; evaluations are evenly spaced, the last one at the final step."""
+    steps_per_epoch = n_prompts / (k * prompts_per_step)
+    max_steps = max(1, math.ceil(epochs * steps_per_epoch))
+    n_evals = max(1, round(epochs * evals_per_epoch))
+    steps = {max(1, round(max_steps * (i + 1) / n_evals)) for i in range(n_evals)}
+    return max_steps, steps_per_epoch, steps
+
+
+class Evaluator:
+    """Mean normalised proxy and r_G reward of the current policy on fixed prompts x samples, and
+    KL(pi || pi_ref) estimated as the sample mean of log pi(y|x) - log pi_ref(y|x) over whole
+    responses. Sampling is seeded, so every evaluation of every run sees the same random stream."""
+
+    def __init__(
+        self,
+        ref_model,
+        tokenizer,
+        prompts,
+        n_samples,
+        proxy,
+        proxy_norm,
+        gold,
+        gold_norm,
+        generation: dict,
+        seed: int,
+    ):
+        self.ref, self.tok, self.prompts, self.n = ref_model, tokenizer, prompts, n_samples
+        self.proxy, self.proxy_norm, self.gold, self.gold_norm = proxy, proxy_norm, gold, gold_norm
+        self.generation, self.seed = generation, seed
+
+    def __call__(self, model) -> dict:
+        rng_state = torch.random.get_rng_state()  # evaluation must not perturb training
+        cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        texts, kls = [], []
+        for batch in sample_batches(
+            model, self.tok, self.prompts, self.n, seed=self.seed, batch_size=512, **self.generation
+        ):
+            texts.extend(batch.texts)
+            kls.append((response_logprob(model, batch) - response_logprob(self.ref, batch)).cpu())
+        torch.random.set_rng_state(rng_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state_all(cuda_state)
+        flat_prompts = [p for p in self.prompts for _ in range(self.n)]
+        proxy_raw, gold_raw = self.proxy(flat_prompts, texts), self.gold(flat_prompts, texts)
+        return {
+            "proxy": float(self.proxy_norm(proxy_raw).mean()),
+            "gold": float(self.gold_norm(gold_raw).mean()),
+            "kl": float(torch.cat(kls).mean()),
+            "mean_words": float(np.mean([len(t.split()) for t in texts])),
+        }
+
+
+class EvalCallback(TrainerCallback):
+    """Runs the evaluator before training and after the given optimizer steps."""
+
+    def __init__(self, evaluator: Evaluator, eval_steps: set[int], steps_per_epoch: float):
+        self.evaluator, self.eval_steps = evaluator, eval_steps
+        self.steps_per_epoch = steps_per_epoch
+        self.rows: list[dict] = []
+
+    def _record(self, step, model):
+        row = self.evaluator(model)
+        self.rows.append({"step": step, "epoch": step / self.steps_per_epoch, **row})
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._record(0, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step in self.eval_steps:
+            self._record(state.global_step, model)

@@ -1,0 +1,95 @@
+"""Bradley-Terry reward models (trl RewardTrainer), initialised from the initial policy with a
+one-output sequence-classification head, as in the paper."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from rmteacher.core.paths import RM_MANIFEST, RM_TRAIN
+from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
+
+
+def preference_dataset(pairs: pd.DataFrame):
+    from datasets import Dataset
+
+    return Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r.prompt}],
+                "chosen": [{"role": "assistant", "content": r.chosen}],
+                "rejected": [{"role": "assistant", "content": r.rejected}],
+            }
+            for r in pairs.itertuples(index=False)
+        ]
+    )
+
+
+def train_reward_model(
+    init_dir: str,
+    out_dir: Path,
+    pairs: pd.DataFrame,
+    *,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    center_rewards_coefficient: float,
+    seed: int,
+    name: str,
+) -> pd.DataFrame:
+    """Train on `pairs` (prompt, chosen, rejected) with loss -log sigma(r_c - r_r) plus
+    `center_rewards_coefficient` * mean((r_c + r_r)^2); save to `out_dir`; return the log."""
+    from transformers import AutoModelForSequenceClassification
+    from trl import RewardConfig, RewardTrainer
+
+    from rmteacher.core.hf import load_tokenizer
+
+    tokenizer = load_tokenizer(init_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(init_dir, num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    with tempfile.TemporaryDirectory() as scratch:
+        args = RewardConfig(
+            **trainer_kwargs(scratch, seed),
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=epochs,
+            learning_rate=learning_rate,
+            lr_scheduler_type="constant",
+            max_length=128,
+            center_rewards_coefficient=center_rewards_coefficient,
+        )
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=preference_dataset(pairs),
+            processing_class=tokenizer,
+            callbacks=[CoarseProgress(name)],
+        )
+        quiet(trainer).train()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer.model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return log_table(trainer).assign(rm=name)
+
+
+def write_manifest(rm_dir: Path, gold_spec: str, fractions: dict[str, float]) -> Path:
+    """artifacts/rm_train/manifest.json: the ground-truth spec and every trained RM's directory."""
+    payload = {
+        "gold": gold_spec,
+        "rms": [
+            {"name": name, "onpolicy_fraction": frac, "path": str(rm_dir / name)}
+            for name, frac in fractions.items()
+        ],
+    }
+    path = rm_dir / RM_MANIFEST.name
+    path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+def read_manifest(rm_dir: Path = RM_TRAIN) -> dict:
+    path = rm_dir / RM_MANIFEST.name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run the rm_train stage first")
+    return json.loads(path.read_text())

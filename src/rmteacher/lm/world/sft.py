@@ -1,0 +1,125 @@
+"""The initial policy: supervised fine-tuning of the base LM (trl SFTTrainer, completion-only
+loss) on prompt -> continuation exchanges cut from training documents."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
+from rmteacher.lm.world.corpus import to_passage
+
+
+def sft_rows(docs: list[dict], n: int, prompt_words: int, continuation_words: int, seed: int):
+    """`n` chat examples (user = first words, assistant = the next words) from documents long
+    enough to have a continuation, drawn without replacement (seeded)."""
+    eligible = [d for d in docs if len(d["text"].split()) >= prompt_words + 3]
+    if not eligible:
+        raise ValueError("no training document is long enough for a prompt and a continuation")
+    order = np.random.default_rng(seed).permutation(len(eligible))[:n]
+    rows = []
+    for i in order:
+        passage = to_passage(eligible[i], prompt_words, continuation_words)
+        rows.append(
+            {
+                "messages": [
+                    {"role": "user", "content": passage.prompt},
+                    {"role": "assistant", "content": passage.continuation},
+                ]
+            }
+        )
+    return rows
+
+
+def finetune(
+    base_dir: str,
+    out_dir: Path,
+    rows: list[dict],
+    *,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    max_length: int,
+    seed: int,
+):
+    """Fine-tune the causal LM at `base_dir` on chat `rows`; save model and tokenizer to
+    `out_dir`. Returns the per-step log (loss, grad_norm, mean_token_accuracy, ...)."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from rmteacher.core.hf import load_tokenizer
+
+    tokenizer = load_tokenizer(base_dir)
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        args = SFTConfig(
+            **trainer_kwargs(scratch, seed),
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=epochs,
+            learning_rate=learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.05,
+            max_length=max_length,
+            assistant_only_loss=True,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=tokenizer,
+            callbacks=[CoarseProgress("sft")],
+        )
+        quiet(trainer).train()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer.model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return log_table(trainer)
+
+
+def training_documents(sources: tuple[str, ...] | None = None) -> list[dict]:
+    """Pretraining documents (never the held-out prompt passages of lm_pretrain), optionally
+    only those whose source starts with one of `sources`."""
+    from rmteacher.core.paths import HELDOUT_DOCUMENTS as path
+    from rmteacher.lm.world.corpus import load_documents
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run the lm_pretrain stage first")
+    heldout = set(json.loads(path.read_text()))
+    docs = [d for i, d in enumerate(load_documents()) if i not in heldout]
+    if sources is not None:
+        docs = [d for d in docs if d["source"].startswith(tuple(sources))]
+    if not docs:
+        raise ValueError(f"no training document comes from {', '.join(sources or [])}")
+    return docs
+
+
+def train_policy(
+    out_dir: Path,
+    docs: list[dict],
+    sft,
+    *,
+    n_examples: int,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+):
+    """Fine-tune the base LM on `n_examples` prompt -> continuation exchanges cut from `docs`,
+    in the prompt format and lengths of `sft` (lm_sft's validated params); returns the log."""
+    from rmteacher.core.paths import BASE_LM
+
+    rows = sft_rows(docs, n_examples, sft.prompt_words, sft.continuation_words, seed)
+    return finetune(
+        str(BASE_LM),
+        out_dir,
+        rows,
+        epochs=epochs,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        max_length=sft.prompt_words * 3 + sft.max_new_tokens + 8,
+        seed=seed,
+    )

@@ -1,0 +1,75 @@
+"""A stage as its notebook sees it: `open_stage` validates the injected group (or reads
+params.yaml's), and `finish` writes plain-JSON metrics and plot data and glues every metric."""
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.core.stage import Stage, open_stage, plain
+
+
+@dataclass(frozen=True)
+class ToyParams(StageParams):
+    """A stage for these tests only."""
+
+    STAGE = "toy_stage_for_tests"
+    seed: int = param(0, "seed", ge=0)
+    scales: tuple[float, ...] = param((1.0, 2.0), "scales", gt=0)
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "params.yaml").write_text("toy_stage_for_tests:\n  seed: 7\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_open_stage_validates_the_injected_group(repo):
+    stage = open_stage(ToyParams, {"seed": 3, "scales": [0.5]})
+    assert isinstance(stage, Stage)
+    assert stage.params == ToyParams(seed=3, scales=(0.5,))
+    assert stage.outputs.metrics_path == repo / "metrics" / "toy_stage_for_tests.json"
+    with pytest.raises(ParamsError, match="toy_stage_for_tests.seed: expected an integer >= 0"):
+        open_stage(ToyParams, {"seed": -1})
+
+
+def test_open_stage_by_hand_reads_params_yaml(repo):
+    assert open_stage(ToyParams).params.seed == 7
+
+
+def test_finish_writes_plain_sorted_metrics_and_plot_data(repo, capsys):
+    stage = open_stage(ToyParams, {})
+    metrics = {"b_count": np.int64(4), "a_value": np.float64(0.25), "nan": float("nan")}
+    shown = stage.finish(metrics, plots={"curve": pd.DataFrame({"x": [1, 2], "y": [3.0, 4.5]})})
+    text = (repo / "metrics" / "toy_stage_for_tests.json").read_text()
+    assert json.loads(text) == {"a_value": 0.25, "b_count": 4, "nan": None}
+    assert list(json.loads(text)) == ["a_value", "b_count", "nan"]
+    assert (
+        repo / "plots" / "toy_stage_for_tests" / "curve.csv"
+    ).read_text() == "x,y\n1,3.0\n2,4.5\n"
+    assert shown.loc["b_count", "value"] == 4
+
+
+def test_glue_records_each_metric_for_the_book(repo, monkeypatch):
+    """myst_nb.glue is called once per metric (and per extra glue value), with plain values."""
+    glued = {}
+    import myst_nb
+
+    monkeypatch.setattr(
+        myst_nb, "glue", lambda name, value, display=True: glued.update({name: value})
+    )
+    stage = open_stage(ToyParams, {})
+    stage.finish({"x": np.float32(0.5), "verdict": True}, glue_values={"verdict": "yes"})
+    assert glued == {"x": 0.5, "verdict": "yes"}
+    assert type(glued["x"]) is float
+
+
+def test_plain_refuses_what_json_cannot_hold():
+    assert plain({"a": (np.int32(1), np.inf)}) == {"a": [1, None]}
+    with pytest.raises(TypeError, match="metric value.k is not JSON-serializable"):
+        plain({"k": object()})

@@ -1,0 +1,152 @@
+"""Section 4.2 analyses on hand-made tables: the final increases, the best RM of each policy and
+which property picks it, the variance effect per variant, the bootstrap of the best RM and the
+tie fractions."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmteacher.lm.analysis.sec42 import (
+    best_rm_bootstrap,
+    best_rm_summary,
+    final_increases,
+    policy_rm_table,
+    rm_tie_fractions,
+    variance_effect,
+    with_combined_measure,
+)
+
+
+def curves_from(final: dict, variant="rloo", seeds=(0, 1)):
+    """Curves with a start point (increase 0) and an end point per (policy, rm, seed)."""
+    rows = []
+    for (policy, rm), gains in final.items():
+        for seed, gain in zip(seeds, gains, strict=True):
+            for step, value in ((0, 0.0), (4, gain)):
+                rows.append(
+                    {
+                        "policy": policy,
+                        "variant": variant,
+                        "rm": rm,
+                        "seed": seed,
+                        "step": step,
+                        "gold_increase": value,
+                        "proxy_increase": 2 * value,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+PROPERTIES = pd.DataFrame(
+    [
+        # policy A: rm "b" has the most variance and the best combined measure and is best
+        {
+            "policy": "A",
+            "rm": "a",
+            "reward_variance": 0.2,
+            "onpolicy_accuracy": 0.9,
+            "offpolicy_accuracy": 0.9,
+        },
+        {
+            "policy": "A",
+            "rm": "b",
+            "reward_variance": 0.9,
+            "onpolicy_accuracy": 0.7,
+            "offpolicy_accuracy": 0.7,
+        },
+        {
+            "policy": "A",
+            "rm": "c",
+            "reward_variance": 0.5,
+            "onpolicy_accuracy": 0.5,
+            "offpolicy_accuracy": 0.5,
+        },
+        # policy B: the same RMs, but now "a" spreads its rewards most and is best
+        {
+            "policy": "B",
+            "rm": "a",
+            "reward_variance": 0.8,
+            "onpolicy_accuracy": 0.9,
+            "offpolicy_accuracy": 0.9,
+        },
+        {
+            "policy": "B",
+            "rm": "b",
+            "reward_variance": 0.3,
+            "onpolicy_accuracy": 0.7,
+            "offpolicy_accuracy": 0.7,
+        },
+        {
+            "policy": "B",
+            "rm": "c",
+            "reward_variance": 0.6,
+            "onpolicy_accuracy": 0.5,
+            "offpolicy_accuracy": 0.5,
+        },
+    ]
+)
+FINAL = {
+    ("A", "a"): (0.10, 0.12),
+    ("A", "b"): (0.30, 0.28),
+    ("A", "c"): (0.20, 0.18),
+    ("B", "a"): (0.40, 0.44),
+    ("B", "b"): (0.05, 0.07),
+    ("B", "c"): (0.20, 0.22),
+}
+
+
+def test_combined_measure_is_the_paper_average():
+    out = with_combined_measure(PROPERTIES)
+    assert out.variance_and_accuracy.iloc[0] == pytest.approx((0.2 + 0.9) / 2)
+
+
+def test_final_increases_average_the_last_point_over_seeds():
+    stats = final_increases(curves_from(FINAL)).set_index(["policy", "rm"])
+    assert stats.loc[("A", "b"), "gold_increase_mean"] == pytest.approx(0.29)
+    assert stats.loc[("A", "b"), "gold_increase_std"] == pytest.approx(np.std([0.3, 0.28], ddof=1))
+    assert stats.loc[("A", "b"), "proxy_increase_mean"] == pytest.approx(0.58)
+
+
+def test_best_rm_changes_with_the_policy_and_variance_picks_it():
+    table = policy_rm_table(PROPERTIES, final_increases(curves_from(FINAL)))
+    summary = best_rm_summary(table).set_index("policy")
+    assert summary.loc["A", "best_rm"] == "b" and summary.loc["B", "best_rm"] == "a"
+    assert summary.reward_variance_picks_best.all()
+    assert not summary.onpolicy_accuracy_picks_best.loc["A"]  # "a" is most accurate on A
+    assert summary.loc["A", "spearman_reward_variance"] == pytest.approx(1.0)
+
+
+def test_variance_effect_per_variant():
+    table = policy_rm_table(
+        PROPERTIES,
+        final_increases(
+            pd.concat(
+                [
+                    curves_from(FINAL, "rloo"),
+                    curves_from({k: (0.2, 0.2) for k in FINAL}, "grpo_group"),
+                ]
+            )
+        ),
+    )
+    effect = variance_effect(table).set_index("variant")
+    assert effect.loc["rloo", "variance_proxy_spearman"] > 0.8
+    assert np.isnan(effect.loc["grpo_group", "variance_proxy_spearman"])  # constant increases
+
+
+def test_best_rm_bootstrap_is_certain_when_seeds_agree():
+    stability = best_rm_bootstrap(curves_from(FINAL), "rloo", n_boot=200, seed=0)
+    best = stability.sort_values("best_fraction").groupby("policy").tail(1).set_index("policy")
+    assert best.loc["A", "rm"] == "b" and best.loc["A", "best_fraction"] == 1.0
+    assert stability.groupby("policy").best_fraction.sum().tolist() == [1.0, 1.0]
+
+
+def test_rm_tie_fractions_count_equal_rewards_over_all_pairs_of_a_prompt(tmp_path):
+    (tmp_path / "p").mkdir()
+    # prompt 1: (y1, y2) tied, (y1, y3) and (y2, y3) not; prompt 2: all three pairs tied
+    np.save(tmp_path / "p" / "rewards_lexicon.npy", np.array([[0.0, 0.0, 1.0], [2.0, 2.0, 2.0]]))
+    np.save(tmp_path / "p" / "rewards_dense.npy", np.array([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0]]))
+    cells = pd.DataFrame({"policy": ["p", "p", "p"], "rm": ["lexicon", "dense", "dense"]})
+    ties = rm_tie_fractions(cells, tmp_path).set_index("rm").rm_tie_fraction
+    assert len(ties) == 2
+    assert ties["lexicon"] == pytest.approx(4 / 6)
+    assert ties["dense"] == 0.0
