@@ -3,7 +3,8 @@
 Runs in temporary copies of the repository so the workspace is untouched: every stage of the
 default and tiny profiles (the committed base LM is reused, as on a fresh clone), a no-op
 `dvc repro`, the book build, and each profile end to end. `--pretrain` also times
-`dvc unfreeze lm_pretrain && dvc repro lm_pretrain` (about half an hour on 2 cores). `--log FILE` only tabulates the
+`dvc unfreeze lm_pretrain && dvc repro lm_pretrain` (about half an hour on 2 cores).
+`--log FILE` only tabulates the
 stage times of an existing `dvc repro` / `make repro` log (no run).
 Usage: python benchmarks/pipeline_timing.py [--profiles default tiny] [--log FILE]
 """

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rmteacher.core.hf import check_model_source
-from rmteacher.core.hf import check_reward_model_dir
+from rmteacher.core.hf import check_model_source, check_reward_model_dir
 from rmteacher.rewards import offtheshelf  # noqa: F401  (registers afinn, textblob, minilm_sentiment)
 from rmteacher.rewards.scorers import SCORERS, ScoreFn, check_scorer_installed, register_scorer
 
