@@ -177,3 +177,27 @@ def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
         )
     finally:
         params.write_text(original)
+
+
+@pytest.mark.parametrize(
+    "edited, stale, untouched",
+    [
+        ("src/rmteacher/theory/experiments/escape_time.py", ["theory_escape_time"], LM_STAGES),
+        ("src/rmteacher/lm/pg/runner.py", ["rloo", "sec42_pg"], THEORY_STAGES + ["rm_eval"]),
+    ],
+)
+def test_dvc_status_after_a_code_edit_names_exactly_that_code_s_stages(
+    tiny_run, edited, stale, untouched
+):
+    """DVC itself, not a model of it: after editing one file, `dvc status` reports the stages
+    whose folder or module deps hold it, and none of the other track's."""
+    copy, env, _ = tiny_run
+    target = copy / edited
+    original = target.read_text()
+    target.write_text(original + "\n# an edit\n")
+    try:
+        changed = set(json.loads(sh("dvc status --json", copy, env).stdout))
+    finally:
+        target.write_text(original)
+    assert set(stale) <= changed
+    assert not changed & set(untouched)

@@ -96,3 +96,18 @@ def table2_frame(table: dict = TABLE2):
     import pandas as pd
 
     return pd.DataFrame(table, index=[f"paper_{c}" for c in TABLE2_CELLS]).T
+
+
+def table10_text():
+    """Table 10 as policy x RM cells 'r_G increase | proxy increase | variance | on-policy acc. |
+    off-policy acc.', the layout of sec42_report's own table."""
+    import pandas as pd
+
+    rows = {
+        policy: {
+            rm: " | ".join(f"{v:.3f}" for v in values)
+            for rm, values in zip(TABLE10_RMS, cells, strict=True)
+        }
+        for policy, cells in TABLE10.items()
+    }
+    return pd.DataFrame(rows).T

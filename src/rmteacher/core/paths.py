@@ -50,6 +50,9 @@ REPORT_EXAMPLE = SEC42_EVAL / "report_example"
 SEC42_PG = ARTIFACTS / "sec42_pg"
 POLICY_RM_TABLE = METRICS / "policy_rm_table.csv"
 
+# `rmteacher report` writes under report/<policy> unless --out is given
+REPORTS = Path("report")
+
 
 def candidates(split: str) -> Path:
     """rm_train's candidate preference pairs of one prompt split ('rm_train' or 'test')."""

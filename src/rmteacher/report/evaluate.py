@@ -13,7 +13,8 @@ the reward increase after one policy-gradient epoch (n = 6 RMs):
 
 So with a gold reward the ranking uses (reward variance + on-policy accuracy) / 2; both lie in
 [0, 1] on comparable scales after the global normalisation. Table 2 averages variance with the mean
-of on- and off-policy accuracy (our reconstruction, paper-digest section 4.1); a report has no
+of on- and off-policy accuracy (reconstructed: the only definition that reproduces all five of
+Table 2's Spearman values from Table 1); a report has no
 off-policy pairs, and Appendix E.1 finds the on-policy-only average about as predictive (0.809 /
 0.828 for the GRM ground truth). Without a gold reward only the variance is measurable, and it
 predicts how fast each RM's own reward rises, not whether r_G follows."""

@@ -9,18 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from rmteacher.core import paths
 from rmteacher.lm.rm.evaluation import save_reward_matrices
 from rmteacher.report.evaluate import PREDICTORS, PolicyReport
 from rmteacher.report.inputs import GOLD
-
-REPORT_ROOT = Path("report")
 
 
 def default_out_dir(policy_spec: str) -> Path:
     """report/<policy path or Hub id with unsafe characters as '_'>, e.g.
     report/artifacts_lm_sft_policy for the policy artifacts/lm_sft/policy."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", policy_spec.strip("/")).strip("._") or "policy"
-    return REPORT_ROOT / slug
+    return paths.REPORTS / slug
 
 
 def printable_table(report: PolicyReport) -> pd.DataFrame:

@@ -45,7 +45,8 @@ class Sec42Report:
     variance | on-policy acc. | off-policy acc.' (a note where the variant did not run);
     `best`: per policy, the best RM, its bootstrap stability and each predictor's pick;
     `stability`: every RM's bootstrap win fraction; `ties`: each RM's tie fraction per policy;
-    `variance_effect`: per variant, variance vs proxy increase; `metrics`."""
+    `variance_effect`: per variant, variance vs proxy increase; `paper_table10`: the paper's
+    Table 10 in the same layout; `metrics`."""
 
     table: pd.DataFrame
     tables: dict
@@ -53,6 +54,7 @@ class Sec42Report:
     stability: pd.DataFrame
     ties: pd.DataFrame
     variance_effect: pd.DataFrame
+    paper_table10: pd.DataFrame
     metrics: dict
 
 
@@ -86,6 +88,7 @@ def run(params: Sec42ReportParams) -> Sec42Report:
         rm_tie_fractions,
         variance_effect,
     )
+    from rmteacher.paper import table10_text
 
     properties = pd.read_csv(paths.POLICY_RM_EVAL)
     properties = properties[properties.rm != "gold"]
@@ -131,4 +134,4 @@ def run(params: Sec42ReportParams) -> Sec42Report:
             for variant, row in effect_by.iterrows()
         },
     }
-    return Sec42Report(table, tables, best, stability, ties, effect, metrics)
+    return Sec42Report(table, tables, best, stability, ties, effect, table10_text(), metrics)
