@@ -203,7 +203,7 @@ def test_stage_deps_exist_and_cover_all_the_code_it_runs(stage):
             {"theory_gradient_bound", "theory_accuracy_speed", "rloo", "lm_sft"},
         ),
         (
-            "src/rmteacher/lm/pg/runner.py",
+            "src/rmteacher/lm/pg/loop.py",
             {"rloo", "sec42_pg", "alt_normalization", "reward_scaling"},
             {
                 "lm_sft",

@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "book").rglob("*.md"))]
 DOCS = [d for d in DOCS if "_build" not in d.parts and "_vendor" not in d.parts]
-# where a path written relative to a package (e.g. `lm/pg/runner.py`) is looked up
+# where a path written relative to a package (e.g. `lm/pg/loop.py`) is looked up
 BASES = [
     ROOT,
     ROOT / "src" / "rmteacher",

@@ -183,7 +183,7 @@ def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
     "edited, stale, untouched",
     [
         ("src/rmteacher/theory/experiments/escape_time.py", ["theory_escape_time"], LM_STAGES),
-        ("src/rmteacher/lm/pg/runner.py", ["rloo", "sec42_pg"], THEORY_STAGES + ["rm_eval"]),
+        ("src/rmteacher/lm/pg/loop.py", ["rloo", "sec42_pg"], THEORY_STAGES + ["rm_eval"]),
     ],
 )
 def test_dvc_status_after_a_code_edit_names_exactly_that_code_s_stages(

@@ -53,6 +53,7 @@ def load_tokenizer(spec: str):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
+    tok.truncation_side = "left"  # a prompt cut to fit the context keeps the words it continues
     return tok
 
 

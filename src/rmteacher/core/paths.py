@@ -22,6 +22,9 @@ CORPUS = Path("data/corpus/corpus.jsonl.gz")
 BASE_LM = Path("models/base_lm")
 HELDOUT_DOCUMENTS = BASE_LM / "heldout_documents.json"
 
+# lm_gold (committed to git as well): the ground-truth reward model r_G
+GOLD_RM = Path("models/gold_rm")
+
 # lm_sft
 SFT = ARTIFACTS / "lm_sft"
 SFT_POLICY = SFT / "policy"
@@ -35,11 +38,15 @@ RM_MANIFEST = RM_TRAIN / "manifest.json"
 RM_EVAL = ARTIFACTS / "rm_eval"
 RM_TABLE = RM_EVAL / "rm_table.csv"  # Table 1, every column (metrics/rm_table.csv keeps four)
 RM_TABLE_METRICS = METRICS / "rm_table.csv"
+CHECKS = RM_EVAL / "checks.csv"  # the manipulation checks, computed before any policy gradient
 NORMALIZATIONS = RM_EVAL / "normalization.json"
-PERFECT_RM = RM_EVAL / "perfect_rm.json"
+SUITE = RM_EVAL / "suite.json"  # the controls and the controlled family, as rm_eval built them
 
-# rloo and sec41_report
+# rloo_lr, rloo and sec41_report
+RLOO_LR = ARTIFACTS / "rloo_lr"
+LR_CHOICE = RLOO_LR / "choice.json"
 RLOO = ARTIFACTS / "rloo"
+RLOO_SAMPLES = RLOO / "samples.csv"
 CORRELATIONS = METRICS / "correlations.csv"
 
 # Section 4.2

@@ -120,6 +120,7 @@ class SequenceClassifierReward:
         self.tokenizer = AutoTokenizer.from_pretrained(spec)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.truncation_side = "left"  # a text cut to fit keeps the response
         self.model = (
             AutoModelForSequenceClassification.from_pretrained(spec, dtype=torch.float32)
             .to(self.device)
@@ -144,12 +145,27 @@ class SequenceClassifierReward:
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
         import torch
 
+        from rmteacher.core import fast_gpt2
+
         texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
+        limit = getattr(self.model.config, "n_positions", None)  # GPT-2: keep the text's end
         enc = self.tokenizer(
-            texts, return_tensors="pt", padding=True, padding_side="right", add_special_tokens=False
+            texts,
+            return_tensors="pt",
+            padding=True,
+            padding_side="right",
+            add_special_tokens=False,
+            truncation=limit is not None,
+            max_length=limit,
         ).to(self.device)
         with torch.no_grad():
-            return self.model(**enc).logits[:, 0].float().cpu().tolist()
+            if fast_gpt2.supports(self.model):
+                scores = fast_gpt2.sequence_scores(
+                    self.model, enc["input_ids"], enc["attention_mask"]
+                )
+            else:
+                scores = self.model(**enc).logits[:, 0]
+        return scores.float().cpu().tolist()
 
 
 def load_reward(spec: str, name: str | None = None, what: str = "reward") -> Reward:

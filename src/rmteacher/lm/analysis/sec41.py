@@ -1,10 +1,16 @@
-"""Table 2: correlations between RM properties (measured on the initial policy) and the reward
-increases their RLOO runs achieve, next to the paper's values, with a bootstrap over seeds."""
+"""Section 4.1's analysis: Table 2 (correlations of RM properties measured on the initial policy
+with the reward increases their RLOO runs achieve) with seed-bootstrap intervals, paired tests of
+"RM A teaches faster than RM B", the controlled family's response surface, increases at matched
+KL, and the verdict on each claim from a rule fixed here, before any run.
+
+Verdicts are 'reproduced', 'not reproduced' or 'undecided' (the interval does not decide).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from rmteacher.metrics.rm_metrics import correlation
 from rmteacher.paper import TABLE2, TABLE2_CELLS, table2_frame
@@ -12,37 +18,51 @@ from rmteacher.paper import TABLE2, TABLE2_CELLS, table2_frame
 PROPERTY_LABELS = {
     "reward_variance": "Reward variance",
     "onpolicy_accuracy": "On-policy acc.",
+    "onpolicy_accuracy_untied": "On-policy acc. (untied)",
     "offpolicy_accuracy": "Off-policy acc.",
     "accuracy_mean": "On- & off-policy acc.",
     "variance_and_accuracy": "Reward variance & acc.",
 }
-
+ACCURACIES = (
+    "onpolicy_accuracy",
+    "onpolicy_accuracy_untied",
+    "offpolicy_accuracy",
+    "accuracy_mean",
+)
 CELLS = TABLE2_CELLS
+REPRODUCED, NOT_REPRODUCED, UNDECIDED = "reproduced", "not reproduced", "undecided"
 
 
 def rm_properties(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 columns plus the paper's combined measures: the mean of the two accuracies, and
-    the mean of reward variance and that accuracy mean (indexed by rm)."""
-    props = table.set_index("rm")[["reward_variance", "onpolicy_accuracy", "offpolicy_accuracy"]]
+    """Table 1 columns plus the paper's combined measures (indexed by rm): the mean of on- and
+    off-policy accuracy, and the mean of reward variance and that accuracy mean."""
+    columns = ["reward_variance", "onpolicy_accuracy", "offpolicy_accuracy"]
+    if "onpolicy_accuracy_untied" in table:
+        columns.append("onpolicy_accuracy_untied")
+    props = table.set_index("rm")[columns]
     props = props.assign(accuracy_mean=(props.onpolicy_accuracy + props.offpolicy_accuracy) / 2)
     return props.assign(variance_and_accuracy=(props.reward_variance + props.accuracy_mean) / 2)
 
 
 def increases_at(curves: pd.DataFrame, epoch: float) -> pd.DataFrame:
-    """Per (rm, seed) proxy and r_G increases at the evaluation point nearest `epoch`."""
-    epochs = np.sort(curves.epoch.unique())
-    nearest = epochs[np.argmin(np.abs(epochs - epoch))]
-    at = curves[np.isclose(curves.epoch, nearest)]
-    return at[["rm", "seed", "epoch", "proxy_increase", "gold_increase"]].reset_index(drop=True)
+    """Per run (rm, seed and, if present, variant) the proxy and r_G increase and the KL at the
+    evaluation point nearest `epoch` among that run's points."""
+    keys = [k for k in ("rm", "variant", "seed") if k in curves]
+    nearest = (curves.epoch - epoch).abs()
+    idx = nearest.groupby([curves[k] for k in keys]).idxmin()
+    columns = [*keys, "epoch", "proxy_increase", "gold_increase"]
+    columns += [c for c in ("kl",) if c in curves]
+    return curves.loc[idx.to_numpy(), columns].reset_index(drop=True)
 
 
-def correlation_table(props: pd.DataFrame, increase: pd.DataFrame) -> pd.DataFrame:
+def correlation_table(props: pd.DataFrame, increase: pd.DataFrame, rms=None) -> pd.DataFrame:
     """Pearson and Spearman of each property with the mean (over seeds) proxy and r_G increase,
-    over the RMs present in both (r_G itself excluded, as in the paper)."""
+    over `rms` (default: every RM present in both but r_G itself, as in the paper)."""
     mean = increase.groupby("rm")[["proxy_increase", "gold_increase"]].mean()
-    rms = [rm for rm in props.index if rm in mean.index and rm != "gold"]
+    if rms is None:
+        rms = [rm for rm in props.index if rm in mean.index and rm != "gold"]
     rows = []
-    for prop in PROPERTY_LABELS:
+    for prop in [p for p in PROPERTY_LABELS if p in props]:
         x = props.loc[rms, prop].to_numpy()
         pp, ps = correlation(x, mean.loc[rms, "proxy_increase"])
         gp, gs = correlation(x, mean.loc[rms, "gold_increase"])
@@ -58,22 +78,28 @@ def correlation_table(props: pd.DataFrame, increase: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(rows).set_index("property")
 
 
-def bootstrap_correlations(props, increase, n_boot: int, seed: int) -> pd.DataFrame:
-    """Std and 5/95 % quantiles of every Table 2 cell when each RM's seeds are resampled with
-    replacement (the RM properties are held fixed)."""
+def bootstrap_draws(props, increase, n_boot: int, seed: int, rms=None) -> np.ndarray:
+    """[n_boot, properties, cells] Table 2 recomputed with each RM's seeds resampled with
+    replacement (the RM properties, measured once on 20,000 samples, are held fixed)."""
     rng = np.random.default_rng(seed)
-    groups = {rm: g.reset_index(drop=True) for rm, g in increase.groupby("rm")}
+    groups = [g.reset_index(drop=True) for _, g in increase.groupby("rm")]
     draws = []
     for _ in range(n_boot):
-        sample = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in groups.values()])
-        draws.append(correlation_table(props, sample)[list(CELLS)].to_numpy())
-    draws = np.stack(draws)
+        sample = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in groups])
+        draws.append(correlation_table(props, sample, rms)[list(CELLS)].to_numpy())
+    return np.stack(draws)
+
+
+def bootstrap_correlations(props, increase, n_boot: int, seed: int, rms=None) -> pd.DataFrame:
+    """Std and 2.5/97.5 % quantiles of every Table 2 cell under the seed bootstrap."""
+    draws = bootstrap_draws(props, increase, n_boot, seed, rms)
+    index = correlation_table(props, increase, rms).index
     out = {}
     for j, cell in enumerate(CELLS):
         out[f"{cell}_std"] = np.nanstd(draws[:, :, j], axis=0)
-        out[f"{cell}_q05"] = np.nanquantile(draws[:, :, j], 0.05, axis=0)
-        out[f"{cell}_q95"] = np.nanquantile(draws[:, :, j], 0.95, axis=0)
-    return pd.DataFrame(out, index=list(PROPERTY_LABELS))
+        out[f"{cell}_low"] = np.nanquantile(draws[:, :, j], 0.025, axis=0)
+        out[f"{cell}_high"] = np.nanquantile(draws[:, :, j], 0.975, axis=0)
+    return pd.DataFrame(out, index=index)
 
 
 def with_paper(corr: pd.DataFrame, table: dict = TABLE2) -> pd.DataFrame:
@@ -81,37 +107,127 @@ def with_paper(corr: pd.DataFrame, table: dict = TABLE2) -> pd.DataFrame:
     return corr.join(table2_frame(table))
 
 
-def verdicts(corr: pd.DataFrame, increase: pd.DataFrame, early: pd.DataFrame) -> dict:
-    """The paper's four Section 4.1 claims as True/False, or None where this run cannot test
-    one (the RMs it needs were not trained); the rules are stated in the book chapter."""
-    mean = increase.groupby("rm")[["proxy_increase", "gold_increase"]].mean()
-    mixes = [rm for rm in mean.index if rm.startswith("rm_onpolicy_")]
-    acc_rows = ["onpolicy_accuracy", "offpolicy_accuracy", "accuracy_mean"]
-    early_mean = early.groupby("rm")["gold_increase"].mean()
-    out = {
-        "claim_variance_predicts_proxy_increase": bool(
-            corr.loc["reward_variance", "proxy_spearman"] > 0.5
-            and corr.loc["reward_variance", "proxy_pearson"]
-            >= corr.loc[acc_rows, "proxy_pearson"].max()
-        ),
-        "claim_variance_and_accuracy_beats_accuracy_for_gold": bool(
-            corr.loc["variance_and_accuracy", "gold_pearson"]
-            > corr.loc[acc_rows, "gold_pearson"].max()
-        ),
-        "claim_perfect_rm_teaches_slowest": None,
-        "claim_proxy_beats_gold_early": None,
-    }
-    if "perfect" in mean.index and mixes:
-        out["claim_perfect_rm_teaches_slowest"] = bool(
-            mean.loc["perfect", "gold_increase"] < mean.loc[mixes, "gold_increase"].min()
+def paired_difference(increase: pd.DataFrame, a: str, b: str, column: str = "gold_increase"):
+    """Mean over shared seeds of increase(a) - increase(b) with its 95 % t-interval: (mean, low,
+    high, n). Runs with the same seed share the prompt order and the sampling stream, so the
+    seed-paired difference removes their common noise."""
+    table = increase.pivot_table(index="seed", columns="rm", values=column)
+    d = (table[a] - table[b]).dropna().to_numpy()
+    if len(d) < 2:
+        return float(np.mean(d)) if len(d) else float("nan"), float("nan"), float("nan"), len(d)
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half), len(d)
+
+
+def interval_verdict(low: float, high: float) -> str:
+    """reproduced if the interval lies above 0, not reproduced if below, else undecided."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return UNDECIDED
+    return REPRODUCED if low > 0 else NOT_REPRODUCED if high < 0 else UNDECIDED
+
+
+def slower_than_all(
+    increase: pd.DataFrame, slow: str, others: list[str]
+) -> tuple[str, pd.DataFrame]:
+    """Claim 'RM `slow` teaches r_G slower than every RM in `others`': reproduced if every
+    difference other - slow has its interval above 0, not reproduced if any lies below 0."""
+    rows = [(o, *paired_difference(increase, o, slow)) for o in others]
+    table = pd.DataFrame(rows, columns=["rm", "difference", "low", "high", "seeds"])
+    verdicts = [interval_verdict(r.low, r.high) for r in table.itertuples()]
+    if verdicts and all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED, table
+    return (NOT_REPRODUCED if NOT_REPRODUCED in verdicts else UNDECIDED), table
+
+
+def some_beats(
+    increase: pd.DataFrame, candidates: list[str], target: str
+) -> tuple[str, pd.DataFrame]:
+    """Claim 'some RM in `candidates` raises r_G faster than `target`': Holm-corrected one-sided
+    paired t-tests; reproduced if any is significant at 5 %, not reproduced if every candidate's
+    95 % interval lies below 0, else undecided."""
+    rows = []
+    for c in candidates:
+        table = increase.pivot_table(index="seed", columns="rm", values="gold_increase")
+        d = (table[c] - table[target]).dropna().to_numpy()
+        mean, low, high, n = paired_difference(increase, c, target)
+        p = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue) if n >= 2 else 1.0
+        rows.append((c, mean, low, high, n, p))
+    table = pd.DataFrame(rows, columns=["rm", "difference", "low", "high", "seeds", "p"])
+    order = table.p.sort_values().index
+    holm = [min(1.0, p * (len(table) - i)) for i, p in enumerate(table.p[order])]
+    table.loc[order, "p_holm"] = np.maximum.accumulate(holm)
+    if (table.p_holm < 0.05).any():
+        return REPRODUCED, table
+    if (table.high < 0).all():
+        return NOT_REPRODUCED, table
+    return UNDECIDED, table
+
+
+def correlation_verdict(
+    draws: np.ndarray, props_index, prop: str, cell: str
+) -> tuple[str, float, float]:
+    """A correlation cell's 95 % bootstrap interval and verdict (positive = reproduced)."""
+    i, j = list(props_index).index(prop), list(CELLS).index(cell)
+    low, high = np.nanquantile(draws[:, i, j], [0.025, 0.975])
+    return interval_verdict(low, high), float(low), float(high)
+
+
+def beats_accuracy_verdict(draws: np.ndarray, props_index, cell: str) -> tuple[str, float, float]:
+    """Claim 'variance & accuracy correlates with the increase more than any accuracy alone':
+    the bootstrap interval of corr(variance & acc.) - max over accuracies of corr(acc.)."""
+    index = list(props_index)
+    j = list(CELLS).index(cell)
+    combined = draws[:, index.index("variance_and_accuracy"), j]
+    best_accuracy = np.nanmax(
+        np.stack([draws[:, index.index(a), j] for a in ACCURACIES if a in index]), axis=0
+    )
+    low, high = np.nanquantile(combined - best_accuracy, [0.025, 0.975])
+    return interval_verdict(low, high), float(low), float(high)
+
+
+def surface_fit(family_runs: pd.DataFrame, n_boot: int, seed: int) -> dict:
+    """Least squares gold_increase ~ 1 + variance + accuracy over the family's runs, with 95 %
+    intervals from a bootstrap that resamples RMs and, within each, seeds. Returns the
+    coefficients, their intervals and the fit's R^2."""
+    rng = np.random.default_rng(seed)
+
+    def fit(frame):
+        x = np.column_stack([np.ones(len(frame)), frame.reward_variance, frame.onpolicy_accuracy])
+        coef, *_ = np.linalg.lstsq(x, frame.gold_increase.to_numpy(), rcond=None)
+        return coef
+
+    coef = fit(family_runs)
+    groups = [g for _, g in family_runs.groupby("rm")]
+    draws = []
+    for _ in range(n_boot):
+        picked = [groups[i] for i in rng.integers(0, len(groups), len(groups))]
+        sample = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in picked])
+        if sample.reward_variance.nunique() > 1 and sample.onpolicy_accuracy.nunique() > 1:
+            draws.append(fit(sample))
+    draws = np.array(draws)
+    predicted = (
+        np.column_stack(
+            [np.ones(len(family_runs)), family_runs.reward_variance, family_runs.onpolicy_accuracy]
         )
-    if "gold" in early_mean.index and mixes:
-        out["claim_proxy_beats_gold_early"] = bool(
-            early_mean.loc[mixes].max() > early_mean.loc["gold"]
-        )
+        @ coef
+    )
+    residual = family_runs.gold_increase - predicted
+    r2 = 1 - residual.var() / family_runs.gold_increase.var()
+    out = {"surface_r2": float(r2)}
+    for k, name in enumerate(("intercept", "variance", "accuracy")):
+        out[f"surface_{name}"] = float(coef[k])
+        out[f"surface_{name}_low"] = float(np.quantile(draws[:, k], 0.025))
+        out[f"surface_{name}_high"] = float(np.quantile(draws[:, k], 0.975))
     return out
 
 
-def verdict_text(value) -> str:
-    """How a verdict reads in the book: 'yes', 'no' or 'not tested'."""
-    return "not tested" if value is None else ("yes" if value else "no")
+def at_matched_kl(curves: pd.DataFrame, kl: float) -> pd.DataFrame:
+    """Per run, the r_G increase where its (monotone-interpolated) KL path first reaches `kl`;
+    NaN if it never gets there (paper Figure 4, read at one KL)."""
+    rows = []
+    for keys, run in curves.sort_values("step").groupby(["rm", "variant", "seed"]):
+        path_kl = np.maximum.accumulate(run.kl.clip(lower=0).to_numpy())
+        gain = run.gold_increase.to_numpy()
+        value = float(np.interp(kl, path_kl, gain)) if path_kl[-1] >= kl else float("nan")
+        rows.append({"rm": keys[0], "variant": keys[1], "seed": keys[2], "gold_at_kl": value})
+    return pd.DataFrame(rows)

@@ -56,8 +56,8 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
         rm_properties,
         with_paper,
     )
-    from rmteacher.lm.experiments.rloo import RlooParams
-    from rmteacher.lm.pg.runner import PgRunConfig
+    from rmteacher.lm.experiments.rloo import MIXES, RlooParams, chosen_learning_rate
+    from rmteacher.lm.pg.loop import PgRunConfig
     from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_grid
     from rmteacher.lm.rm.evaluation import load_eval_matrices, load_suite
     from rmteacher.lm.world.prompts import World
@@ -67,7 +67,7 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
     rloo = RlooParams.from_file()  # Section 4.1's RLOO settings (the stage tracks that group)
     world = World.load()
     suite = load_suite()
-    rms = [rm for rm in rloo.rms if rm != "gold"]
+    rms = [rm for rm in rloo.rms if rm in MIXES or rm == "perfect"]  # Table 2's RMs
     check_rms(rms, list(suite), "rloo.rms")
     matrices = load_eval_matrices([*rms, "gold"])
     alternative = {name: Normalization.from_per_prompt_variance(m) for name, m in matrices.items()}
@@ -85,7 +85,8 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
         num_generations=rloo.num_generations,
         prompts_per_step=rloo.prompts_per_step,
         beta=rloo.beta,
-        learning_rate=rloo.learning_rate,
+        learning_rate=chosen_learning_rate(rloo),
+        max_grad_norm=rloo.max_grad_norm,
         seed=0,
         **world.generation(),
     )
@@ -94,12 +95,15 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
         for seed in params.seeds
         for rm in rms
     ]
-    curves, _ = run_grid(policy, plan, runs, suite["gold"], alternative["gold"])
+    curves, _, _ = run_grid(policy, plan, runs, suite["gold"], alternative["gold"])
 
     props = rm_properties(pd.read_csv(paths.RM_TABLE))
     standard_curves = pd.read_csv(paths.curves("rloo"))
     alt_at = increases_at(curves, params.epochs)
-    std_at = increases_at(standard_curves[standard_curves.rm.isin(rms)], params.epochs)
+    standard = standard_curves[
+        (standard_curves.variant == "main") & standard_curves.rm.isin(rms)
+    ].drop(columns="variant")
+    std_at = increases_at(standard, params.epochs)
     alt_corr = correlation_table(props, alt_at)
     std_corr = correlation_table(props, std_at)
     boot = bootstrap_correlations(props, alt_at, params.n_bootstrap, seed=0)

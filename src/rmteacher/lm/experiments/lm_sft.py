@@ -14,21 +14,25 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LmSftParams(StageParams):
-    """Prompt splits (RM training / policy gradient / test) and the initial policy: supervised
-    fine-tuning (trl SFTTrainer) of the base LM to continue a prompt in the chat format."""
+    """Prompt splits (SFT examples, RM training, policy gradient, test) and the initial policy:
+    supervised fine-tuning (trl SFTTrainer) of the base LM to continue a passage in the chat
+    format."""
 
     STAGE = "lm_sft"
     seed: int = param(0, "seed of the prompt splits and of fine-tuning", ge=0)
-    prompt_words: int = param(5, "words of a passage shown as the prompt", ge=1)
+    prompt_words: int = param(16, "words of a passage shown as the prompt", ge=1)
     continuation_words: int = param(16, "words of the reference continuation", ge=1)
-    n_rm_prompts: int = param(2400, "RM-training prompts (one preference pair each)", ge=4)
-    n_pg_prompts: int = param(512, "policy-gradient prompts (RM evaluation uses a subset)", ge=4)
-    n_test_prompts: int = param(512, "test prompts (held-out off-policy pairs)", ge=4)
-    n_sft_examples: int = param(16000, "fine-tuning examples cut from training documents", ge=8)
+    window_stride: int = param(10, "words between the starts of passages cut from a document", ge=1)
+    n_rm_prompts: int = param(24000, "RM-training prompts (at most one preference pair each)", ge=4)
+    n_pg_prompts: int = param(2048, "policy-gradient prompts (all are evaluated by rm_eval)", ge=4)
+    n_test_prompts: int = param(1024, "test prompts (held-out preference pairs)", ge=4)
+    n_sft_examples: int = param(
+        16000, "fine-tuning examples (passages of training documents)", ge=8
+    )
     epochs: float = param(1.0, "fine-tuning epochs", gt=0)
     learning_rate: float = param(1e-3, "fine-tuning learning rate", gt=0)
     batch_size: int = param(32, "fine-tuning batch size", ge=1)
-    max_new_tokens: int = param(24, "response length used by every later stage", ge=1, le=256)
+    max_new_tokens: int = param(16, "response length used by every later stage", ge=1, le=256)
     temperature: float = param(1.0, "sampling temperature used by every later stage", gt=0)
 
 
@@ -44,7 +48,7 @@ class SftResult:
 
 def run(params: LmSftParams, quicklook_prompts: int = 64) -> SftResult:
     """Split the prompts, fine-tune and save the initial policy and the world description, then
-    sample both policies on `quicklook_prompts` test prompts and score them with VADER."""
+    sample both policies on `quicklook_prompts` test prompts and score them with r_G."""
     import numpy as np
     import pandas as pd
 
@@ -52,15 +56,14 @@ def run(params: LmSftParams, quicklook_prompts: int = 64) -> SftResult:
     from rmteacher.core.hf import load_policy
     from rmteacher.lm.world.prompts import make_world
     from rmteacher.lm.world.sampling import sample_responses
-    from rmteacher.lm.world.sft import train_policy, training_documents
+    from rmteacher.lm.world.sft import train_policy
     from rmteacher.rewards.registry import load_reward
 
     world = make_world(params)  # fails fast if lm_pretrain has not run
     log = train_policy(
         paths.SFT_POLICY,
-        training_documents(),
+        world.prompts["sft"],
         params,
-        n_examples=params.n_sft_examples,
         epochs=params.epochs,
         learning_rate=params.learning_rate,
         batch_size=params.batch_size,
@@ -69,7 +72,7 @@ def run(params: LmSftParams, quicklook_prompts: int = 64) -> SftResult:
     world.save()
     policy, tokenizer = load_policy(str(paths.SFT_POLICY), "initial policy")
     base, _ = load_policy(str(paths.BASE_LM), "base LM")
-    gold = load_reward("vader")
+    gold = load_reward(str(paths.GOLD_RM), "gold")
     passages = world.prompts["test"][:quicklook_prompts]
     prompts = [p.prompt for p in passages]
     gen = world.generation()
@@ -93,7 +96,6 @@ def run(params: LmSftParams, quicklook_prompts: int = 64) -> SftResult:
         "sft_final_token_accuracy": float(log["mean_token_accuracy"].tail(20).mean()),
         "sft_steps": int(log["step"].max()),
         "initial_policy_mean_gold": float(sft_gold.mean()),
-        "initial_policy_gold_zero_fraction": float((sft_gold == 0).mean()),
         "base_lm_mean_gold": float(base_gold.mean()),
         "corpus_mean_gold": float(corpus_gold.mean()),
         "mean_response_words": float(np.mean([len(s.split()) for ss in sft_samples for s in ss])),

@@ -50,7 +50,7 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
     """The optimizer x scale x seed grid from the Section 4.1 initial policy."""
     from rmteacher.lm.analysis.variants import scale_sensitivity
     from rmteacher.lm.experiments.rloo import RlooParams
-    from rmteacher.lm.pg.runner import PgRunConfig
+    from rmteacher.lm.pg.loop import PgRunConfig
     from rmteacher.lm.pg.sweep import (
         InitialPolicy,
         TrainingPlan,
@@ -88,7 +88,7 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
     runs = scaling_runs(
         params.rm, suite[params.rm], norms[params.rm], base, params.scales, params.seeds, rates
     )
-    curves, logs = run_grid(policy, plan, runs, suite["gold"], norms["gold"])
+    curves, logs, _ = run_grid(policy, plan, runs, suite["gold"], norms["gold"])
     sensitivity = scale_sensitivity(curves)
     grad = (
         logs.assign(grad_norm=logs.grad_norm.astype(float))

@@ -1,6 +1,9 @@
-"""Stage rm_eval (paper Table 1): every RM - the five mixes, the perfect-accuracy RM and r_G -
-measured on the same initial-policy samples, before any policy gradient: reward variance, on- and
-off-policy accuracy (tie rule and untied), and the normalisation constants RLOO uses."""
+"""Stage rm_eval (paper Table 1 and the manipulation checks): every RM - the five mixes, the
+perfect-accuracy controls, the controlled family and r_G - measured on the same initial-policy
+samples before any policy gradient: reward variance, on- and off-policy accuracy (tie rule and
+untied), held-out accuracy on each mix's own training distribution, the normalisation constants
+RLOO uses, and whether the independent variables really vary (each check computed against a
+threshold fixed in the parameters)."""
 
 from __future__ import annotations
 
@@ -15,62 +18,121 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RmEvalParams(StageParams):
-    """Table 1: reward variance and on-/off-policy accuracy of every RM under the initial policy,
-    plus the normalisation constants (global mean and std) used by policy gradient."""
+    """Table 1 and the manipulation checks: reward variance and on-/off-policy accuracy of every
+    RM (mixes, controls, controlled family, r_G) under the initial policy, before any policy
+    gradient, plus the normalisation constants (global mean and std) used by policy gradient."""
 
     STAGE = "rm_eval"
-    seed: int = param(0, "seed of the evaluation samples", ge=0)
-    n_prompts: int = param(500, "policy-gradient prompts evaluated (paper: 500)", ge=2)
+    seed: int = param(0, "seed of the evaluation samples and of the family's rank noise", ge=0)
+    n_prompts: int = param(
+        2048, "policy-gradient prompts evaluated: all of them, since RLOO trains on them", ge=2
+    )
     n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)
     perfect_fraction: float = param(
-        0.5, "fraction of policy-gradient prompts whose r_G is scaled down", ge=0, le=1
+        0.5, "fraction of policy-gradient prompts whose r_G the perfect RM scales", ge=0, le=1
     )
     perfect_factor: float = param(0.001, "scale applied to those prompts' r_G", gt=0)
     perfect_seed: int = param(8122, "seed choosing the scaled prompts", ge=0)
     perfect_shift: float = param(
         1.0,
-        "constant added to r_G before scaling (VADER is centred; ArmoRM's scores are "
-        "positive, and without an offset global normalisation undoes the scaling)",
+        "constant added to r_G before the perfect RM's scaling (ArmoRM's scores are positive; "
+        "'perfect_unshifted' is the same RM without it)",
+    )
+    family_noise: tuple[float, ...] = param(
+        (0.0, 0.5, 1.0, 2.0), "rank-noise levels eta of the controlled family", ge=0
+    )
+    family_compression: tuple[float, ...] = param(
+        (1.0, 0.3, 0.1), "compression floors c of the controlled family (1 = none)", gt=0, le=1
+    )
+    family_fraction: float = param(0.75, "fraction of prompts each member compresses", gt=0, le=1)
+    family_seed: int = param(17, "seed of the compressed prompts and their factors", ge=0)
+    check_gold_variance: tuple[float, ...] = param(
+        (0.15, 0.5), "manipulation check: allowed range of r_G's reward variance", ge=0, le=1
+    )
+    check_gold_ties: float = param(
+        0.05, "manipulation check: largest share of on-policy pairs r_G may tie", ge=0, le=1
+    )
+    check_pairs: int = param(20000, "manipulation check: fewest pairs per mix", ge=1)
+    check_own_accuracy: float = param(
+        0.70, "manipulation check: lowest held-out untied accuracy on a mix's own data", ge=0, le=1
+    )
+    check_variance_span: float = param(
+        1.5, "manipulation check: smallest max/min reward variance over the mixes", ge=1
+    )
+    check_offpolicy_trend: float = param(
+        0.7,
+        "manipulation check: smallest Spearman correlation of off-policy share with off-policy "
+        "(untied) accuracy over the mixes",
+        ge=-1,
+        le=1,
+    )
+
+    check_family_variance: float = param(
+        0.1,
+        "manipulation check: largest relative change of reward variance that rank noise may cause",
+        ge=0,
     )
 
     def check(self) -> None:
         if self.n_samples * self.n_prompts > 200_000:
             raise ParamsError(f"{self.STAGE}: n_prompts * n_samples must be <= 200000")
+        low, high = (self.check_gold_variance + (None,))[:2]
+        if len(self.check_gold_variance) != 2 or low > high:
+            raise ParamsError(f"{self.STAGE}.check_gold_variance: expected [low, high]")
 
 
 @dataclass(frozen=True)
 class RmEvalResult:
-    """`table`: Table 1, one row per RM (every column); `paper`: our Table 1 beside the paper's;
-    `metrics`: tie fraction, each RM's entries and how they move with the on-policy share."""
+    """`table`: Table 1, one row per RM (every column); `paper`: the mixes and controls beside
+    the paper's Table 1; `checks`: the manipulation checks (what, requirement, value, passed);
+    `family`: the controlled family's variance and accuracy; `metrics`."""
 
     table: pd.DataFrame
     paper: pd.DataFrame
+    checks: pd.DataFrame
+    family: pd.DataFrame
     metrics: dict
 
 
+def heldout_scores(reward, candidates, kind: str):
+    """(RM scores [M, 2], r_G [M, 2]) of the held-out test pairs of one kind ('on' or 'off')."""
+    from rmteacher.lm.rm.evaluation import score_matrix
+    from rmteacher.lm.rm.preferences import heldout_pairs
+
+    prompts, responses, gold = heldout_pairs(candidates, kind)
+    return score_matrix(reward, prompts, responses), gold
+
+
 def run(params: RmEvalParams) -> RmEvalResult:
-    """Sample the initial policy, score the samples and the held-out off-policy pairs with every
-    RM, and save the reward matrices, normalisations and Table 1 under artifacts/rm_eval."""
+    """Sample the initial policy on every policy-gradient prompt, build the suite (controls and
+    family need r_G's per-prompt statistics on these samples), score everything, and save the
+    reward matrices, normalisations, suite and Table 1 under artifacts/rm_eval."""
+    import numpy as np
     import pandas as pd
-    from scipy import stats
 
     from rmteacher.core import paths
     from rmteacher.core.hf import load_policy
-    from rmteacher.lm.rm.evaluation import reward_suite, rm_table, save_eval, scaled_prompts
-    from rmteacher.lm.rm.preferences import offpolicy_eval_pairs
+    from rmteacher.lm.analysis.checks import family_table, manipulation_checks
+    from rmteacher.lm.rm.evaluation import (
+        build_suite,
+        rm_table,
+        save_reward_matrices,
+        save_suite_spec,
+        score_matrix,
+        suite_spec,
+    )
+    from rmteacher.lm.rm.suite import Memo
     from rmteacher.lm.rm.training import read_manifest
     from rmteacher.lm.world.prompts import World
     from rmteacher.lm.world.sampling import sample_responses
+    from rmteacher.metrics.rm_metrics import untied_accuracy
     from rmteacher.paper import table1_frame
-    from rmteacher.rewards.registry import PromptScaledReward
+    from rmteacher.rewards.registry import load_reward
 
     world = World.load()
     world.require("pg_train", params.n_prompts, "rm_eval.n_prompts")
-    perfect = scaled_prompts(world, params.perfect_fraction, params.perfect_seed)
-    suite = reward_suite(perfect, params.perfect_factor, params.perfect_shift)
-    gold = suite.pop("gold")  # keep r_G last in the table
-    suite["perfect_unshifted"] = PromptScaledReward(gold, set(perfect), params.perfect_factor, 0.0)
-    suite["gold"] = gold
+    manifest = read_manifest()
+    gold = Memo(load_reward(manifest["gold"], "gold"))
     policy, tokenizer = load_policy(world.policy_dir, "initial policy")
     prompts = world.prompt_texts("pg_train")[: params.n_prompts]
     responses = sample_responses(
@@ -80,56 +142,66 @@ def run(params: RmEvalParams) -> RmEvalResult:
         params.n_samples,
         seed=params.seed,
         desc="initial-policy samples",
+        batch_size=512,
         **world.generation(),
     )
-    off_prompts, off_responses, off_gold = offpolicy_eval_pairs(
-        pd.read_json(paths.candidates("test"), lines=True)
+    del policy
+    spec = suite_spec(world, params, score_matrix(gold, prompts, responses), prompts)
+    suite = build_suite(spec, manifest, gold)
+    matrices = {name: score_matrix(reward, prompts, responses) for name, reward in suite.items()}
+    test = pd.read_json(paths.candidates("test"), lines=True)
+    on_policy_rms = [rm["name"] for rm in manifest["rms"]] + [
+        "perfect",
+        "perfect_unshifted",
+        "gold",
+    ]
+    heldout = {
+        kind: {name: heldout_scores(suite[name], test, kind) for name in on_policy_rms}
+        for kind in ("on", "off")
+    }
+    table, norms = rm_table(matrices, heldout["off"])
+    for kind in ("on", "off"):
+        accuracies = {name: untied_accuracy(*pair) for name, pair in heldout[kind].items()}
+        table[f"heldout_{kind}_accuracy_untied"] = table.rm.map(accuracies)
+    fractions = {rm["name"]: rm["onpolicy_fraction"] for rm in manifest["rms"]}
+    table["onpolicy_fraction"] = table.rm.map(fractions)
+    table["own_distribution_accuracy_untied"] = (
+        table.onpolicy_fraction * table.heldout_on_accuracy_untied
+        + (1 - table.onpolicy_fraction) * table.heldout_off_accuracy_untied
     )
-    table, matrices, norms = rm_table(
-        suite, prompts, responses, off_prompts, off_responses, off_gold
-    )
-    save_eval(
-        matrices,
-        norms,
-        prompts,
-        responses,
-        perfect,
-        params.perfect_factor,
-        params.perfect_shift,
-    )
+    save_reward_matrices(matrices, norms, prompts, responses, paths.RM_EVAL)
+    save_suite_spec(spec)
     table.to_csv(paths.RM_TABLE, index=False)
-    core = ["rm", "reward_variance", "onpolicy_accuracy", "offpolicy_accuracy"]
-    table[core].to_csv(paths.RM_TABLE_METRICS, index=False, float_format="%.6f")
-    paper = table[core].merge(table1_frame(), on="rm", how="left")
-
+    core = [
+        "rm",
+        "reward_variance",
+        "onpolicy_accuracy",
+        "onpolicy_accuracy_untied",
+        "offpolicy_accuracy",
+        "offpolicy_accuracy_untied",
+    ]
+    shown = table[~table.rm.str.startswith("fam_")]
+    paths.METRICS.mkdir(exist_ok=True)
+    shown[core].to_csv(paths.RM_TABLE_METRICS, index=False, float_format="%.6f")
+    paper = shown[core].merge(table1_frame(), on="rm", how="left")
+    family = family_table(table, spec["family"])
+    checks = manipulation_checks(table, manifest, params, family)
+    checks.to_csv(paths.CHECKS, index=False)
     by_rm = table.set_index("rm")
     metrics = {
         "gold_tie_fraction_onpolicy": table.attrs["gold_tie_fraction"],
         "n_eval_prompts": len(prompts),
         "n_samples": params.n_samples,
+        "n_family": len(spec["family"]),
+        "checks_passed": int(checks.passed.sum()),
+        "checks_total": len(checks),
+        **{f"check_{r.check}": bool(r.passed) for r in checks.itertuples()},
+        **{f"check_{r.check}_value": float(r.value) for r in checks.itertuples()},
         **{
             f"{rm}_{col}": float(by_rm.loc[rm, col])
-            for rm in by_rm.index
-            for col in (
-                "reward_variance",
-                "onpolicy_accuracy",
-                "offpolicy_accuracy",
-                "onpolicy_accuracy_untied",
-            )
+            for rm in shown.rm
+            for col in core[1:] + ["heldout_on_accuracy_untied"]
+            if np.isfinite(by_rm.loc[rm, col])
         },
     }
-    # Table 1's pattern: how each property moves with the on-policy share of the RM's data
-    fractions = {rm["name"]: rm["onpolicy_fraction"] for rm in read_manifest()["rms"]}
-    mixes = [rm for rm in fractions if rm in by_rm.index]
-    for col in ("reward_variance", "onpolicy_accuracy", "offpolicy_accuracy"):
-        rho = (
-            stats.spearmanr([fractions[rm] for rm in mixes], by_rm.loc[mixes, col])[0]
-            if len(mixes) >= 3
-            else float("nan")
-        )
-        metrics[f"{col}_vs_onpolicy_fraction_spearman"] = float(rho)
-    metrics["variance_rises_with_onpolicy_data"] = bool(
-        metrics["reward_variance_vs_onpolicy_fraction_spearman"] > 0
-    )
-    metrics["perfect_has_lowest_variance"] = bool(by_rm["reward_variance"].idxmin() == "perfect")
-    return RmEvalResult(table, paper, metrics)
+    return RmEvalResult(table, paper, checks, family, metrics)

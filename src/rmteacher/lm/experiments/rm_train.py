@@ -21,21 +21,27 @@ def mix_rm_name(fraction: float) -> str:
 
 @dataclass(frozen=True)
 class RmTrainParams(StageParams):
-    """Preference pairs labelled by the ground-truth reward r_G (ties dropped) and five
-    Bradley-Terry reward models trained on on-/off-policy mixes (trl RewardTrainer)."""
+    """Preference pairs labelled by the ground truth r_G - on-policy (two initial-policy samples)
+    and off-policy (best of several other writers' responses vs a random other) - and five
+    Bradley-Terry RMs trained on mixes of them with equal pair counts (trl RewardTrainer)."""
 
     STAGE = "rm_train"
     seed: int = param(0, "seed of sampling, of the on-policy mix and of training", ge=0)
-    gold: str = param("vader", "ground-truth reward r_G: scorer name, model path or Hub id")
+    gold: str = param(
+        "models/gold_rm", "ground-truth reward r_G: model path, scorer name or Hub id"
+    )
     onpolicy_fractions: tuple[float, ...] = param(
         MIX_FRACTIONS, "on-policy fraction of each proxy RM's prompts", ge=0, le=1
     )
-    offpolicy_temperature: float = param(
-        1.3, "temperature of the base LM's (off-policy) responses", gt=0
+    offpolicy_temperatures: tuple[float, ...] = param(
+        (1.0, 1.3),
+        "temperatures of the base-LM off-policy candidates (the corpus continuation is another)",
+        gt=0,
     )
-    epochs: float = param(2.0, "reward-model training epochs", gt=0)
+    n_pairs: int = param(20000, "preference pairs of every RM (ties never count)", ge=10)
+    epochs: float = param(1.0, "reward-model training epochs", gt=0)
     learning_rate: float = param(5e-4, "reward-model learning rate (constant)", gt=0)
-    batch_size: int = param(32, "pairs per step", ge=1)
+    batch_size: int = param(64, "pairs per step", ge=1)
     center_rewards_coefficient: float = param(0.01, "trl's reward-centering penalty", ge=0)
 
     def check(self) -> None:
@@ -84,7 +90,7 @@ def run(params: RmTrainParams) -> RmTrainResult:
             base,
             tokenizer,
             gold,
-            offpolicy_temperature=params.offpolicy_temperature,
+            offpolicy_temperatures=params.offpolicy_temperatures,
             seed=params.seed + 10 * i,
         )
         for i, split in enumerate(("rm_train", "test"))
@@ -95,7 +101,7 @@ def run(params: RmTrainParams) -> RmTrainResult:
     logs, summary = [], []
     for fraction in params.onpolicy_fractions:
         name = mix_rm_name(fraction)
-        pairs = mix_pairs(candidates["rm_train"], fraction, params.seed)
+        pairs = mix_pairs(candidates["rm_train"], fraction, params.n_pairs, params.seed)
         log = train_reward_model(
             world.policy_dir,
             paths.reward_model(name),
@@ -114,6 +120,7 @@ def run(params: RmTrainParams) -> RmTrainResult:
                 "onpolicy_fraction": fraction,
                 "pairs": len(pairs),
                 "onpolicy_pairs": int((pairs.source == "on").sum()),
+                "mean_gold_gap": float(pairs.gap.mean()),
                 "final_train_accuracy": float(log["accuracy"].tail(20).mean())
                 if "accuracy" in log
                 else float("nan"),
@@ -122,13 +129,16 @@ def run(params: RmTrainParams) -> RmTrainResult:
         )
     logs = pd.concat(logs, ignore_index=True)
     summary = pd.DataFrame(summary)
-    fractions = dict(zip(summary.rm, summary.onpolicy_fraction, strict=True))
-    write_manifest(paths.RM_TRAIN, params.gold, fractions)
+    write_manifest(paths.RM_TRAIN, params.gold, summary)
     cand = candidates["rm_train"]
+    on_gap = (cand.gold_on_a - cand.gold_on_b).abs()
+    off_gap = cand.gold_off_chosen - cand.gold_off_rejected
     metrics = {
         "rm_train_prompts": len(cand),
-        "onpolicy_gold_tie_fraction": float((cand.gold_on_a == cand.gold_on_b).mean()),
-        "offpolicy_gold_tie_fraction": float((cand.gold_off_a == cand.gold_off_b).mean()),
+        "onpolicy_gold_tie_fraction": float((on_gap == 0).mean()),
+        "offpolicy_gold_tie_fraction": float((off_gap == 0).mean()),
+        "onpolicy_median_gold_gap": float(on_gap.median()),
+        "offpolicy_median_gold_gap": float(off_gap.median()),
         **{f"{r.rm}_pairs": int(r.pairs) for r in summary.itertuples()},
         **{f"{r.rm}_train_accuracy": r.final_train_accuracy for r in summary.itertuples()},
     }

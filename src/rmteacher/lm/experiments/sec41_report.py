@@ -1,7 +1,10 @@
-"""Stage sec41_report (paper Table 2, Figures 2 and 4): correlations of each RM property measured
-on the initial policy with the proxy and r_G increases after an epoch of RLOO, over the five mix
-RMs and the perfect-accuracy RM (r_G itself excluded, as in the paper), with a bootstrap over
-seeds, and the verdict on each Section 4.1 claim."""
+"""Stage sec41_report (paper Table 2, Figures 2 and 4, and the controlled family): what the RLOO
+runs say about each Section 4.1 claim, with intervals, and the verdict of each claim from the rules
+of `rmteacher.lm.analysis.sec41` (fixed before any run).
+
+Table 2 is computed over the five trained mixes only (no RM whose variance we constructed) and,
+for comparison, over the mixes and the perfect RM (the paper's n = 6); every cell has a 95 %
+interval from resampling each RM's seeds."""
 
 from __future__ import annotations
 
@@ -16,129 +19,338 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Sec41ReportParams(StageParams):
-    """Table 2 (correlations of RM properties with reward increases), Figures 2 and 4, and the
-    verdict on each Section 4.1 claim."""
+    """Table 2 over the mixes (and over mixes + the perfect RM, as the paper), paired tests of the
+    claims, the controlled family's surface, increases at matched KL and every verdict."""
 
     STAGE = "sec41_report"
-    increase_epoch: float = param(1.0, "epoch at which increases are correlated (paper: 1)", gt=0)
+    increase_epoch: float = param(1.0, "epoch at which increases are compared (paper: 1)", gt=0)
     n_bootstrap: int = param(2000, "bootstrap resamples over seeds", ge=10)
     seed: int = param(0, "bootstrap seed", ge=0)
+    matched_kl: float = param(
+        1.0, "KL (nats) at which every run's r_G increase is also read (Figure 4)", gt=0
+    )
 
 
 @dataclass(frozen=True)
 class Sec41Report:
-    """`properties`: Table 1 plus the combined measures, per RM; `table2`: every Table 2 cell
-    with its bootstrap std and 5/95 % quantiles beside the paper's; `table2_text`: the same as
-    'value ± std (paper value)' strings; `increases`: per run, the increases at the correlation
-    epoch; `curves`: rloo's evaluation curves; `first_epoch_logs`:
-    per-step logs up to the correlation epoch; `grad_norm`: per RM, the mean gradient norm and
-    within-group variance of that epoch beside the reward variance; `order` and `palette`: the
-    RMs in display order and their colours; `metrics` and `verdicts` (as text)."""
+    """Everything the Section 4.1 pages show. `table1`: Table 1 (mixes and controls);
+    `checks`: rm_eval's manipulation checks; `table2`: Table 2 over the mixes with intervals and
+    the paper's values; `table2_paper_set`: the same over mixes + perfect RM; `claims`: one row
+    per claim (verdict, statistic, interval, rule); `comparisons`: the paired differences behind
+    the claims; `increases`: per run, the increases at the correlation epoch; `curves`: rloo's
+    curves; `family`: per family member, variance, accuracy and mean r_G increase; `surface`:
+    the fitted plane on an (accuracy, variance) grid; `matched`: per RM, the r_G increase at the
+    matched KL; `grad_norm`: per RM, the mean gradient norm of the
+    first epoch beside its variance; `samples`: initial and final samples per RM; `order`,
+    `palette`: display order and colours; `metrics`."""
 
-    properties: pd.DataFrame
+    table1: pd.DataFrame
+    checks: pd.DataFrame
     table2: pd.DataFrame
+    table2_paper_set: pd.DataFrame
     table2_text: pd.DataFrame
+    table2_paper_set_text: pd.DataFrame
+    claims: pd.DataFrame
+    comparisons: pd.DataFrame
     increases: pd.DataFrame
     curves: pd.DataFrame
-    first_epoch_logs: pd.DataFrame
+    family: pd.DataFrame
+    surface: pd.DataFrame
+    matched: pd.DataFrame
     grad_norm: pd.DataFrame
+    samples: pd.DataFrame
     order: list
     palette: dict
     metrics: dict
-    verdicts: dict
 
 
 def display_order(rms) -> tuple[list, dict]:
-    """The RMs in the order the figures use (mixes by on-policy share, then the controls) and a
-    colour for each: viridis for the mixes, fixed colours for the perfect RM and r_G."""
+    """Mixes by on-policy share, then the controls, then the rest; viridis for the mixes."""
     import seaborn as sns
 
-    known = ["rm_onpolicy_100", "rm_onpolicy_75", "rm_onpolicy_50", "rm_onpolicy_25"]
-    known += ["rm_onpolicy_0", "perfect", "gold"]
-    order = [rm for rm in known if rm in set(rms)]
+    from rmteacher.lm.experiments.rloo import CONTROLS, MIXES
+
+    order = [rm for rm in (*MIXES, *CONTROLS) if rm in set(rms)]
     order += sorted(set(rms) - set(order))
     mixes = [rm for rm in order if rm.startswith("rm_onpolicy_")]
     palette = dict(zip(mixes, sns.color_palette("viridis", len(mixes)), strict=True))
     palette.update({"perfect": "tab:red", "perfect_unshifted": "tab:orange", "gold": "black"})
+    others = [rm for rm in order if rm not in palette]
+    palette.update(zip(others, sns.color_palette("tab20", len(others)), strict=True))
     return order, palette
 
 
+def table2_view(corr, interval_source) -> pd.DataFrame:
+    """'value [low, high] (paper p)' per Table 2 cell, indexed by property label."""
+    import pandas as pd
+
+    from rmteacher.lm.analysis.sec41 import CELLS, PROPERTY_LABELS
+
+    return pd.DataFrame(
+        {
+            cell: [
+                f"{corr.loc[p, cell]:+.2f} [{interval_source.loc[p, f'{cell}_low']:+.2f}, "
+                f"{interval_source.loc[p, f'{cell}_high']:+.2f}]"
+                + (
+                    ""
+                    if pd.isna(corr.loc[p, f"paper_{cell}"])
+                    else f" (paper {corr.loc[p, f'paper_{cell}']:+.2f})"
+                )
+                for p in corr.index
+            ]
+            for cell in CELLS
+        },
+        index=[PROPERTY_LABELS[p] for p in corr.index],
+    )
+
+
 def run(params: Sec41ReportParams) -> Sec41Report:
-    """Table 2 from rm_eval's Table 1 and rloo's curves; writes metrics/correlations.csv."""
+    """Table 2, the claims and their verdicts from rm_eval's outputs and rloo's runs; writes
+    metrics/correlations.csv."""
     import numpy as np
     import pandas as pd
 
     from rmteacher.core import paths
-    from rmteacher.lm.analysis.sec41 import (
-        PROPERTY_LABELS,
-        bootstrap_correlations,
-        correlation_table,
-        increases_at,
-        rm_properties,
-        verdict_text,
-        verdicts,
-        with_paper,
-    )
+    from rmteacher.lm.analysis import sec41 as analysis
+    from rmteacher.lm.experiments.rloo import MIXES
 
     table = pd.read_csv(paths.RM_TABLE)
+    checks = pd.read_csv(paths.CHECKS)
     curves = pd.read_csv(paths.curves("rloo"))
     logs = pd.read_csv(paths.train_logs("rloo"))
-    props = rm_properties(table)
-    at_epoch = increases_at(curves, params.increase_epoch)
-    corr = correlation_table(props, at_epoch)
-    boot = bootstrap_correlations(props, at_epoch, params.n_bootstrap, params.seed)
-    table2 = with_paper(corr).join(boot)
-    table2.index.name = "property"
-    table2.reset_index().to_csv(paths.CORRELATIONS, index=False, float_format="%.4f")
-    cells = ("proxy_pearson", "proxy_spearman", "gold_pearson", "gold_spearman")
-    text = pd.DataFrame(
-        {
-            cell: [
-                f"{v:+.3f} ± {s:.3f} (paper {p:+.3f})"
-                for v, s, p in zip(
-                    table2[cell], table2[f"{cell}_std"], table2[f"paper_{cell}"], strict=True
-                )
-            ]
-            for cell in cells
-        },
-        index=[PROPERTY_LABELS[p] for p in table2.index],
+    samples = pd.read_csv(paths.RLOO_SAMPLES)
+    props = analysis.rm_properties(table)
+    main = curves[curves.variant == "main"]
+    at = analysis.increases_at(main, params.increase_epoch)
+    mixes = [rm for rm in MIXES if rm in set(at.rm)]
+    paper_set = mixes + [rm for rm in ("perfect",) if rm in set(at.rm)]
+
+    tables, draws = {}, {}
+    for name, rms in (("mixes", mixes), ("paper_set", paper_set)):
+        runs = at[at.rm.isin(rms)]
+        corr = analysis.correlation_table(props, runs, rms)
+        boot = analysis.bootstrap_correlations(props, runs, params.n_bootstrap, params.seed, rms)
+        tables[name] = analysis.with_paper(corr).join(boot)
+        draws[name] = analysis.bootstrap_draws(props, runs, params.n_bootstrap, params.seed, rms)
+    paths.METRICS.mkdir(exist_ok=True)
+    pd.concat([t.assign(rms=name) for name, t in tables.items()]).rename_axis(
+        "property"
+    ).reset_index().to_csv(paths.CORRELATIONS, index=False, float_format="%.4f")
+
+    end = analysis.increases_at(main, main.epoch.max())
+    claims, comparisons = [], []
+
+    def add(key, text, verdict, value, low, high, rule):
+        claims.append(
+            {
+                "claim": key,
+                "text": text,
+                "verdict": verdict,
+                "value": value,
+                "low": low,
+                "high": high,
+                "rule": rule,
+            }
+        )
+
+    if "perfect" in set(at.rm) and mixes:
+        verdict, diffs = analysis.slower_than_all(at, "perfect", mixes)
+        worst = diffs.loc[diffs.difference.idxmin()]
+        add(
+            "perfect_rm_teaches_slowest",
+            "the perfectly accurate, low-variance RM raises r_G slower than every mix RM",
+            verdict,
+            worst.difference,
+            worst.low,
+            worst.high,
+            "every mix's seed-paired r_G-increase advantage over the perfect RM at the "
+            "correlation epoch has its 95 % t-interval above 0",
+        )
+        comparisons.append(diffs.assign(comparison="mix - perfect"))
+    if "gold" in set(at.rm) and mixes:
+        verdict, diffs = analysis.some_beats(at, mixes, "gold")
+        best = diffs.loc[diffs.difference.idxmax()]
+        add(
+            "proxy_beats_gold_early",
+            "some mix RM raises r_G faster than training on r_G itself, at the correlation epoch",
+            verdict,
+            best.difference,
+            best.low,
+            best.high,
+            "a one-sided seed-paired t-test of mix - r_G is significant at 5 % after Holm's "
+            "correction over the mixes",
+        )
+        comparisons.append(diffs.assign(comparison="mix - gold"))
+    index = tables["mixes"].index
+    verdict, low, high = analysis.correlation_verdict(
+        draws["mixes"], index, "reward_variance", "proxy_pearson"
     )
-    first = logs[logs.epoch <= params.increase_epoch + 1e-9] if "epoch" in logs else logs
-    first = first.assign(
-        grad_norm=first.grad_norm.astype(float),
-        within_group_variance=first.within_group_variance.astype(float),
+    add(
+        "variance_predicts_proxy_increase",
+        "over the mixes, reward variance correlates positively with the proxy increase",
+        verdict,
+        tables["mixes"].loc["reward_variance", "proxy_pearson"],
+        low,
+        high,
+        "the seed-bootstrap 95 % interval of the Pearson correlation lies above 0",
     )
-    per_rm = (
+    verdict, low, high = analysis.correlation_verdict(
+        draws["mixes"], index, "reward_variance", "gold_pearson"
+    )
+    add(
+        "variance_predicts_gold_increase",
+        "over the mixes, reward variance correlates positively with the r_G increase",
+        verdict,
+        tables["mixes"].loc["reward_variance", "gold_pearson"],
+        low,
+        high,
+        "the seed-bootstrap 95 % interval of the Pearson correlation lies above 0",
+    )
+    verdict, low, high = analysis.beats_accuracy_verdict(draws["mixes"], index, "gold_pearson")
+    combined = tables["mixes"].loc["variance_and_accuracy", "gold_pearson"]
+    best_accuracy = (
+        tables["mixes"].loc[[a for a in analysis.ACCURACIES if a in index], "gold_pearson"].max()
+    )
+    add(
+        "variance_and_accuracy_beats_accuracy",
+        "over the mixes, variance & accuracy correlates with the r_G increase more than accuracy",
+        verdict,
+        combined - best_accuracy,
+        low,
+        high,
+        "the bootstrap 95 % interval of Pearson(variance & acc.) - max Pearson(accuracy) lies "
+        "above 0",
+    )
+
+    family_rms = [rm for rm in set(at.rm) if rm.startswith("fam_")] + ["gold"]
+    family_runs = at[at.rm.isin(family_rms)].merge(
+        props[["reward_variance", "onpolicy_accuracy"]], left_on="rm", right_index=True
+    )
+    family = (
+        family_runs.groupby("rm")
+        .agg(
+            reward_variance=("reward_variance", "first"),
+            onpolicy_accuracy=("onpolicy_accuracy", "first"),
+            gold_increase=("gold_increase", "mean"),
+            gold_increase_std=("gold_increase", "std"),
+            proxy_increase=("proxy_increase", "mean"),
+            seeds=("seed", "nunique"),
+        )
+        .reset_index()
+    )
+    surface = {}
+    if len(family) >= 4:
+        surface = analysis.surface_fit(family_runs, params.n_bootstrap, params.seed)
+        add(
+            "variance_raises_increase_at_fixed_accuracy",
+            "across the controlled family, the r_G increase rises with reward variance at fixed "
+            "accuracy",
+            analysis.interval_verdict(
+                surface["surface_variance_low"], surface["surface_variance_high"]
+            ),
+            surface["surface_variance"],
+            surface["surface_variance_low"],
+            surface["surface_variance_high"],
+            "the variance coefficient of r_G increase ~ 1 + variance + accuracy (least squares "
+            "over the family's runs) has its RM-and-seed bootstrap 95 % interval above 0",
+        )
+        noisy, exact = "fam_n2_c1", "fam_n0_c0.1"
+        if {noisy, exact} <= set(at.rm):
+            mean, low, high, _ = analysis.paired_difference(at, noisy, exact)
+            add(
+                "less_accurate_beats_more_accurate",
+                "the least accurate uncompressed family member raises r_G faster than the "
+                "perfectly accurate, most compressed one (accuracy alone does not order RMs)",
+                analysis.interval_verdict(low, high),
+                mean,
+                low,
+                high,
+                f"the seed-paired difference {noisy} - {exact} has its 95 % t-interval above 0",
+            )
+    claims = pd.DataFrame(claims)
+    comparisons = pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame()
+
+    matched_runs = analysis.at_matched_kl(main, params.matched_kl)
+    matched = matched_runs.groupby("rm").gold_at_kl.agg(["mean", "std", "count"]).reset_index()
+    moved = main[main.epoch > 0]
+    steps_per_epoch = float((moved.step / moved.epoch).median())
+    first = logs[(logs.variant == "main") & (logs.step <= params.increase_epoch * steps_per_epoch)]
+    grad = (
         first.groupby("rm")[["grad_norm", "within_group_variance"]]
         .mean()
         .join(props["reward_variance"])
+        .reset_index()
     )
-    early_epoch = float(np.sort(curves.epoch.unique())[1])
-    early = increases_at(curves, early_epoch)
-    verdict = verdicts(corr, at_epoch, early)
-    grad_corr = np.corrcoef(per_rm.reward_variance, per_rm.grad_norm)[0, 1]
-    metrics = {
-        **{
-            f"{prop}_{cell}": float(corr.loc[prop, cell])
-            for prop in corr.index
-            for cell in corr.columns
-        },
-        **verdict,
-        "grad_norm_vs_variance_pearson": float(grad_corr),
-        "increase_epoch": float(at_epoch.epoch.iloc[0]),
-        "early_epoch": early_epoch,
-    }
+    grad_mixes = grad[grad.rm.isin(paper_set + ["gold", "perfect_unshifted"])]
+    grad_corr = float(np.corrcoef(grad_mixes.reward_variance, grad_mixes.grad_norm)[0, 1])
+
+    last = samples.step == samples.groupby("rm").step.transform("max")
+    shown = samples[(samples.step == 0) | last].assign(
+        when=lambda f: np.where(f.step == 0, "initial", "final")
+    )
     order, palette = display_order(curves.rm.unique())
+    table1 = table[~table.rm.str.startswith("fam_")].set_index("rm")[
+        [
+            "reward_variance",
+            "onpolicy_accuracy",
+            "onpolicy_accuracy_untied",
+            "offpolicy_accuracy",
+            "offpolicy_accuracy_untied",
+        ]
+    ]
+    grid_a, grid_v = np.meshgrid(
+        np.linspace(family.onpolicy_accuracy.min(), 1.0, 40),
+        np.linspace(0.0, family.reward_variance.max() * 1.1, 40),
+    )
+    plane = (
+        surface.get("surface_intercept", np.nan)
+        + surface.get("surface_variance", np.nan) * grid_v
+        + surface.get("surface_accuracy", np.nan) * grid_a
+    )
+    surface_grid = pd.DataFrame(
+        {"accuracy": grid_a.ravel(), "variance": grid_v.ravel(), "predicted": plane.ravel()}
+    )
+    metrics = {
+        **{f"claim_{r.claim}": r.verdict for r in claims.itertuples()},
+        **{f"claim_{r.claim}_value": float(r.value) for r in claims.itertuples()},
+        **{f"claim_{r.claim}_low": float(r.low) for r in claims.itertuples()},
+        **{f"claim_{r.claim}_high": float(r.high) for r in claims.itertuples()},
+        **{
+            f"{prop}_{cell}": float(tables["mixes"].loc[prop, cell])
+            for prop in tables["mixes"].index
+            for cell in analysis.CELLS
+        },
+        **{
+            f"paper_set_{prop}_{cell}": float(tables["paper_set"].loc[prop, cell])
+            for prop in tables["paper_set"].index
+            for cell in analysis.CELLS
+        },
+        **surface,
+        "grad_norm_vs_variance_pearson": grad_corr,
+        "increase_epoch": float(at.epoch.median()),
+        "end_epoch": float(end.epoch.median()),
+        "matched_kl": params.matched_kl,
+        "n_mixes": len(mixes),
+        "checks_passed": int(checks.passed.sum()),
+        "checks_total": len(checks),
+    }
     return Sec41Report(
-        props,
-        table2,
-        text,
-        at_epoch,
+        table1,
+        checks,
+        tables["mixes"],
+        tables["paper_set"],
+        table2_view(tables["mixes"], tables["mixes"]),
+        table2_view(tables["paper_set"], tables["paper_set"]),
+        claims,
+        comparisons,
+        at,
         curves,
-        first,
-        per_rm.reset_index(),
+        family,
+        surface_grid,
+        matched,
+        grad,
+        shown,
         order,
         palette,
         metrics,
-        {key: verdict_text(value) for key, value in verdict.items()},
     )

@@ -94,6 +94,7 @@ def run(params: Sec42ReportParams) -> Sec42Report:
     properties = properties[properties.rm != "gold"]
     curves = pd.read_csv(paths.curves("sec42_pg"))
     table = policy_rm_table(properties, final_increases(curves))[TABLE_COLUMNS]
+    paths.METRICS.mkdir(exist_ok=True)
     table.to_csv(paths.POLICY_RM_TABLE, index=False, float_format="%.4f")
     tables = {"table10": cell_view(table, "rloo")}
     for variant in ("grpo", "grpo_group"):  # glued whether or not this profile ran them

@@ -9,11 +9,12 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from rmteacher.lm.pg.runner import NormalizedReward, PgRunConfig, run_policy_gradient
-from rmteacher.lm.pg.tracking import EvalCallback, Evaluator, schedule
+from rmteacher.lm.pg.loop import PgRunConfig, train
+from rmteacher.lm.pg.reward import NormalizedReward
+from rmteacher.lm.pg.tracking import EvalSchedule, Evaluator, schedule
 
 RUN_KEYS = ("policy", "algorithm", "variant", "rm", "seed")
-# How each policy-gradient variant maps onto the trl trainers (GRPO's reward scaling is always
+# How each policy-gradient variant maps onto the loop's settings (GRPO's reward scaling is always
 # chosen explicitly: "group" divides out the very per-prompt scale the paper studies).
 VARIANTS = {
     "rloo": {"algorithm": "rloo"},
@@ -103,9 +104,12 @@ def tracked_run(
     cfg: PgRunConfig,
     reward_scale: float = 1.0,
     tags: dict | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train `policy` on the normalised `proxy` and return (evaluation curve, per-step log), both
-    labelled with policy, algorithm, rm, seed and any extra `tags`."""
+    extras: dict | None = None,
+    keep: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train `policy` on the normalised `proxy` and return (evaluation curve, per-step log, kept
+    samples), all labelled with policy, algorithm, rm, seed and any extra `tags`. `extras` and
+    `keep` are the Evaluator's (extra mean scores per evaluation, samples kept per evaluation)."""
     evaluator = Evaluator(
         policy.reference,
         policy.tokenizer,
@@ -117,13 +121,22 @@ def tracked_run(
         gold_norm,
         policy.generation,
         seed=10_000 + cfg.seed,
+        extras=extras,
+        keep=keep,
     )
-    callback = EvalCallback(evaluator, set(plan.eval_steps), plan.steps_per_epoch)
-    reward = NormalizedReward(proxy, proxy_norm, rm, cfg.num_generations, scale=reward_scale)
+    evaluations = EvalSchedule(evaluator, set(plan.eval_steps), plan.steps_per_epoch)
+    reward = NormalizedReward(proxy, proxy_norm, rm, scale=reward_scale)
     cfg = replace(cfg, **policy.generation)
     name = f"{cfg.algorithm} {policy.name} {rm} seed {cfg.seed}"
-    log = run_policy_gradient(
-        policy.path, list(plan.train_prompts), reward, cfg, plan.max_steps, [callback], name=name
+    _, log = train(
+        policy.reference,
+        policy.tokenizer,
+        list(plan.train_prompts),
+        reward,
+        cfg,
+        plan.max_steps,
+        on_step=evaluations,
+        desc=name,
     )
     labels = {
         "policy": policy.name,
@@ -132,7 +145,19 @@ def tracked_run(
         "seed": cfg.seed,
         **(tags or {}),
     }
-    return pd.DataFrame(callback.rows).assign(**labels), log.assign(**labels)
+    samples = pd.DataFrame(
+        [
+            {"step": row["step"], "epoch": row["epoch"], **sample}
+            for row, kept in zip(evaluations.rows, evaluator.samples, strict=True)
+            for sample in kept
+        ],
+        columns=["step", "epoch", "prompt", "response", "proxy_raw", "gold_raw"],
+    )
+    return (
+        pd.DataFrame(evaluations.rows).assign(**labels),
+        log.assign(**labels),
+        samples.assign(**labels),
+    )
 
 
 def check_rms(requested, available, what: str = "rloo.rms") -> None:
@@ -142,31 +167,6 @@ def check_rms(requested, available, what: str = "rloo.rms") -> None:
             f"{what}: {', '.join(missing)} not evaluated by rm_eval "
             f"(available: {', '.join(available)})"
         )
-
-
-def sweep(params, world, suite: dict, norms: dict):
-    """Section 4.1: (evaluation curves, per-step logs) for every RM in `params.rms` and seed,
-    from the initial policy, with rm_eval's normalisations."""
-    check_rms(params.rms, list(suite))
-    policy = InitialPolicy.load("sft", world.policy_dir, world.generation())
-    plan = TrainingPlan.for_params(world.prompt_texts("pg_train"), params)
-    curves, logs = [], []
-    for seed in params.seeds:
-        for rm in params.rms:
-            cfg = PgRunConfig(
-                num_generations=params.num_generations,
-                prompts_per_step=params.prompts_per_step,
-                beta=params.beta,
-                learning_rate=params.learning_rate,
-                seed=seed,
-                **world.generation(),
-            )
-            curve, log = tracked_run(
-                policy, plan, rm, suite[rm], norms[rm], suite["gold"], norms["gold"], cfg
-            )
-            curves.append(curve)
-            logs.append(log)
-    return pd.concat(curves, ignore_index=True), pd.concat(logs, ignore_index=True)
 
 
 def increases(curves: pd.DataFrame) -> pd.DataFrame:
@@ -210,7 +210,7 @@ def sweep_policies(params, policies, world, rewards: dict, gold, norms: dict):
             for seed in params.seeds:
                 for rm, proxy in rewards.items():
                     cfg = variant_config(variant, params, seed, world.generation())
-                    curve, log = tracked_run(
+                    curve, log, _ = tracked_run(
                         initial,
                         plan,
                         rm,
@@ -226,15 +226,18 @@ def sweep_policies(params, policies, world, rewards: dict, gold, norms: dict):
     return increases(pd.concat(curves, ignore_index=True)), pd.concat(logs, ignore_index=True)
 
 
-def run_grid(policy: InitialPolicy, plan: TrainingPlan, runs: list[dict], gold, gold_norm):
+def run_grid(
+    policy: InitialPolicy, plan: TrainingPlan, runs: list[dict], gold, gold_norm, **evaluation
+):
     """Tracked runs from one policy. Each run is a dict with keys rm, proxy, norm, cfg and
-    optionally scale (uniform reward multiplier) and tags; returns (curves with increases,
-    per-step logs)."""
-    curves, logs = [], []
+    optionally plan (else `plan`), scale (uniform reward multiplier) and tags; `evaluation`
+    (extras, keep) goes to every run's evaluator. Returns (curves with increases, per-step logs,
+    kept samples)."""
+    curves, logs, samples = [], [], []
     for run in runs:
-        curve, log = tracked_run(
+        curve, log, kept = tracked_run(
             policy,
-            plan,
+            run.get("plan", plan),
             run["rm"],
             run["proxy"],
             run["norm"],
@@ -243,10 +246,16 @@ def run_grid(policy: InitialPolicy, plan: TrainingPlan, runs: list[dict], gold, 
             run["cfg"],
             reward_scale=run.get("scale", 1.0),
             tags=run.get("tags"),
+            **evaluation,
         )
         curves.append(curve)
         logs.append(log)
-    return increases(pd.concat(curves, ignore_index=True)), pd.concat(logs, ignore_index=True)
+        samples.append(kept)
+    return (
+        increases(pd.concat(curves, ignore_index=True)),
+        pd.concat(logs, ignore_index=True),
+        pd.concat(samples, ignore_index=True),
+    )
 
 
 def scaling_runs(
@@ -259,7 +268,7 @@ def scaling_runs(
         for scale in scales:
             for seed in seeds:
                 cfg = replace(
-                    base_cfg, optimizer=optimizer, learning_rate=lr, seed=seed, max_grad_norm=1e12
+                    base_cfg, optimizer=optimizer, learning_rate=lr, seed=seed, max_grad_norm=None
                 )
                 runs.append(
                     {

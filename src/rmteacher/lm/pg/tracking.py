@@ -1,6 +1,7 @@
 """Evaluation during policy gradient: the schedule of evaluation points and the measurements at
-each one (mean normalised proxy and ground-truth reward on fixed prompts x samples, and the Monte
-Carlo KL to the initial policy)."""
+each one (mean normalised proxy and ground-truth reward on fixed prompts x samples, the Monte
+Carlo KL to the initial policy, optional extra scores such as a hacking check, and a few samples
+to read)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import math
 
 import numpy as np
 import torch
-from transformers import TrainerCallback
 
 from rmteacher.lm.world.sampling import response_logprob, sample_batches
 
@@ -26,7 +26,9 @@ def schedule(n_prompts: int, k: int, prompts_per_step: int, epochs: float, evals
 class Evaluator:
     """Mean normalised proxy and r_G reward of the current policy on fixed prompts x samples, and
     KL(pi || pi_ref) estimated as the sample mean of log pi(y|x) - log pi_ref(y|x) over whole
-    responses. Sampling is seeded, so every evaluation of every run sees the same random stream."""
+    responses. Sampling is seeded, so every evaluation of every run sees the same random stream.
+    `extras` {name: reward} adds each one's mean raw score; the first sample of the first `keep`
+    prompts is kept with its raw proxy and r_G scores (`samples`, one list per evaluation)."""
 
     def __init__(
         self,
@@ -40,10 +42,14 @@ class Evaluator:
         gold_norm,
         generation: dict,
         seed: int,
+        extras: dict | None = None,
+        keep: int = 0,
     ):
         self.ref, self.tok, self.prompts, self.n = ref_model, tokenizer, prompts, n_samples
         self.proxy, self.proxy_norm, self.gold, self.gold_norm = proxy, proxy_norm, gold, gold_norm
         self.generation, self.seed = generation, seed
+        self.extras, self.keep = dict(extras or {}), keep
+        self.samples: list[list[dict]] = []
 
     def __call__(self, model) -> dict:
         rng_state = torch.random.get_rng_state()  # evaluation must not perturb training
@@ -58,30 +64,42 @@ class Evaluator:
         if cuda_state is not None:
             torch.cuda.set_rng_state_all(cuda_state)
         flat_prompts = [p for p in self.prompts for _ in range(self.n)]
-        proxy_raw, gold_raw = self.proxy(flat_prompts, texts), self.gold(flat_prompts, texts)
+        proxy_raw = np.asarray(self.proxy(flat_prompts, texts), dtype=np.float64)
+        gold_raw = np.asarray(self.gold(flat_prompts, texts), dtype=np.float64)
+        shown = [i * self.n for i in range(min(self.keep, len(self.prompts)))]
+        self.samples.append(
+            [
+                {
+                    "prompt": flat_prompts[i],
+                    "response": texts[i],
+                    "proxy_raw": float(proxy_raw[i]),
+                    "gold_raw": float(gold_raw[i]),
+                }
+                for i in shown
+            ]
+        )
         return {
             "proxy": float(self.proxy_norm(proxy_raw).mean()),
             "gold": float(self.gold_norm(gold_raw).mean()),
             "kl": float(torch.cat(kls).mean()),
             "mean_words": float(np.mean([len(t.split()) for t in texts])),
+            **{
+                name: float(np.mean(extra(flat_prompts, texts)))
+                for name, extra in self.extras.items()
+            },
         }
 
 
-class EvalCallback(TrainerCallback):
-    """Runs the evaluator before training and after the given optimizer steps."""
+class EvalSchedule:
+    """The loop's `on_step` hook: runs the evaluator at step 0 (before training) and after the
+    given optimizer steps, and keeps one row per evaluation (step, epoch, measurements)."""
 
     def __init__(self, evaluator: Evaluator, eval_steps: set[int], steps_per_epoch: float):
-        self.evaluator, self.eval_steps = evaluator, eval_steps
+        self.evaluator, self.eval_steps = evaluator, set(eval_steps) | {0}
         self.steps_per_epoch = steps_per_epoch
         self.rows: list[dict] = []
 
-    def _record(self, step, model):
-        row = self.evaluator(model)
-        self.rows.append({"step": step, "epoch": step / self.steps_per_epoch, **row})
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self._record(0, model)
-
-    def on_step_end(self, args, state, control, model=None, **kwargs):
-        if state.global_step in self.eval_steps:
-            self._record(state.global_step, model)
+    def __call__(self, step: int, model) -> None:
+        if step in self.eval_steps:
+            row = self.evaluator(model)
+            self.rows.append({"step": step, "epoch": step / self.steps_per_epoch, **row})

@@ -35,23 +35,60 @@ TABLE1_COLUMNS = [
 ]
 
 
-def scaled_prompts(world, fraction: float, seed: int) -> list[str]:
-    """The policy-gradient prompts whose r_G the perfect-accuracy RM scales down (seeded)."""
-    prompts = world.prompt_texts("pg_train")
+def scaled_prompts(prompts: list[str], fraction: float, seed: int) -> list[str]:
+    """The prompts whose r_G the perfect-accuracy RM scales down (seeded)."""
     order = np.random.default_rng(seed).permutation(len(prompts))
     return [prompts[i] for i in order[: int(len(prompts) * fraction)]]
 
 
-def reward_suite(
-    perfect_prompts: list[str], perfect_factor: float, perfect_shift: float = 0.0
-) -> dict[str, object]:
-    """{name: reward} for the trained proxies (manifest order), 'perfect' and 'gold'."""
-    manifest = read_manifest()
-    suite = {rm["name"]: load_reward(rm["path"], rm["name"]) for rm in manifest["rms"]}
-    gold = load_reward(manifest["gold"], "gold")
-    suite["perfect"] = PromptScaledReward(gold, set(perfect_prompts), perfect_factor, perfect_shift)
-    suite["gold"] = gold
-    return suite
+def build_suite(spec: dict, manifest: dict, gold=None) -> dict[str, object]:
+    """{name: reward} of Section 4.1 from a suite spec (see `suite_spec`): the trained mixes in
+    manifest order, the perfect-accuracy controls, the controlled family and r_G last. r_G
+    (`gold`, loaded from the manifest if not given) is shared and memoised, so each sample is
+    scored by the r_G model once however many rewards are built on it."""
+    from rmteacher.lm.rm.suite import ControlledReward, FamilyMember, Memo
+
+    rewards = {rm["name"]: load_reward(rm["path"], rm["name"]) for rm in manifest["rms"]}
+    if gold is None:
+        gold = Memo(load_reward(manifest["gold"], "gold"))
+    perfect = spec["perfect"]
+    rewards["perfect"] = PromptScaledReward(
+        gold, set(perfect["prompts"]), perfect["factor"], perfect["shift"]
+    )
+    rewards["perfect_unshifted"] = PromptScaledReward(
+        gold, set(perfect["prompts"]), perfect["factor"], 0.0
+    )
+    stats = {p: tuple(v) for p, v in spec["prompt_stats"].items()}
+    for fields in spec["family"]:
+        member = FamilyMember(**fields)
+        rewards[member.name] = ControlledReward(gold, member, stats)
+    rewards["gold"] = gold
+    return rewards
+
+
+def suite_spec(world, params, gold_matrix: np.ndarray, prompts: list[str]) -> dict:
+    """The controls' and family's definitions (rm_eval's params, r_G's per-prompt mean and std on
+    the initial policy's samples), saved so that later stages rebuild exactly these rewards."""
+    from dataclasses import asdict
+
+    from rmteacher.lm.rm.suite import FamilyMember, prompt_stats
+
+    members = [
+        FamilyMember(eta, compression, params.family_fraction, params.family_seed + i, params.seed)
+        for i, (eta, compression) in enumerate(
+            (e, c) for e in params.family_noise for c in params.family_compression
+        )
+        if (eta, compression) != (0.0, 1.0)  # that one is r_G itself
+    ]
+    return {
+        "perfect": {
+            "prompts": scaled_prompts(prompts, params.perfect_fraction, params.perfect_seed),
+            "factor": params.perfect_factor,
+            "shift": params.perfect_shift,
+        },
+        "family": [asdict(m) for m in members],
+        "prompt_stats": prompt_stats(prompts, gold_matrix),
+    }
 
 
 def score_matrix(reward, prompts: list[str], responses: list[list[str]]) -> np.ndarray:
@@ -63,26 +100,24 @@ def score_matrix(reward, prompts: list[str], responses: list[list[str]]) -> np.n
     return np.asarray(reward(flat_p, [r for rs in responses for r in rs])).reshape(len(prompts), n)
 
 
-def rm_table(suite: dict, prompts, responses, off_prompts, off_responses, off_gold):
-    """(Table 1 as a DataFrame, raw reward matrices, normalisations) for every RM in `suite`."""
-    matrices = {name: score_matrix(r, prompts, responses) for name, r in suite.items()}
+def rm_table(matrices: dict, offpolicy: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """(Table 1 as a DataFrame, normalisations) from raw [P, n] matrices of every RM on the
+    initial policy's samples (r_G under 'gold'). `offpolicy[name]` = (RM scores [M, 2], r_G
+    [M, 2]) of held-out pairs adds the off-policy accuracies (NaN where absent)."""
     gold = matrices["gold"]
     rows, norms = [], {}
     for name, raw in matrices.items():
         norm = Normalization.from_rewards(raw)
         norms[name] = norm
-        off = score_matrix(suite[name], off_prompts, off_responses)
-        rows.append(
-            {
-                "rm": name,
-                **onpolicy_properties(raw, norm(raw), gold),
-                "offpolicy_accuracy": accuracy(off, off_gold),
-                "offpolicy_accuracy_untied": untied_accuracy(off, off_gold),
-            }
-        )
-    table = pd.DataFrame(rows)[TABLE1_COLUMNS]
+        row = {"rm": name, **onpolicy_properties(raw, norm(raw), gold)}
+        if offpolicy is not None and name in offpolicy:
+            scores, gold_pairs = offpolicy[name]
+            row["offpolicy_accuracy"] = accuracy(scores, gold_pairs)
+            row["offpolicy_accuracy_untied"] = untied_accuracy(scores, gold_pairs)
+        rows.append(row)
+    table = pd.DataFrame(rows).reindex(columns=TABLE1_COLUMNS)
     table.attrs["gold_tie_fraction"] = gold_tie_fraction(gold)
-    return table, matrices, norms
+    return table, norms
 
 
 def save_reward_matrices(matrices: dict, norms: dict, prompts, responses, out_dir: Path) -> None:
@@ -99,33 +134,17 @@ def save_reward_matrices(matrices: dict, norms: dict, prompts, responses, out_di
     )
 
 
-def save_eval(
-    matrices: dict,
-    norms: dict,
-    prompts,
-    responses,
-    perfect_prompts,
-    perfect_factor: float,
-    perfect_shift: float,
-    out_dir: Path = paths.RM_EVAL,
-) -> None:
-    """save_reward_matrices plus perfect_rm.json (the perfect-accuracy RM's prompts and factor)."""
-    save_reward_matrices(matrices, norms, prompts, responses, out_dir)
-    (out_dir / paths.PERFECT_RM.name).write_text(
-        json.dumps(
-            {"factor": perfect_factor, "shift": perfect_shift, "prompts": perfect_prompts}, indent=0
-        )
-        + "\n"
-    )
+def save_suite_spec(spec: dict, out_dir: Path = paths.RM_EVAL) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / paths.SUITE.name).write_text(json.dumps(spec) + "\n")
 
 
 def load_suite(out_dir: Path = paths.RM_EVAL) -> dict[str, object]:
-    """The reward suite exactly as rm_eval evaluated it (same perfect-RM prompts and factor)."""
-    path = out_dir / paths.PERFECT_RM.name
+    """The reward suite exactly as rm_eval evaluated it (same controls, family and r_G)."""
+    path = out_dir / paths.SUITE.name
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: run the rm_eval stage first")
-    perfect = json.loads(path.read_text())
-    return reward_suite(perfect["prompts"], perfect["factor"], perfect["shift"])
+    return build_suite(json.loads(path.read_text()), read_manifest())
 
 
 def load_normalizations(out_dir: Path = paths.RM_EVAL, stage: str = "rm_eval") -> dict:

@@ -57,7 +57,7 @@ def train_reward_model(
             num_train_epochs=epochs,
             learning_rate=learning_rate,
             lr_scheduler_type="constant",
-            max_length=128,
+            max_length=model.config.n_positions,  # mix_pairs kept only pairs that fit
             center_rewards_coefficient=center_rewards_coefficient,
         )
         trainer = RewardTrainer(
@@ -74,13 +74,19 @@ def train_reward_model(
     return log_table(trainer).assign(rm=name)
 
 
-def write_manifest(rm_dir: Path, gold_spec: str, fractions: dict[str, float]) -> Path:
-    """artifacts/rm_train/manifest.json: the ground-truth spec and every trained RM's directory."""
+def write_manifest(rm_dir: Path, gold_spec: str, summary) -> Path:
+    """artifacts/rm_train/manifest.json: the ground-truth spec and, per trained RM, its on-policy
+    fraction, pair count and directory (`summary` has columns rm, onpolicy_fraction, pairs)."""
     payload = {
         "gold": gold_spec,
         "rms": [
-            {"name": name, "onpolicy_fraction": frac, "path": str(rm_dir / name)}
-            for name, frac in fractions.items()
+            {
+                "name": row.rm,
+                "onpolicy_fraction": float(row.onpolicy_fraction),
+                "pairs": int(row.pairs),
+                "path": str(rm_dir / row.rm),
+            }
+            for row in summary.itertuples(index=False)
         ],
     }
     path = rm_dir / RM_MANIFEST.name

@@ -1,5 +1,5 @@
 """The committed corpus (data/corpus/corpus.jsonl.gz), its seeded split into pretraining text and
-held-out passages, and the prompt task: continue the first words of a held-out passage."""
+held-out documents, and the prompt task: continue a passage from its first words."""
 
 from __future__ import annotations
 
@@ -45,6 +45,21 @@ def to_passage(doc: dict, prompt_words: int, continuation_words: int) -> Passage
     )
 
 
+def windows(doc: dict, prompt_words: int, continuation_words: int, stride: int) -> list[Passage]:
+    """Every passage of `prompt_words` + `continuation_words` words that starts at a multiple
+    of `stride` words into the document."""
+    words = doc["text"].split()
+    need = prompt_words + continuation_words
+    return [
+        Passage(
+            prompt=" ".join(words[start : start + prompt_words]),
+            continuation=" ".join(words[start + prompt_words : start + need]),
+            source=doc["source"],
+        )
+        for start in range(0, len(words) - need + 1, stride)
+    ]
+
+
 def split_corpus(
     docs: list[dict], n_heldout: int, min_words: int, seed: int
 ) -> tuple[list[dict], list[int]]:
@@ -58,18 +73,3 @@ def split_corpus(
     heldout = set(rng.choice(eligible, size=n_heldout, replace=False).tolist())
     train = [d for i, d in enumerate(docs) if i not in heldout]
     return train, sorted(heldout)
-
-
-def split_prompts(
-    passages: list[Passage], sizes: dict[str, int], seed: int
-) -> dict[str, list[Passage]]:
-    """Disjoint, seeded prompt splits (e.g. rm_train / pg_train / test) of the held-out passages."""
-    need = sum(sizes.values())
-    if need > len(passages):
-        raise ValueError(f"prompt splits need {need} passages, only {len(passages)} held out")
-    order = np.random.default_rng(seed).permutation(len(passages))
-    splits, start = {}, 0
-    for name, size in sizes.items():
-        splits[name] = [passages[i] for i in order[start : start + size]]
-        start += size
-    return splits

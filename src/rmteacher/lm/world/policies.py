@@ -68,16 +68,18 @@ def train_variant(
 ):
     """Fine-tune the base LM into policy `name` on its corpus sources only, with the prompt
     format and lengths of the Section 4.1 SFT (`sft` is lm_sft's validated params)."""
-    from rmteacher.lm.world.sft import train_policy, training_documents
+    from rmteacher.lm.world.sft import document_passages, train_policy, training_documents
 
     sources = POLICY_SOURCES[name]
     if sources is None:
         raise ValueError(f"policy '{name}' is trained by the lm_sft stage, not here")
+    passages = document_passages(
+        training_documents(sources), n_examples, sft.prompt_words, sft.continuation_words, seed
+    )
     return train_policy(
         policy_path(name),
-        training_documents(sources),
+        passages,
         sft,
-        n_examples=n_examples,
         epochs=epochs,
         learning_rate=learning_rate,
         batch_size=batch_size,

@@ -1,5 +1,10 @@
-"""The Section 4.1 world written by the lm_sft stage and read by every later stage: prompt splits
-(RM training / policy gradient / test), the initial policy and the generation settings."""
+"""The Section 4.1 world written by the lm_sft stage and read by every later stage: the prompt
+splits, the initial policy and the generation settings.
+
+Splits: `sft` (fine-tuning examples) and `rm_train` (one preference pair each) are passages of
+pretraining documents; `pg_train` (policy gradient, RM evaluation) and `test` (held-out pairs)
+are passages of documents held out of pretraining, `pg_train` and `test` from different
+documents."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rmteacher.core.paths import BASE_LM, SFT_POLICY, WORLD
-from rmteacher.lm.world.corpus import Passage, split_prompts, to_passage
+from rmteacher.lm.world.corpus import Passage, windows
 
 
 @dataclass
@@ -50,19 +55,45 @@ class World:
         return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
 
 
-def make_world(params) -> World:
-    """Seeded, disjoint prompt splits of the held-out passages, from `LmSftParams`."""
-    from rmteacher.lm.world.base_lm import heldout_documents
-
-    passages = [
-        to_passage(d, params.prompt_words, params.continuation_words) for d in heldout_documents()
+def _passages(docs, params, rng) -> list[Passage]:
+    found = [
+        w
+        for d in docs
+        for w in windows(d, params.prompt_words, params.continuation_words, params.window_stride)
     ]
-    passages = [p for p in passages if p.continuation]
-    sizes = {
-        "rm_train": params.n_rm_prompts,
-        "pg_train": params.n_pg_prompts,
-        "test": params.n_test_prompts,
-    }
-    return World(
-        split_prompts(passages, sizes, params.seed), params.max_new_tokens, params.temperature
+    return [found[i] for i in rng.permutation(len(found))]
+
+
+def make_world(params) -> World:
+    """Seeded, disjoint prompt splits from `LmSftParams` (see the module docstring); a split that
+    cannot be filled is a one-line ValueError."""
+    import numpy as np
+
+    from rmteacher.lm.world.base_lm import heldout_documents
+    from rmteacher.lm.world.sft import training_documents
+
+    rng = np.random.default_rng(params.seed)
+    heldout = heldout_documents()
+    order = rng.permutation(len(heldout))
+    n_test_docs = max(
+        1,
+        round(len(heldout) * params.n_test_prompts / (params.n_test_prompts + params.n_pg_prompts)),
     )
+    test_docs = [heldout[i] for i in order[:n_test_docs]]
+    pg_docs = [heldout[i] for i in order[n_test_docs:]]
+    train = _passages(training_documents(), params, rng)
+    pools = {
+        "sft": (train, 0, params.n_sft_examples),
+        "rm_train": (train, params.n_sft_examples, params.n_rm_prompts),
+        "pg_train": (_passages(pg_docs, params, rng), 0, params.n_pg_prompts),
+        "test": (_passages(test_docs, params, rng), 0, params.n_test_prompts),
+    }
+    prompts = {}
+    for split, (pool, start, size) in pools.items():
+        if start + size > len(pool):
+            raise ValueError(
+                f"lm_sft: the '{split}' split needs {size} passages, only {len(pool) - start} "
+                f"are available (lower lm_sft.window_stride or the split sizes)"
+            )
+        prompts[split] = pool[start : start + size]
+    return World(prompts, params.max_new_tokens, params.temperature)

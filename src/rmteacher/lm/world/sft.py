@@ -10,28 +10,33 @@ from pathlib import Path
 import numpy as np
 
 from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
-from rmteacher.lm.world.corpus import to_passage
+from rmteacher.lm.world.corpus import Passage, to_passage
 
 
-def sft_rows(docs: list[dict], n: int, prompt_words: int, continuation_words: int, seed: int):
-    """`n` chat examples (user = first words, assistant = the next words) from documents long
+def document_passages(
+    docs: list[dict], n: int, prompt_words: int, continuation_words: int, seed: int
+) -> list[Passage]:
+    """`n` passages (the first words of a document and the words after them) from documents long
     enough to have a continuation, drawn without replacement (seeded)."""
     eligible = [d for d in docs if len(d["text"].split()) >= prompt_words + 3]
     if not eligible:
         raise ValueError("no training document is long enough for a prompt and a continuation")
     order = np.random.default_rng(seed).permutation(len(eligible))[:n]
-    rows = []
-    for i in order:
-        passage = to_passage(eligible[i], prompt_words, continuation_words)
-        rows.append(
-            {
-                "messages": [
-                    {"role": "user", "content": passage.prompt},
-                    {"role": "assistant", "content": passage.continuation},
-                ]
-            }
-        )
-    return rows
+    return [to_passage(eligible[i], prompt_words, continuation_words) for i in order]
+
+
+def chat_rows(passages: list[Passage]) -> list[dict]:
+    """One chat example per passage: the user turn is the prompt, the assistant's the
+    continuation."""
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": passage.prompt},
+                {"role": "assistant", "content": passage.continuation},
+            ]
+        }
+        for passage in passages
+    ]
 
 
 def finetune(
@@ -55,6 +60,7 @@ def finetune(
 
     tokenizer = load_tokenizer(base_dir)
     model = AutoModelForCausalLM.from_pretrained(base_dir)
+    max_length = min(max_length, model.config.n_positions)
     with tempfile.TemporaryDirectory() as scratch:
         args = SFTConfig(
             **trainer_kwargs(scratch, seed),
@@ -99,24 +105,22 @@ def training_documents(sources: tuple[str, ...] | None = None) -> list[dict]:
 
 def train_policy(
     out_dir: Path,
-    docs: list[dict],
+    passages: list[Passage],
     sft,
     *,
-    n_examples: int,
     epochs: float,
     learning_rate: float,
     batch_size: int,
     seed: int,
 ):
-    """Fine-tune the base LM on `n_examples` prompt -> continuation exchanges cut from `docs`,
-    in the prompt format and lengths of `sft` (lm_sft's validated params); returns the log."""
+    """Fine-tune the base LM on the passages as prompt -> continuation exchanges, with the
+    lengths of `sft` (lm_sft's validated params); returns the log."""
     from rmteacher.core.paths import BASE_LM
 
-    rows = sft_rows(docs, n_examples, sft.prompt_words, sft.continuation_words, seed)
     return finetune(
         str(BASE_LM),
         out_dir,
-        rows,
+        chat_rows(passages),
         epochs=epochs,
         learning_rate=learning_rate,
         batch_size=batch_size,

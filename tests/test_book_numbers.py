@@ -1,0 +1,75 @@
+"""No typed numbers in the book's prose: every number a run produced is glued (a typed one goes
+stale on the next `dvc repro`). Digits may appear only inside glue roles and directives, math,
+code, the paper's own numbers in tables of paper constants (rows or columns marked 'paper'),
+and names: Section/Table/Figure/Theorem... references, model and package names, citations."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted(p for p in (ROOT / "book").rglob("*.md") if not {"_build", "_vendor"} & set(p.parts))
+# a number standing on its own (not part of a name such as GPT-2, Llama-3.2-1B, AFINN-165)
+NUMBER = re.compile(r"(?<![\w.\-/])[-+−]?\d+(?:[.,]\d+)*%?(?![\w\-/])")
+REFERENCE = re.compile(
+    r"\b(?:Sections?|Tables?|Figures?|Fig\.|Theorems?|Propositions?|Lemmas?|Definitions?|"
+    r"Remarks?|Appendix|Appendices|Claims?|Eq\.|Equations?|Chapters?|Steps?)"
+    r"(?:\s+(?:and|to|or|,)?\s*[A-Z]?\d+(?:\.\d+)*[a-z]?)+",
+)
+CITATION = re.compile(r"\b(?:19|20)\d\d\b(?=[);,]|$)|arXiv:?\s*\d{4}\.\d{4,5}|NeurIPS \d{4}")
+
+
+def prose(text: str) -> list[tuple[int, str]]:
+    """(line number, text) of prose lines with code, math, glue and link targets removed."""
+    out, fenced, math_block = [], False, False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(("```", "~~~")):
+            fenced = not fenced
+            continue
+        if stripped.startswith("$$"):
+            math_block = not math_block if stripped.count("$$") == 1 else math_block
+            continue
+        if (
+            fenced
+            or math_block
+            or stripped.startswith((":", "(", "---"))
+            and stripped.endswith(("=", ")=", "---"))
+        ):
+            continue
+        if stripped.startswith("|") and "paper" in stripped.lower():
+            continue  # a table row of the paper's own numbers
+        line = re.sub(r"\{[a-z:]+\}`[^`]*`", " ", line)  # roles: glue, prf:ref, doc, ref
+        line = re.sub(r"`[^`]*`", " ", line)  # inline code
+        line = re.sub(r"\$[^$]*\$", " ", line)  # inline math
+        line = re.sub(r"\]\([^)]*\)", "]", line)  # link targets
+        line = re.sub(r"<[^>]+>", " ", line)  # html
+        line = REFERENCE.sub(" ", line)
+        line = CITATION.sub(" ", line)
+        out.append((number, line))
+    return out
+
+
+def typed_numbers(text: str) -> list[str]:
+    return [
+        f"line {number}: {match!r} in {line.strip()[:90]!r}"
+        for number, line in prose(text)
+        for match in NUMBER.findall(line)
+    ]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT / "book")))
+def test_no_typed_numbers_in_prose(page):
+    found = typed_numbers(page.read_text())
+    assert not found, "\n".join(found)
+
+
+def test_the_check_finds_typed_numbers_and_spares_glue_math_and_names():
+    text = (
+        "Variance rose to 0.78 here.\n"
+        "It is {glue:text}`../executed/x.ipynb::v:.2f` in Table 2 and Section 4.1, $k = 2$.\n"
+        "GPT-2 and Llama-3.2-1B with `n_prompts=500` (Razin et al., 2025).\n"
+        "| rm | paper variance |\n| a | 0.630 |\n"
+    )
+    assert [f.split(":")[0] for f in typed_numbers(text)] == ["line 1"]
