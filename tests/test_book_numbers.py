@@ -1,6 +1,6 @@
 """No typed numbers in the book's prose: every number a run produced is glued (a typed one goes
 stale on the next `dvc repro`). Digits may appear only inside glue roles and directives, math,
-code, the paper's own numbers in tables of paper constants (rows or columns marked 'paper'),
+code, tables of the paper's constants (a table whose first row names the paper),
 and names: Section/Table/Figure/Theorem... references, model and package names, citations."""
 
 import re
@@ -22,9 +22,15 @@ CITATION = re.compile(r"\b(?:19|20)\d\d\b(?=[);,]|$)|arXiv:?\s*\d{4}\.\d{4,5}|Ne
 
 def prose(text: str) -> list[tuple[int, str]]:
     """(line number, text) of prose lines with code, math, glue and link targets removed."""
-    out, fenced, math_block = [], False, False
+    out, fenced, math_block, paper_table = [], False, False, False
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
+        if not stripped.startswith("|"):
+            paper_table = False
+        elif not paper_table and "paper" in stripped.lower():
+            paper_table = True  # a table whose header names the paper: its constants
+        if paper_table:
+            continue
         if stripped.startswith(("```", "~~~")):
             fenced = not fenced
             continue
@@ -38,8 +44,6 @@ def prose(text: str) -> list[tuple[int, str]]:
             and stripped.endswith(("=", ")=", "---"))
         ):
             continue
-        if stripped.startswith("|") and "paper" in stripped.lower():
-            continue  # a table row of the paper's own numbers
         line = re.sub(r"\{[a-z:]+\}`[^`]*`", " ", line)  # roles: glue, prf:ref, doc, ref
         line = re.sub(r"`[^`]*`", " ", line)  # inline code
         line = re.sub(r"\$[^$]*\$", " ", line)  # inline math
@@ -70,6 +74,6 @@ def test_the_check_finds_typed_numbers_and_spares_glue_math_and_names():
         "Variance rose to 0.78 here.\n"
         "It is {glue:text}`../executed/x.ipynb::v:.2f` in Table 2 and Section 4.1, $k = 2$.\n"
         "GPT-2 and Llama-3.2-1B with `n_prompts=500` (Razin et al., 2025).\n"
-        "| rm | paper variance |\n| a | 0.630 |\n"
+        "| rm | paper variance |\n|---|---|\n| a | 0.630 |\n\n| rm | ours |\n| b | 0.5 |\n"
     )
-    assert [f.split(":")[0] for f in typed_numbers(text)] == ["line 1"]
+    assert [f.split(":")[0] for f in typed_numbers(text)] == ["line 1", "line 9"]

@@ -25,6 +25,7 @@ LM_STAGES = [
     "lm_sft",
     "rm_train",
     "rm_eval",
+    "rloo_lr",
     "rloo",
     "sec41_report",
     "sec42_policies",
@@ -98,21 +99,39 @@ def test_tiny_profile_runs_every_stage_and_builds_the_book(tiny_run):
 
 def test_tiny_language_model_stages_write_the_paper_tables(tiny_run):
     copy, log, html = tiny_run[0], tiny_run[2], tiny_run[0] / "book" / "_build" / "html"
-    assert "Stage 'lm_pretrain' didn't change" in log  # the committed base LM is reused
+    for frozen in ("lm_pretrain", "lm_gold"):  # the committed base LM and r_G are reused
+        assert f"Stage '{frozen}' didn't change" in log
     for stage in LM_STAGES:
         assert f"Running stage '{stage}'" in log
         assert (copy / "book" / "executed" / f"{stage}.ipynb").is_file()
     table1 = pd.read_csv(copy / "metrics" / "rm_table.csv").set_index("rm")
-    assert list(table1.columns) == ["reward_variance", "onpolicy_accuracy", "offpolicy_accuracy"]
+    assert list(table1.columns) == [
+        "reward_variance",
+        "onpolicy_accuracy",
+        "onpolicy_accuracy_untied",
+        "offpolicy_accuracy",
+        "offpolicy_accuracy_untied",
+    ]
     # r_G and the down-scaled r_G rank every pair of a prompt exactly as r_G does
     assert table1.loc["gold", "onpolicy_accuracy"] == 1.0
     assert table1.loc["perfect", "onpolicy_accuracy"] == 1.0
     gold = np.load(copy / "artifacts" / "rm_eval" / "rewards_gold.npy")
     for rm in table1.index:
         assert np.load(copy / "artifacts" / "rm_eval" / f"rewards_{rm}.npy").shape == gold.shape
-    assert {"property", "proxy_pearson", "gold_spearman"} <= set(
-        pd.read_csv(copy / "metrics" / "correlations.csv").columns
+    table2 = pd.read_csv(copy / "metrics" / "correlations.csv")
+    assert {"property", "proxy_pearson", "gold_spearman", "gold_pearson_low", "rms"} <= set(
+        table2.columns
     )
+    assert set(table2.rms) == {"mixes", "paper_set"}
+    checks = pd.read_csv(copy / "artifacts" / "rm_eval" / "checks.csv")
+    assert {"gold_variance", "variance_span", "offpolicy_trend"} <= set(checks.check)
+    verdicts = json.loads((copy / "metrics" / "sec41_report.json").read_text())
+    claims = {
+        k: v
+        for k, v in verdicts.items()
+        if k.startswith("claim_") and not k.endswith(("_value", "_low", "_high"))
+    }
+    assert claims and set(claims.values()) <= {"reproduced", "not reproduced", "undecided"}
     grid = pd.read_csv(copy / "metrics" / "policy_rm_table.csv")
     assert {
         "policy",

@@ -111,3 +111,12 @@ def table10_text():
         for policy, cells in TABLE10.items()
     }
     return pd.DataFrame(rows).T
+
+
+def table1_values() -> dict[str, float]:
+    """Table 1 as flat {paper_<rm>_<column>: value}, the names the book quotes them by."""
+    return {
+        f"paper_{rm}_{column}": value
+        for rm, values in TABLE1.items()
+        for column, value in zip(TABLE1_COLUMNS, values, strict=True)
+    }

@@ -98,3 +98,19 @@ def test_sampling_draws_from_the_softmax_and_pads_after_the_stop_token(model):
     assert (first - probs).abs().max() < 0.03
     stopped = tokens[:, 0] == probs.argmax()
     assert stopped.any() and (tokens[stopped, 1:] == 0).all()
+
+
+def test_cached_sampling_at_a_tiny_temperature_is_transformers_greedy_decoding(model):
+    ids, mask = left_padded_batch()
+    with torch.no_grad():
+        ours = fast_gpt2.sample(model, ids, mask, 8, 1e-6, stop_id=299, pad_id=0)
+        theirs = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            max_new_tokens=8,
+            min_new_tokens=8,
+            pad_token_id=0,
+            eos_token_id=299,
+        )[:, ids.shape[1] :]
+    assert torch.equal(ours, theirs[:, : ours.shape[1]])

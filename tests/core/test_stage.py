@@ -56,7 +56,8 @@ def test_finish_writes_plain_sorted_metrics_and_plot_data(repo, capsys):
 
 
 def test_glue_records_each_metric_for_the_book(repo, monkeypatch):
-    """myst_nb.glue is called once per metric (and per extra glue value), with plain values."""
+    """myst_nb.glue is called once per metric, extra glue value and parameter, with plain
+    values (a list parameter as text)."""
     glued = {}
     import myst_nb
 
@@ -65,7 +66,7 @@ def test_glue_records_each_metric_for_the_book(repo, monkeypatch):
     )
     stage = open_stage(ToyParams, {})
     stage.finish({"x": np.float32(0.5), "verdict": True}, glue_values={"verdict": "yes"})
-    assert glued == {"x": 0.5, "verdict": "yes"}
+    assert glued == {"x": 0.5, "verdict": "yes", "param_seed": 0, "param_scales": "1, 2"}
     assert type(glued["x"]) is float
 
 

@@ -12,7 +12,6 @@ Tests check that logits agree with transformers' to float tolerance, padding inc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +33,8 @@ def supports(model) -> bool:
 
 
 def _gelu_new(x: torch.Tensor) -> torch.Tensor:
-    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+    """GPT-2's 'gelu_new', 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), in one kernel."""
+    return F.gelu(x, approximate="tanh")
 
 
 @dataclass
@@ -73,12 +73,15 @@ def hidden_states(
     if cache is not None:
         key_mask = torch.cat([cache.key_mask, key_mask], dim=1)
     total = past + length
-    causal = torch.ones(length, total, dtype=torch.bool, device=x.device).tril(diagonal=past)
-    mask = causal[None, None] & key_mask[:, None, None, :]
-    rows = torch.arange(length, device=x.device)
-    diagonal = torch.zeros(length, total, dtype=torch.bool, device=x.device)
-    diagonal[rows, rows + past] = True
-    mask = mask | diagonal[None, None]
+    if length == 1:  # one new token (decoding): it may see every real key, itself included
+        mask = key_mask[:, None, None, :]
+    else:
+        causal = torch.ones(length, total, dtype=torch.bool, device=x.device).tril(diagonal=past)
+        mask = causal[None, None] & key_mask[:, None, None, :]
+        rows = torch.arange(length, device=x.device)
+        diagonal = torch.zeros(length, total, dtype=torch.bool, device=x.device)
+        diagonal[rows, rows + past] = True
+        mask = mask | diagonal[None, None]
     keys, values = [], []
     for index, block in enumerate(body.h):
         h = block.ln_1(x)
@@ -119,6 +122,32 @@ def token_logprobs(
     return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
+def _decode(model, token, position, keys, values, key_mask, filled: int) -> torch.Tensor:
+    """Final hidden state [B, d] of one new token per row at index `filled` of preallocated
+    key/value buffers [B, heads, T_max, head_dim] (written in place); every real key before it,
+    and itself, are attended to."""
+    body, config = _body(model), model.config
+    batch, width, n_head = token.shape[0], config.n_embd, config.n_head
+    x = body.wte(token) + body.wpe(position)
+    key_mask[:, filled] = True
+    mask = key_mask[:, None, None, : filled + 1]
+    for index, block in enumerate(body.h):
+        h = block.ln_1(x)
+        qkv = torch.addmm(block.attn.c_attn.bias, h, block.attn.c_attn.weight)
+        q, k, v = qkv.view(batch, 3, n_head, 1, width // n_head).unbind(1)
+        keys[index][:, :, filled] = k[:, :, 0]
+        values[index][:, :, filled] = v[:, :, 0]
+        a = F.scaled_dot_product_attention(
+            q, keys[index][:, :, : filled + 1], values[index][:, :, : filled + 1], attn_mask=mask
+        )
+        x = x + torch.addmm(
+            block.attn.c_proj.bias, a.reshape(batch, width), block.attn.c_proj.weight
+        )
+        h = _gelu_new(torch.addmm(block.mlp.c_fc.bias, block.ln_2(x), block.mlp.c_fc.weight))
+        x = x + torch.addmm(block.mlp.c_proj.bias, h, block.mlp.c_proj.weight)
+    return body.ln_f(x)
+
+
 @torch.no_grad()
 def sample(
     model,
@@ -132,10 +161,19 @@ def sample(
     """Ancestral sampling (temperature, no top-k/top-p) of up to `max_new_tokens` per row from
     left-padded prompts; rows stop at `stop_id` (kept) and are padded with `pad_id` after it.
     Returns the new tokens [B, T <= max_new_tokens]. Uses torch's global random stream."""
-    hidden, cache = hidden_states(model, prompt_ids, prompt_mask, positions(prompt_mask))
-    last_position = positions(prompt_mask)[:, -1:]
+    batch, length = prompt_ids.shape
+    prompt_positions = positions(prompt_mask)
+    hidden, cache = hidden_states(model, prompt_ids, prompt_mask, prompt_positions)
+    total = length + max_new_tokens
+    keys = [k.new_empty(*k.shape[:2], total, k.shape[3]) for k in cache.keys]
+    values = [v.new_empty(*v.shape[:2], total, v.shape[3]) for v in cache.values]
+    for buffer, filled in zip(keys + values, cache.keys + cache.values, strict=True):
+        buffer[:, :, :length] = filled
+    key_mask = torch.zeros(batch, total, dtype=torch.bool, device=prompt_ids.device)
+    key_mask[:, :length] = prompt_mask.bool()
+    next_position = prompt_positions[:, -1] + 1
     logits = lm_logits(model, hidden[:, -1])
-    done = torch.zeros(prompt_ids.shape[0], dtype=torch.bool, device=prompt_ids.device)
+    done = torch.zeros(batch, dtype=torch.bool, device=prompt_ids.device)
     tokens = []
     for step in range(max_new_tokens):
         probs = torch.softmax(logits.float() / temperature, dim=-1)
@@ -146,9 +184,8 @@ def sample(
         if bool(done.all()) or step + 1 == max_new_tokens:
             break
         # finished rows keep decoding padding; their outputs are discarded
-        real = torch.ones_like(token)[:, None]
-        hidden, cache = hidden_states(model, token[:, None], real, last_position + step + 1, cache)
-        logits = lm_logits(model, hidden[:, -1])
+        hidden = _decode(model, token, next_position + step, keys, values, key_mask, length + step)
+        logits = lm_logits(model, hidden)
     return torch.stack(tokens, dim=1)
 
 

@@ -118,13 +118,21 @@ class Stage:
         glue_values: Mapping[str, Any] | None = None,
     ):
         """Write plot data and metrics, glue every metric (a value in `glue_values` replaces the
-        metric's glued form, e.g. a verdict as text) and return the metrics as a table."""
+        metric's glued form, e.g. a verdict as text) and every parameter as `param_<name>` (a list
+        as comma-separated text), so the book quotes settings without typing them; return the
+        metrics as a table."""
         import pandas as pd
 
         for name, frame in (plots or {}).items():
             self.outputs.write_plot_data(name, frame)
         self.outputs.write_metrics(metrics)
-        shown = {**metrics, **(glue_values or {})}
+        settings = {
+            f"param_{key}": ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+            if isinstance(value, list)
+            else value
+            for key, value in self.params.to_dict().items()
+        }
+        shown = {**settings, **metrics, **(glue_values or {})}
         for key, value in shown.items():
             glue(key, value)
         return pd.Series(plain(dict(metrics)), name="value", dtype=object).to_frame()

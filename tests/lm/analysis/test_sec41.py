@@ -12,7 +12,6 @@ from rmteacher.lm.analysis.sec41 import (
     correlation_table,
     increases_at,
     rm_properties,
-    verdicts,
 )
 from rmteacher.lm.pg.sweep import increases
 from rmteacher.paper import TABLE1
@@ -71,7 +70,7 @@ def test_correlations_are_over_the_seed_means_of_each_rm():
     )
     corr = correlation_table(props, runs)
     means = runs.groupby("rm")[["proxy_increase", "gold_increase"]].mean().loc[RMS]
-    for prop in PROPERTY_LABELS:
+    for prop in [p for p in PROPERTY_LABELS if p in props]:
         x = props.loc[RMS, prop]
         for target in ("proxy", "gold"):
             y = means[f"{target}_increase"]
@@ -146,7 +145,7 @@ def test_bootstrap_spread_is_zero_without_seed_noise_and_positive_with_it():
     assert (boot["gold_pearson_std"] > 0).all()
 
 
-def test_increases_are_relative_to_each_runs_start_and_verdicts_read_them():
+def test_increases_are_relative_to_each_runs_start():
     curves = pd.DataFrame(
         [
             {
@@ -171,11 +170,3 @@ def test_increases_are_relative_to_each_runs_start_and_verdicts_read_them():
     at = increases_at(inc, 1.0)
     assert set(at.epoch) == {1.0}
     assert at.set_index("rm").loc["rm_onpolicy_100", "gold_increase"] == pytest.approx(0.6)
-    corr = pd.DataFrame(
-        0.0,
-        index=list(PROPERTY_LABELS),
-        columns=["proxy_pearson", "proxy_spearman", "gold_pearson", "gold_spearman"],
-    )
-    verdict = verdicts(corr, at, at)
-    assert verdict["claim_perfect_rm_teaches_slowest"] is True
-    assert verdict["claim_proxy_beats_gold_early"] is True

@@ -90,9 +90,13 @@ def bootstrap_draws(props, increase, n_boot: int, seed: int, rms=None) -> np.nda
     return np.stack(draws)
 
 
-def bootstrap_correlations(props, increase, n_boot: int, seed: int, rms=None) -> pd.DataFrame:
-    """Std and 2.5/97.5 % quantiles of every Table 2 cell under the seed bootstrap."""
-    draws = bootstrap_draws(props, increase, n_boot, seed, rms)
+def bootstrap_correlations(
+    props, increase, n_boot: int, seed: int, rms=None, draws: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Std and 2.5/97.5 % quantiles of every Table 2 cell under the seed bootstrap (from
+    `draws` of `bootstrap_draws` if already computed)."""
+    if draws is None:
+        draws = bootstrap_draws(props, increase, n_boot, seed, rms)
     index = correlation_table(props, increase, rms).index
     out = {}
     for j, cell in enumerate(CELLS):

@@ -21,8 +21,14 @@ class LmSftParams(StageParams):
     STAGE = "lm_sft"
     seed: int = param(0, "seed of the prompt splits and of fine-tuning", ge=0)
     prompt_words: int = param(16, "words of a passage shown as the prompt", ge=1)
-    continuation_words: int = param(16, "words of the reference continuation", ge=1)
-    window_stride: int = param(10, "words between the starts of passages cut from a document", ge=1)
+    continuation_words: int = param(12, "words of the reference continuation", ge=1)
+    window_stride: int = param(6, "words between the starts of passages cut from a document", ge=1)
+    mood_instructions: bool = param(
+        True, "open each prompt with the mood the passage continues in (happy, sad or plain)"
+    )
+    mood_threshold: float = param(
+        0.3, "VADER sentiment of the true continuation beyond which a mood is named", gt=0, lt=1
+    )
     n_rm_prompts: int = param(24000, "RM-training prompts (at most one preference pair each)", ge=4)
     n_pg_prompts: int = param(2048, "policy-gradient prompts (all are evaluated by rm_eval)", ge=4)
     n_test_prompts: int = param(1024, "test prompts (held-out preference pairs)", ge=4)
@@ -46,15 +52,17 @@ class SftResult:
     metrics: dict
 
 
-def run(params: LmSftParams, quicklook_prompts: int = 64) -> SftResult:
+def run(params: LmSftParams, quicklook_prompts: int = 256) -> SftResult:
     """Split the prompts, fine-tune and save the initial policy and the world description, then
-    sample both policies on `quicklook_prompts` test prompts and score them with r_G."""
+    sample both policies on `quicklook_prompts` test prompts and score them with r_G; the
+    sentiment (VADER) of the policy's responses per mood instruction shows whether it follows
+    the instructions."""
     import numpy as np
     import pandas as pd
 
     from rmteacher.core import paths
     from rmteacher.core.hf import load_policy
-    from rmteacher.lm.world.prompts import make_world
+    from rmteacher.lm.world.prompts import MOODS, make_world
     from rmteacher.lm.world.sampling import sample_responses
     from rmteacher.lm.world.sft import train_policy
     from rmteacher.rewards.registry import load_reward
@@ -91,7 +99,17 @@ def run(params: LmSftParams, quicklook_prompts: int = 64) -> SftResult:
             "corpus": [p.continuation for p in passages[:6]],
         }
     )
+    vader = load_reward("vader")
+    mood = np.array(
+        [next((m for m, head in MOODS.items() if p.startswith(head)), "plain") for p in prompts]
+    )
+    response_sentiment = vader.matrix(prompts, sft_samples).mean(axis=1)
     metrics = {
+        **{
+            f"initial_policy_sentiment_{m}": float(response_sentiment[mood == m].mean())
+            for m in ("happy", "sad", "plain")
+            if (mood == m).any()
+        },
         "sft_final_loss": float(log["loss"].tail(20).mean()),
         "sft_final_token_accuracy": float(log["mean_token_accuracy"].tail(20).mean()),
         "sft_steps": int(log["step"].max()),

@@ -41,7 +41,8 @@ class Sec41Report:
     curves; `family`: per family member, variance, accuracy and mean r_G increase; `surface`:
     the fitted plane on an (accuracy, variance) grid; `matched`: per RM, the r_G increase at the
     matched KL; `grad_norm`: per RM, the mean gradient norm of the
-    first epoch beside its variance; `samples`: initial and final samples per RM; `order`,
+    first epoch beside its variance; `samples`: initial and final samples per RM; `hacking`: per
+    RM, the final r_G increase beside the change of VADER itself and the KL; `order`,
     `palette`: display order and colours; `metrics`."""
 
     table1: pd.DataFrame
@@ -59,6 +60,7 @@ class Sec41Report:
     matched: pd.DataFrame
     grad_norm: pd.DataFrame
     samples: pd.DataFrame
+    hacking: pd.DataFrame
     order: list
     palette: dict
     metrics: dict
@@ -129,9 +131,11 @@ def run(params: Sec41ReportParams) -> Sec41Report:
     for name, rms in (("mixes", mixes), ("paper_set", paper_set)):
         runs = at[at.rm.isin(rms)]
         corr = analysis.correlation_table(props, runs, rms)
-        boot = analysis.bootstrap_correlations(props, runs, params.n_bootstrap, params.seed, rms)
-        tables[name] = analysis.with_paper(corr).join(boot)
         draws[name] = analysis.bootstrap_draws(props, runs, params.n_bootstrap, params.seed, rms)
+        boot = analysis.bootstrap_correlations(
+            props, runs, params.n_bootstrap, params.seed, rms, draws=draws[name]
+        )
+        tables[name] = analysis.with_paper(corr).join(boot)
     paths.METRICS.mkdir(exist_ok=True)
     pd.concat([t.assign(rms=name) for name, t in tables.items()]).rename_axis(
         "property"
@@ -284,6 +288,19 @@ def run(params: Sec41ReportParams) -> Sec41Report:
     grad_mixes = grad[grad.rm.isin(paper_set + ["gold", "perfect_unshifted"])]
     grad_corr = float(np.corrcoef(grad_mixes.reward_variance, grad_mixes.grad_norm)[0, 1])
 
+    ends = main.sort_values("step").groupby(["rm", "seed"])
+    hacking = (
+        pd.DataFrame(
+            {
+                "gold_increase": ends.gold_increase.last(),
+                "vader_change": ends.vader.last() - ends.vader.first(),
+                "kl": ends.kl.last(),
+            }
+        )
+        .groupby("rm")
+        .mean()
+        .reset_index()
+    )
     last = samples.step == samples.groupby("rm").step.transform("max")
     shown = samples[(samples.step == 0) | last].assign(
         when=lambda f: np.where(f.step == 0, "initial", "final")
@@ -350,6 +367,7 @@ def run(params: Sec41ReportParams) -> Sec41Report:
         matched,
         grad,
         shown,
+        hacking,
         order,
         palette,
         metrics,

@@ -73,8 +73,13 @@ def train_variant(
     sources = POLICY_SOURCES[name]
     if sources is None:
         raise ValueError(f"policy '{name}' is trained by the lm_sft stage, not here")
-    passages = document_passages(
-        training_documents(sources), n_examples, sft.prompt_words, sft.continuation_words, seed
+    from rmteacher.lm.world.prompts import instruct
+
+    passages = instruct(
+        document_passages(
+            training_documents(sources), n_examples, sft.prompt_words, sft.continuation_words, seed
+        ),
+        sft,
     )
     return train_policy(
         policy_path(name),

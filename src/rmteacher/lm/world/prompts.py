@@ -4,7 +4,12 @@ splits, the initial policy and the generation settings.
 Splits: `sft` (fine-tuning examples) and `rm_train` (one preference pair each) are passages of
 pretraining documents; `pg_train` (policy gradient, RM evaluation) and `test` (held-out pairs)
 are passages of documents held out of pretraining, `pg_train` and `test` from different
-documents."""
+documents.
+
+Each prompt opens with an instruction on the mood of the continuation - the mood the passage
+actually goes on in (VADER sentiment of its true continuation beyond +-`mood_threshold`), or a
+plain "Continue:" - so that, as with an instruction-following policy, what the policy writes, and
+therefore every reward of it, depends on the prompt."""
 
 from __future__ import annotations
 
@@ -14,6 +19,16 @@ from pathlib import Path
 
 from rmteacher.core.paths import BASE_LM, SFT_POLICY, WORLD
 from rmteacher.lm.world.corpus import Passage, windows
+
+MOODS = {"happy": "In a happy mood, continue:", "sad": "In a sad mood, continue:"}
+PLAIN = "Continue:"
+
+
+def with_instruction(passage: Passage, sentiment: float, threshold: float) -> Passage:
+    """The passage with its mood instruction before the prompt."""
+    mood = "happy" if sentiment >= threshold else "sad" if sentiment <= -threshold else None
+    head = MOODS[mood] if mood else PLAIN
+    return Passage(f"{head} {passage.prompt}", passage.continuation, passage.source)
 
 
 @dataclass
@@ -55,13 +70,28 @@ class World:
         return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature}
 
 
+def instruct(passages: list[Passage], params) -> list[Passage]:
+    """The passages with their mood instructions, if lm_sft's `params` ask for them."""
+    if not params.mood_instructions:
+        return list(passages)
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    return [
+        with_instruction(
+            p, vader.polarity_scores(p.continuation)["compound"], params.mood_threshold
+        )
+        for p in passages
+    ]
+
+
 def _passages(docs, params, rng) -> list[Passage]:
     found = [
         w
         for d in docs
         for w in windows(d, params.prompt_words, params.continuation_words, params.window_stride)
     ]
-    return [found[i] for i in rng.permutation(len(found))]
+    return instruct([found[i] for i in rng.permutation(len(found))], params)
 
 
 def make_world(params) -> World:

@@ -16,13 +16,18 @@ from rmteacher.lm.world.corpus import Passage, to_passage
 def document_passages(
     docs: list[dict], n: int, prompt_words: int, continuation_words: int, seed: int
 ) -> list[Passage]:
-    """`n` passages (the first words of a document and the words after them) from documents long
-    enough to have a continuation, drawn without replacement (seeded)."""
-    eligible = [d for d in docs if len(d["text"].split()) >= prompt_words + 3]
+    """`n` passages, one per document drawn without replacement (seeded): its first words as the
+    prompt - `prompt_words`, or fewer in a short document so that at least three words are left
+    to continue - and up to `continuation_words` words after them."""
+    eligible = [d for d in docs if len(d["text"].split()) >= 6]
     if not eligible:
         raise ValueError("no training document is long enough for a prompt and a continuation")
     order = np.random.default_rng(seed).permutation(len(eligible))[:n]
-    return [to_passage(eligible[i], prompt_words, continuation_words) for i in order]
+    passages = []
+    for i in order:
+        words = len(eligible[i]["text"].split())
+        passages.append(to_passage(eligible[i], min(prompt_words, words - 3), continuation_words))
+    return passages
 
 
 def chat_rows(passages: list[Passage]) -> list[dict]:
