@@ -17,13 +17,8 @@ SRC = ROOT / "src"
 LAYERS = [
     ["rmteacher.core", "rmteacher.paper"],
     ["rmteacher.metrics", "rmteacher.rewards"],
-    [
-        "rmteacher.theory.exact",
-        "rmteacher.lm.world",
-        "rmteacher.lm.trainers",
-        "rmteacher.lm.analysis",
-    ],
-    ["rmteacher.theory.experiments", "rmteacher.lm.rm", "rmteacher.lm.pg"],
+    ["rmteacher.theory.exact", "rmteacher.lm.world", "rmteacher.lm.trainers"],
+    ["rmteacher.theory.experiments", "rmteacher.lm.rm", "rmteacher.lm.pg", "rmteacher.lm.analysis"],
     ["rmteacher.report"],
     ["rmteacher.lm.experiments"],
     ["rmteacher.pipeline", "rmteacher.cli", "rmteacher.__main__"],

@@ -191,6 +191,26 @@ def test_predicted_ranking_uses_variance_plus_accuracy_with_a_gold():
     assert by_variance.attrs["predictor"] == "variance"
 
 
+def test_ranking_uses_untied_accuracy_when_the_gold_ties_many_pairs():
+    """A lexicon RM that ties where the gold ties gets tie-rule credit for it; above 5 % gold ties
+    the ranking switches to accuracy over the pairs the gold does not tie, and says so."""
+    table = pd.DataFrame(
+        {
+            "rm": ["ties_like_gold", "dense", "gold"],
+            "reward_variance": [0.5, 0.5, 0.3],
+            "onpolicy_accuracy": [0.8, 0.6, 1.0],
+            "onpolicy_accuracy_untied": [0.55, 0.75, 1.0],
+        }
+    )
+    table.attrs["gold_tie_fraction"] = 0.04
+    assert predicted_ranking(table)["rm"].tolist()[0] == "ties_like_gold"
+    table.attrs["gold_tie_fraction"] = 0.3
+    ranked = predicted_ranking(table)
+    assert ranked["rm"].tolist()[0] == "dense"
+    assert ranked.attrs["predictor"] == "combined_untied"
+    assert ranked.attrs["gold_tie_fraction"] == 0.3
+
+
 def test_rm_rows_match_table1_definitions():
     rng = np.random.default_rng(0)
     gold = rng.normal(size=(5, 4))

@@ -41,8 +41,12 @@ from rmteacher.rewards.normalize import Normalization
 
 PREDICTORS = {
     "combined": "(reward variance + on-policy accuracy) / 2",
+    "combined_untied": "(reward variance + untied on-policy accuracy) / 2",
     "variance": "reward variance",
 }
+# Above this share of sample pairs tied by the gold, the tie rule credits an RM for tying where
+# the gold ties, so the ranking uses accuracy over the pairs the gold does not tie.
+UNTIED_ABOVE = 0.05
 
 
 @dataclass
@@ -75,13 +79,22 @@ class PolicyReport:
 
 
 def predicted_ranking(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy of a Table 1-style frame (columns rm, reward_variance, onpolicy_accuracy) with
-    `teacher_score` and `predicted_rank` added and rows sorted best first, the gold row last.
+    """A copy of a Table 1-style frame (columns rm, reward_variance, onpolicy_accuracy and
+    onpolicy_accuracy_untied) with `teacher_score` and `predicted_rank` added and rows sorted best
+    first, the gold row last.
 
-    The score is (reward_variance + onpolicy_accuracy) / 2 when on-policy accuracies are known and
-    reward_variance otherwise (see the module docstring); ties share the better rank."""
+    The score is (reward_variance + on-policy accuracy) / 2 when on-policy accuracies are known
+    and reward_variance otherwise (see the module docstring); the accuracy is the untied one when
+    the gold ties more than `UNTIED_ABOVE` of the sample pairs (attribute gold_tie_fraction) and
+    leaves untied pairs to measure it on, the paper's tie-rule one otherwise. Ties share the
+    better rank."""
     table = table.copy()
     candidates = table["rm"] != GOLD
+    untied = (
+        table.attrs.get("gold_tie_fraction", 0.0) > UNTIED_ABOVE
+        and "onpolicy_accuracy_untied" in table
+        and bool(table.loc[candidates, "onpolicy_accuracy_untied"].notna().all())
+    )
     use_accuracy = (
         bool(table.loc[candidates, "onpolicy_accuracy"].notna().any())
         if "onpolicy_accuracy" in table
@@ -89,13 +102,17 @@ def predicted_ranking(table: pd.DataFrame) -> pd.DataFrame:
     )
     score = table["reward_variance"]
     if use_accuracy:
-        score = (table["reward_variance"] + table["onpolicy_accuracy"]) / 2
+        column = "onpolicy_accuracy_untied" if untied else "onpolicy_accuracy"
+        score = (table["reward_variance"] + table[column]) / 2
     table["teacher_score"] = score.where(candidates)
     ranks = table["teacher_score"].rank(ascending=False, method="min")
     table["predicted_rank"] = ranks.astype("Int64")
     table = table.sort_values(["predicted_rank", "rm"], na_position="last", kind="stable")
-    table.attrs["predictor"] = "combined" if use_accuracy else "variance"
-    return table.reset_index(drop=True)
+    predictor = ("combined_untied" if untied else "combined") if use_accuracy else "variance"
+    attrs = dict(table.attrs)
+    table = table.reset_index(drop=True)
+    table.attrs.update(attrs, predictor=predictor)
+    return table
 
 
 def rm_rows(
@@ -104,18 +121,18 @@ def rm_rows(
     offpolicy_gold: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Normalization]]:
     """(Table 1-style frame, normalisations) from raw [P, n] matrices; on-policy accuracies are
-    against matrices['gold'] when present, off-policy ones (NaN unless given) compare each RM's
-    [M, 2] scores of fixed pairs with the pairs' gold scores, as in rm_eval.rm_table."""
+    against matrices['gold'] when present, off-policy ones (NaN for an RM without off-policy
+    scores) compare each RM's [M, 2] scores of fixed pairs with the pairs' gold scores, as in
+    rm_eval.rm_table."""
     gold = matrices.get(GOLD)
     rows, norms = [], {}
     for name, raw in matrices.items():
         norms[name] = Normalization.from_rewards(raw)
         row = {"rm": name, **onpolicy_properties(raw, norms[name](raw), gold)}
-        if offpolicy_matrices is not None and offpolicy_gold is not None:
-            row["offpolicy_accuracy"] = accuracy(offpolicy_matrices[name], offpolicy_gold)
-            row["offpolicy_accuracy_untied"] = untied_accuracy(
-                offpolicy_matrices[name], offpolicy_gold
-            )
+        off = (offpolicy_matrices or {}).get(name)
+        if off is not None and offpolicy_gold is not None:
+            row["offpolicy_accuracy"] = accuracy(off, offpolicy_gold)
+            row["offpolicy_accuracy_untied"] = untied_accuracy(off, offpolicy_gold)
         rows.append(row)
     table = pd.DataFrame(rows).reindex(columns=TABLE1_COLUMNS)
     if gold is not None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from rmteacher.core import paths
 from rmteacher.lm.rm.evaluation import save_reward_matrices
-from rmteacher.report.evaluate import PREDICTORS, PolicyReport
+from rmteacher.report.evaluate import PREDICTORS, UNTIED_ABOVE, PolicyReport
 from rmteacher.report.inputs import GOLD
 
 
@@ -47,9 +47,15 @@ def format_report(report: PolicyReport) -> str:
     lines += ["", f"predicted teacher ranking, by {predictor}: " + " > ".join(report.ranking)]
     if report.has_gold:
         ties = report.table.attrs.get("gold_tie_fraction", float("nan"))
+        above = ties > UNTIED_ABOVE
         lines.append(
-            f"gold ties {ties:.1%} of sample pairs (accuracy counts a tie only when the "
-            "RM ties too; the _untied column skips them)"
+            f"gold ties {ties:.1%} of sample pairs ({'more' if above else 'not more'} than "
+            f"{UNTIED_ABOVE:.0%}): the ranking uses "
+            + (
+                "untied accuracy (pairs the gold ties left out)"
+                if above
+                else "the paper's tie rule"
+            )
         )
     return "\n".join(lines)
 

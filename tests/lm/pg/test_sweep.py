@@ -1,14 +1,24 @@
-"""How each Section 4.2 policy-gradient variant maps onto trl's trainers."""
+"""How each Section 4.2 policy-gradient variant maps onto the loop's settings: GRPO's reward
+scaling is always chosen explicitly, never left to a library default."""
 
 from rmteacher.lm.experiments.sec42_pg import Sec42PgParams
-from rmteacher.lm.pg.sweep import VARIANTS, variant_config
+from rmteacher.lm.pg.loop import PgRunConfig
+from rmteacher.lm.pg.sweep import VARIANTS
 
 
-def test_variant_configs_pin_grpo_reward_scaling():
-    params = Sec42PgParams()
-    generation = {"max_new_tokens": 8, "temperature": 1.0}
-    assert variant_config("rloo", params, 0, generation).beta == params.beta
-    grpo = variant_config("grpo", params, 1, generation)
-    assert (grpo.algorithm, grpo.scale_rewards, grpo.beta) == ("grpo", "none", params.grpo_beta)
-    assert variant_config("grpo_group", params, 1, generation).scale_rewards == "group"
-    assert set(VARIANTS) == set(params.variants)
+def test_variants_pin_the_algorithm_and_grpo_reward_scaling():
+    assert set(VARIANTS) == set(Sec42PgParams().variants)
+    assert VARIANTS["rloo"] == {"algorithm": "rloo"}
+    assert VARIANTS["grpo"] == {"algorithm": "grpo", "scale_rewards": "none"}
+    assert VARIANTS["grpo_group"] == {"algorithm": "grpo", "scale_rewards": "group"}
+    base = dict(
+        num_generations=2,
+        prompts_per_step=4,
+        beta=0.0,
+        learning_rate=1e-3,
+        max_new_tokens=8,
+        temperature=1.0,
+        seed=0,
+    )
+    for settings in VARIANTS.values():
+        PgRunConfig(**base, **settings)  # every variant is a valid configuration

@@ -13,16 +13,19 @@ from rmteacher.metrics.rm_metrics import correlation, gold_tie_fraction
 
 PREDICTORS = {
     "reward_variance": "reward variance",
-    "onpolicy_accuracy": "on-policy accuracy",
+    "onpolicy_accuracy": "on-policy accuracy (tie rule)",
+    "onpolicy_accuracy_untied": "on-policy accuracy (untied)",
     "offpolicy_accuracy": "off-policy accuracy",
     "variance_and_accuracy": "variance & accuracy (Table 2's combined measure)",
+    "teacher_score": "rmteacher report's teacher score",
 }
 
 
 def with_combined_measure(properties: pd.DataFrame) -> pd.DataFrame:
     """Adds Table 2's combined measure: the mean of reward variance and the mean of on- and
-    off-policy accuracy."""
-    accuracy_mean = (properties.onpolicy_accuracy + properties.offpolicy_accuracy) / 2
+    off-policy accuracy (on-policy alone for an RM without off-policy pairs, such as the
+    controlled family)."""
+    accuracy_mean = properties[["onpolicy_accuracy", "offpolicy_accuracy"]].mean(axis=1)
     return properties.assign(variance_and_accuracy=(properties.reward_variance + accuracy_mean) / 2)
 
 
@@ -130,3 +133,150 @@ def rm_tie_fractions(cells: pd.DataFrame, eval_dir) -> pd.DataFrame:
             for policy, rm in pairs.itertuples(index=False)
         ]
     )
+
+
+def final_runs(curves: pd.DataFrame, variant: str = "rloo") -> pd.DataFrame:
+    """One row per run of `variant` at its last evaluation: policy, rm, seed, increases."""
+    runs = curves[curves.variant == variant]
+    last = runs.step == runs.groupby(["policy", "rm", "seed"]).step.transform("max")
+    return runs[last][["policy", "rm", "seed", "gold_increase", "proxy_increase"]]
+
+
+def best_against_runner_up(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per policy: the RM with the largest mean r_G increase, the runner-up, and the Welch
+    95 % interval and p-value of their difference (seeds as replicates)."""
+    from scipy import stats
+
+    rows = []
+    for policy, group in runs.groupby("policy", sort=False):
+        means = group.groupby("rm").gold_increase.mean().sort_values(ascending=False)
+        best, second = means.index[0], means.index[1]
+        a = group[group.rm == best].gold_increase.to_numpy()
+        b = group[group.rm == second].gold_increase.to_numpy()
+        test = stats.ttest_ind(a, b, equal_var=False)
+        low, high = test.confidence_interval(0.95)
+        rows.append(
+            {
+                "policy": policy,
+                "best_rm": best,
+                "runner_up": second,
+                "difference": float(a.mean() - b.mean()),
+                "low": float(low),
+                "high": float(high),
+                "p_welch": float(test.pvalue),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def interaction_test(runs: pd.DataFrame) -> dict:
+    """Two-way ANOVA of the r_G increase on policy and RM with seeds as replicates: the F-test of
+    the policy x RM interaction (does the ranking of RMs change with the policy?). Cells may
+    have unequal seed counts; sums of squares are the standard ones for balanced cells."""
+    from scipy import stats
+
+    y = runs.gold_increase.to_numpy()
+    grand = y.mean()
+    cell = runs.groupby(["policy", "rm"]).gold_increase
+    cell_mean = cell.transform("mean").to_numpy()
+    policy_mean = runs.groupby("policy").gold_increase.transform("mean").to_numpy()
+    rm_mean = runs.groupby("rm").gold_increase.transform("mean").to_numpy()
+    n_policy, n_rm = runs.policy.nunique(), runs.rm.nunique()
+    ss_interaction = float(((cell_mean - policy_mean - rm_mean + grand) ** 2).sum())
+    ss_error = float(((y - cell_mean) ** 2).sum())
+    df_interaction = (n_policy - 1) * (n_rm - 1)
+    df_error = len(y) - n_policy * n_rm
+    if df_interaction <= 0 or df_error <= 0 or ss_error == 0:
+        return {
+            "interaction_f": float("nan"),
+            "interaction_p": float("nan"),
+            "interaction_df": df_interaction,
+            "error_df": df_error,
+        }
+    f = (ss_interaction / df_interaction) / (ss_error / df_error)
+    return {
+        "interaction_f": float(f),
+        "interaction_p": float(stats.f.sf(f, df_interaction, df_error)),
+        "interaction_df": df_interaction,
+        "error_df": df_error,
+    }
+
+
+def predictor_correlations(
+    table: pd.DataFrame, runs: pd.DataFrame, predictors, n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Per policy and predictor: Spearman correlation over the policy's RMs between the
+    predictor (measured before training) and the mean r_G increase, with a 95 % interval from
+    resampling each cell's seeds."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for policy, group in runs.groupby("policy", sort=False):
+        props = table[table.policy == policy].set_index("rm")
+        cells = {rm: g.gold_increase.to_numpy() for rm, g in group.groupby("rm")}
+        rms = [rm for rm in cells if rm in props.index]
+        if len(rms) < 3:
+            continue
+        means = np.array([cells[rm].mean() for rm in rms])
+        draws = np.array(
+            [[rng.choice(cells[rm], len(cells[rm])).mean() for rm in rms] for _ in range(n_boot)]
+        )
+        for predictor in predictors:
+            x = props.loc[rms, predictor].to_numpy(dtype=float)
+            if np.ptp(x) == 0:
+                continue
+            value = float(stats.spearmanr(x, means)[0])
+            boot = [stats.spearmanr(x, d)[0] for d in draws if np.ptp(d) > 0]
+            low, high = np.nanquantile(boot, [0.025, 0.975]) if boot else (np.nan, np.nan)
+            rows.append(
+                {
+                    "policy": policy,
+                    "predictor": predictor,
+                    "spearman": value,
+                    "low": float(low),
+                    "high": float(high),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def ranking_agreement(
+    predicted: pd.DataFrame, runs: pd.DataFrame, n_boot: int, seed: int
+) -> pd.DataFrame:
+    """How well a predicted teacher ranking (policy, rm, predicted_rank; 1 = best) matches the
+    realised RLOO ranking by mean r_G increase: per policy, Spearman between predicted and
+    realised ranks with a seed-bootstrap 95 % interval, and whether the predicted best RM is the
+    realised best (top-1 hit)."""
+    from scipy import stats
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for policy, group in runs.groupby("policy", sort=False):
+        ranks = predicted[predicted.policy == policy].set_index("rm").predicted_rank.astype(float)
+        cells = {
+            rm: g.gold_increase.to_numpy() for rm, g in group.groupby("rm") if rm in ranks.index
+        }
+        rms = list(cells)
+        if len(rms) < 3:
+            continue
+        means = np.array([cells[rm].mean() for rm in rms])
+        score = -ranks.loc[rms].to_numpy()  # higher = predicted better
+        value = float(stats.spearmanr(score, means)[0])
+        boot = [
+            stats.spearmanr(score, [rng.choice(cells[rm], len(cells[rm])).mean() for rm in rms])[0]
+            for _ in range(n_boot)
+        ]
+        low, high = np.nanquantile(boot, [0.025, 0.975])
+        rows.append(
+            {
+                "policy": policy,
+                "spearman": value,
+                "low": float(low),
+                "high": float(high),
+                "predicted_best": rms[int(np.argmax(score))],
+                "realised_best": rms[int(np.argmax(means))],
+                "top1_hit": rms[int(np.argmax(score))] == rms[int(np.argmax(means))],
+            }
+        )
+    return pd.DataFrame(rows)

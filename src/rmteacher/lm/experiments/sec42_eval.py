@@ -1,7 +1,9 @@
 """Stage sec42_eval: every policy x reward model, on that policy's own samples, before any policy
 gradient - the normalisation (global mean and std), reward variance, on-policy accuracy against
-r_G (tie rule and untied) and off-policy accuracy - through the same code path as
-`rmteacher report`, which the stage also runs once on examples/prompts.txt."""
+r_G (tie rule and untied), off-policy accuracy and the report's predicted teacher ranking - with
+the same functions as `rmteacher report`, which the stage also runs once on examples/prompts.txt.
+The manipulation check: does each RM's reward variance differ across policies by more than its
+sampling noise? The Section 4.1 policy's samples and scores are rm_eval's, reused."""
 
 from __future__ import annotations
 
@@ -11,126 +13,228 @@ from typing import TYPE_CHECKING
 from rmteacher.core.params import ParamsError, StageParams, param
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from rmteacher.report import PolicyReport
 
-DEFAULT_RMS = ("afinn", "textblob", "minilm_sentiment", "rm_onpolicy_100")
+DEFAULT_RMS = (
+    "rm_onpolicy_100",
+    "rm_onpolicy_0",
+    "fam_n1_c1",
+    "fam_n0_c0.1",
+    "afinn",
+    "textblob",
+    "minilm_sentiment",
+)
 EXAMPLE_PROMPTS = "examples/prompts.txt"
 
 
 @dataclass(frozen=True)
 class Sec42EvalParams(StageParams):
     """For every policy x reward model, on that policy's own samples: the normalisation (global
-    mean and std), reward variance, on-policy accuracy against r_G and off-policy accuracy -
-    the same code path as `rmteacher report`."""
+    mean and std), reward variance, on-policy accuracy against r_G (tie rule and untied),
+    off-policy accuracy and the predicted teacher ranking of `rmteacher report`; whether each
+    RM's variance differs across policies by more than its noise."""
 
     STAGE = "sec42_eval"
-    seed: int = param(0, "seed of the evaluation samples", ge=0)
+    seed: int = param(0, "seed of the evaluation samples (rm_eval's, to reuse its samples)", ge=0)
     reward_models: tuple[str, ...] = param(
-        DEFAULT_RMS, "off-the-shelf RMs: scorer names, model paths or Section 4.1 RM names"
+        DEFAULT_RMS,
+        "RMs: Section 4.1 mixes and family members by name, scorer names, model paths",
     )
-    n_prompts: int = param(500, "policy-gradient prompts evaluated (paper: 500)", ge=2)
+    n_prompts: int = param(1024, "policy-gradient prompts evaluated (paper: 500)", ge=2)
     n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)
+    n_bootstrap: int = param(200, "prompt resamples behind each variance's noise", ge=10)
 
     def check(self) -> None:
         if len(set(self.reward_models)) != len(self.reward_models):
             raise ParamsError(f"{self.STAGE}.reward_models: values must be distinct")
-        if "vader" in self.reward_models or "gold" in self.reward_models:
-            raise ParamsError(f"{self.STAGE}.reward_models: r_G itself is not an off-the-shelf RM")
+        if "gold" in self.reward_models:
+            raise ParamsError(f"{self.STAGE}.reward_models: r_G itself is the gold, not an RM")
 
 
 @dataclass(frozen=True)
 class Sec42EvalResult:
-    """`table`: one row per policy x RM (gold rows included) with Table 1's columns, the
-    predicted rank and the gold tie fraction; `example`: the report of the example command;
-    `example_command`: that command; `metrics`."""
+    """`table`: one row per policy x RM (gold rows included) with Table 1's columns, the variance's
+    noise, the predicted rank and the gold tie fraction; `checks`: per RM, its variance across
+    policies against its noise; `example`: the report of the example command; `example_command`:
+    that command; `metrics`."""
 
     table: pd.DataFrame
+    checks: pd.DataFrame
     example: PolicyReport
     example_command: str
     metrics: dict
 
 
+def variance_noise(raw: np.ndarray, n_boot: int, seed: int) -> float:
+    """Std of the reward variance when the prompts are resampled (the normalisation refitted)."""
+    import numpy as np
+
+    from rmteacher.metrics.rm_metrics import reward_variance
+    from rmteacher.rewards.normalize import Normalization
+
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        sample = raw[rng.integers(0, len(raw), len(raw))]
+        draws.append(reward_variance(Normalization.from_rewards(sample)(sample)))
+    return float(np.std(draws))
+
+
+def reusable_samples(prompts, n_samples: int, seed: int):
+    """rm_eval's samples of the Section 4.1 policy on these prompts, if it drew them the same way
+    (same seed and samples per prompt, prompts a prefix of its own), else None."""
+    import json
+
+    from rmteacher.core import paths
+    from rmteacher.lm.experiments.rm_eval import RmEvalParams
+
+    rm_eval = RmEvalParams.from_file()
+    samples = paths.RM_EVAL / "samples.json"
+    if rm_eval.seed != seed or rm_eval.n_samples != n_samples or not samples.is_file():
+        return None
+    saved = json.loads(samples.read_text())
+    if saved["prompts"][: len(prompts)] != list(prompts):
+        return None
+    return saved["responses"][: len(prompts)]
+
+
 def run(params: Sec42EvalParams) -> Sec42EvalResult:
-    """Evaluate every RM on every sec42 policy (matrices and normalisations saved per policy
-    under artifacts/sec42_eval/<policy>/), then the example report (saved as `rmteacher report`
-    would save it)."""
+    """Evaluate every RM on every Section 4.2 policy (matrices and normalisations saved per policy
+    under artifacts/sec42_eval/<policy>/), then the example report."""
     import pandas as pd
 
     from rmteacher.core import paths
+    from rmteacher.core.hf import load_policy
     from rmteacher.lm.experiments.sec42_policies import Sec42PoliciesParams
-    from rmteacher.lm.rm.evaluation import reward_specs, save_reward_matrices
+    from rmteacher.lm.rm.evaluation import (
+        load_eval_matrices,
+        load_suite,
+        reward_specs,
+        save_reward_matrices,
+        score_matrix,
+    )
     from rmteacher.lm.rm.preferences import offpolicy_eval_pairs
     from rmteacher.lm.rm.training import read_manifest
     from rmteacher.lm.world.policies import policy_path
     from rmteacher.lm.world.prompts import World
+    from rmteacher.lm.world.sampling import sample_responses
     from rmteacher.report import evaluate_rewards_on_policy, read_prompts, write_report
+    from rmteacher.report.evaluate import predicted_ranking, rm_rows
     from rmteacher.rewards.registry import check_reward_spec, load_reward
 
     policies = list(Sec42PoliciesParams.from_file().policies)
     world = World.load()
     world.require("pg_train", params.n_prompts, "sec42_eval.n_prompts")
     manifest = read_manifest()
-    specs = reward_specs(params.reward_models, manifest)
+    suite = load_suite()
+    specs = reward_specs([n for n in params.reward_models if n not in suite], manifest)
     for name, spec in specs.items():
         check_reward_spec(spec, f"sec42_eval.reward_models ({name})")  # before any compute
-    rewards = {name: load_reward(spec, name) for name, spec in specs.items()}
-    gold = load_reward(manifest["gold"], "gold")
-    offpolicy = offpolicy_eval_pairs(pd.read_json(paths.candidates("test"), lines=True))
+    rewards = {
+        name: suite[name] if name in suite else load_reward(specs[name], name)
+        for name in params.reward_models
+    }
+    rewards["gold"] = suite["gold"]
+    off_prompts, off_responses, off_gold = offpolicy_eval_pairs(
+        pd.read_json(paths.candidates("test"), lines=True)
+    )
+    offpolicy = {
+        name: score_matrix(reward, off_prompts, off_responses)
+        for name, reward in rewards.items()
+        if not name.startswith("fam_")  # the family is defined on policy-gradient prompts only
+    }
     prompts = world.prompt_texts("pg_train")[: params.n_prompts]
     tables = []
     for policy in policies:
-        report = evaluate_rewards_on_policy(
-            str(policy_path(policy)),
-            rewards,
-            gold,
-            prompts,
-            params.n_samples,
-            seed=params.seed,
-            offpolicy=offpolicy,
-            progress=False,
-            **world.generation(),
+        responses = (
+            reusable_samples(prompts, params.n_samples, params.seed) if policy == "sft" else None
         )
-        save_reward_matrices(
-            report.matrices,
-            report.normalizations,
-            report.prompts,
-            report.responses,
-            paths.policy_eval(policy),
+        cached = {}
+        if responses is None:
+            model, tokenizer = load_policy(str(policy_path(policy)), f"policy '{policy}'")
+            responses = sample_responses(
+                model,
+                tokenizer,
+                prompts,
+                params.n_samples,
+                seed=params.seed,
+                batch_size=512,
+                desc=f"{policy} samples",
+                **world.generation(),
+            )
+        else:
+            saved = [n for n in rewards if paths.reward_matrix(n).is_file()]
+            cached = {n: m[: len(prompts)] for n, m in load_eval_matrices(saved).items()}
+        matrices = {
+            name: cached[name] if name in cached else score_matrix(reward, prompts, responses)
+            for name, reward in rewards.items()
+        }
+        table, norms = rm_rows(matrices, offpolicy, off_gold)
+        ranked = predicted_ranking(table)
+        noise = {
+            name: variance_noise(matrix, params.n_bootstrap, params.seed)
+            for name, matrix in matrices.items()
+        }
+        save_reward_matrices(matrices, norms, prompts, responses, paths.policy_eval(policy))
+        ties = table.attrs["gold_tie_fraction"]
+        tables.append(
+            ranked.assign(
+                policy=policy,
+                gold_tie_fraction=ties,
+                variance_noise=ranked.rm.map(noise),
+                predictor=ranked.attrs["predictor"],
+            )
         )
-        ties = report.table.attrs["gold_tie_fraction"]
-        tables.append(report.table.assign(policy=policy, gold_tie_fraction=ties))
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(paths.POLICY_RM_EVAL, index=False)
+    proxies = table[table.rm != "gold"]
+    spread = proxies.groupby("rm").agg(
+        lowest=("reward_variance", "min"),
+        highest=("reward_variance", "max"),
+        noise=("variance_noise", "max"),
+    )
+    checks = spread.assign(
+        range=spread.highest - spread.lowest,
+        differs=(spread.highest - spread.lowest) > 2 * spread.noise,
+    ).reset_index()
 
     example_policy = str(policy_path("sft"))
+    example_specs = {
+        n: s
+        for n, s in reward_specs(params.reward_models, manifest).items()
+        if n not in suite or n.startswith("rm_")
+    }
     example = evaluate_rewards_on_policy(
         example_policy,
-        specs,
+        example_specs,
         manifest["gold"],
         read_prompts(EXAMPLE_PROMPTS),
         params.n_samples,
         seed=params.seed,
         progress=False,
+        **world.generation(),
     )
     write_report(example, paths.REPORT_EXAMPLE)
     command = " ".join(
         [
             f"rmteacher report --policy {example_policy} --reward-model",
-            *[f"{name}={spec}" for name, spec in specs.items()],
+            *[f"{name}={spec}" for name, spec in example_specs.items()],
             f"--gold {manifest['gold']} --prompts {EXAMPLE_PROMPTS}",
-            f"--samples {params.n_samples} --seed {params.seed} --out {paths.REPORT_EXAMPLE}",
+            f"--samples {params.n_samples} --seed {params.seed}",
+            f"--max-new-tokens {world.max_new_tokens} --out {paths.REPORT_EXAMPLE}",
         ]
     )
-    proxies = table[table.rm != "gold"]
     metrics = {
         "n_policies": len(policies),
-        "n_reward_models": len(rewards),
+        "n_reward_models": len(params.reward_models),
+        "rms_whose_variance_differs": int(checks.differs.sum()),
         **{
             f"{r.policy}_{r.rm}_{col}": float(getattr(r, col))
             for r in table.itertuples()
-            for col in ("reward_variance", "onpolicy_accuracy", "offpolicy_accuracy")
+            for col in ("reward_variance", "onpolicy_accuracy", "onpolicy_accuracy_untied")
         },
         **{
             f"{p}_gold_tie_fraction": float(g.gold_tie_fraction.iloc[0])
@@ -141,4 +245,4 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
             for p, g in proxies.groupby("policy")
         },
     }
-    return Sec42EvalResult(table, example, command, metrics)
+    return Sec42EvalResult(table, checks, example, command, metrics)

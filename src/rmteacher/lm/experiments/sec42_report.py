@@ -1,6 +1,8 @@
 """Stage sec42_report (paper Tables 10 and 12): for every initial policy x RM, the RM's
-properties on that policy beside the increases its runs achieved; the best RM of each policy and
-how sure it is; whether reward variance and accuracy predict it; the tie fractions."""
+properties on that policy beside the increases its runs achieved; the best RM of each policy
+against its runner-up (Welch); whether the best RM changes across policies (the policy x RM
+interaction of a two-way ANOVA); each predictor's rank correlation with the realised r_G increase;
+and how well `rmteacher report`'s predicted ranking matched what RLOO did."""
 
 from __future__ import annotations
 
@@ -15,11 +17,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Sec42ReportParams(StageParams):
-    """Table 10 and Table 12 analogs, the policy x RM heatmap, the best RM of each policy and
-    whether reward variance and accuracy predict it."""
+    """Table 10 and Table 12 analogs; per policy the best RM against its runner-up; the policy x RM
+    interaction test; each predictor's rank correlation with the r_G increase; the report's
+    predicted ranking against the realised one."""
 
     STAGE = "sec42_report"
-    n_bootstrap: int = param(2000, "bootstrap resamples over seeds", ge=10)
+    n_bootstrap: int = param(1000, "bootstrap resamples over seeds", ge=10)
     seed: int = param(0, "bootstrap seed", ge=0)
 
 
@@ -29,6 +32,7 @@ TABLE_COLUMNS = [
     "variant",
     "reward_variance",
     "onpolicy_accuracy",
+    "onpolicy_accuracy_untied",
     "offpolicy_accuracy",
     "variance_and_accuracy",
     "gold_increase_mean",
@@ -43,18 +47,24 @@ class Sec42Report:
     """`table`: one row per policy x RM x variant (TABLE_COLUMNS); `tables`: the Table 10 view
     (RLOO) and a Table 12 view per GRPO variant, each cell 'r_G increase ± std | proxy increase |
     variance | on-policy acc. | off-policy acc.' (a note where the variant did not run);
-    `best`: per policy, the best RM, its bootstrap stability and each predictor's pick;
-    `stability`: every RM's bootstrap win fraction; `ties`: each RM's tie fraction per policy;
-    `variance_effect`: per variant, variance vs proxy increase; `paper_table10`: the paper's
-    Table 10 in the same layout; `metrics`."""
+    `winners`: per policy, best RM, runner-up and their Welch interval; `interaction`: the
+    ANOVA's F-test; `predictors`: per policy and predictor, Spearman with the r_G increase and
+    its interval; `agreement`: per policy, the report's predicted vs realised ranking;
+    `ranking`: predicted and realised rank per policy x RM; `ties`: each RM's tie fraction per
+    policy; `variance_effect`: per variant, variance vs proxy increase; `paper_table10`: the
+    paper's Table 10 in the same layout; `claims`: the verdicts; `metrics`."""
 
     table: pd.DataFrame
     tables: dict
-    best: pd.DataFrame
-    stability: pd.DataFrame
+    winners: pd.DataFrame
+    interaction: dict
+    predictors: pd.DataFrame
+    agreement: pd.DataFrame
+    ranking: pd.DataFrame
     ties: pd.DataFrame
     variance_effect: pd.DataFrame
     paper_table10: pd.DataFrame
+    claims: pd.DataFrame
     metrics: dict
 
 
@@ -72,60 +82,119 @@ def cell_view(table: pd.DataFrame, variant: str) -> pd.DataFrame:
     return rows.assign(cell=text).pivot(index="policy", columns="rm", values="cell")
 
 
+def best_rm_verdict(winners: pd.DataFrame, interaction: dict) -> str:
+    """'The best RM changes across policies': reproduced if the policy x RM interaction is
+    significant at 5 % and the policies' best RMs differ; not reproduced if one RM is best for
+    every policy and beats its runner-up significantly (Welch, 5 %) on each; else undecided."""
+    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
+
+    distinct = winners.best_rm.nunique() > 1
+    if distinct and interaction["interaction_p"] < 0.05:
+        return REPRODUCED
+    if not distinct and (winners.low > 0).all():
+        return NOT_REPRODUCED
+    return UNDECIDED
+
+
 def run(params: Sec42ReportParams) -> Sec42Report:
-    """The tables from sec42_eval's properties and sec42_pg's curves; writes
+    """The tables and decisions from sec42_eval's properties and sec42_pg's runs; writes
     metrics/policy_rm_table.csv."""
+    import numpy as np
     import pandas as pd
     from scipy import stats
 
     from rmteacher.core import paths
-    from rmteacher.lm.analysis.sec42 import (
-        PREDICTORS,
-        best_rm_bootstrap,
-        best_rm_summary,
-        final_increases,
-        policy_rm_table,
-        rm_tie_fractions,
-        variance_effect,
-    )
+    from rmteacher.lm.analysis import sec42 as analysis
+    from rmteacher.lm.analysis.sec41 import interval_verdict
     from rmteacher.paper import table10_text
 
     properties = pd.read_csv(paths.POLICY_RM_EVAL)
     properties = properties[properties.rm != "gold"]
     curves = pd.read_csv(paths.curves("sec42_pg"))
-    table = policy_rm_table(properties, final_increases(curves))[TABLE_COLUMNS]
+    table = analysis.policy_rm_table(properties, analysis.final_increases(curves))
     paths.METRICS.mkdir(exist_ok=True)
-    table.to_csv(paths.POLICY_RM_TABLE, index=False, float_format="%.4f")
+    table[TABLE_COLUMNS].to_csv(paths.POLICY_RM_TABLE, index=False, float_format="%.4f")
     tables = {"table10": cell_view(table, "rloo")}
     for variant in ("grpo", "grpo_group"):  # glued whether or not this profile ran them
         missing = pd.DataFrame({"note": [f"'{variant}' is not in sec42_pg.variants"]})
         ran = variant in set(table.variant)
         tables[f"table12_{variant}"] = cell_view(table, variant) if ran else missing
-    best = best_rm_summary(table, "rloo")
-    stability = best_rm_bootstrap(curves, "rloo", params.n_bootstrap, params.seed)
-    renamed = stability.rename(columns={"rm": "best_rm", "best_fraction": "best_rm_bootstrap"})
-    best = best.merge(renamed, on=["policy", "best_rm"], how="left")
-    ties = rm_tie_fractions(table, paths.SEC42_EVAL)
+
+    runs = analysis.final_runs(curves, "rloo")
+    winners = analysis.best_against_runner_up(runs)
+    interaction = analysis.interaction_test(runs)
+    rloo_props = table[table.variant == "rloo"]
+    predictors = analysis.predictor_correlations(
+        rloo_props, runs, list(analysis.PREDICTORS), params.n_bootstrap, params.seed
+    )
+    agreement = analysis.ranking_agreement(properties, runs, params.n_bootstrap, params.seed)
+    realised = runs.groupby(["policy", "rm"]).gold_increase.mean().reset_index()
+    realised["realised_rank"] = realised.groupby("policy").gold_increase.rank(ascending=False)
+    ranking = properties[["policy", "rm", "predicted_rank", "teacher_score"]].merge(
+        realised, on=["policy", "rm"]
+    )
+    ties = analysis.rm_tie_fractions(table, paths.SEC42_EVAL)
+    effect = analysis.variance_effect(table)
+
+    claims = [
+        {
+            "claim": "best_rm_changes_across_policies",
+            "verdict": best_rm_verdict(winners, interaction),
+            "value": interaction["interaction_f"],
+            "low": float("nan"),
+            "high": interaction["interaction_p"],
+            "rule": "policy x RM interaction of a two-way ANOVA on the RLOO r_G increases "
+            "(seeds as replicates) significant at 5 % and the policies' best RMs differ",
+        }
+    ]
+    combined = predictors[predictors.predictor == "variance_and_accuracy"]
+    accuracy = predictors[predictors.predictor == "onpolicy_accuracy_untied"]
+    if len(combined):
+        low, high = combined.low.mean(), combined.high.mean()
+        claims.append(
+            {
+                "claim": "variance_and_accuracy_orders_rms",
+                "verdict": interval_verdict(low, high),
+                "value": float(combined.spearman.mean()),
+                "low": float(low),
+                "high": float(high),
+                "rule": "mean over policies of the Spearman correlation between variance & "
+                "accuracy and the r_G increase, its mean seed-bootstrap 95 % interval above 0",
+            }
+        )
+    if len(agreement):
+        claims.append(
+            {
+                "claim": "report_ranking_predicts_rloo",
+                "verdict": interval_verdict(agreement.low.mean(), agreement.high.mean()),
+                "value": float(agreement.spearman.mean()),
+                "low": float(agreement.low.mean()),
+                "high": float(agreement.high.mean()),
+                "rule": "mean over policies of the Spearman correlation between the report's "
+                "predicted ranking and the realised RLOO ranking, interval above 0",
+            }
+        )
+    claims = pd.DataFrame(claims)
     rloo_ties = table[table.variant == "rloo"].merge(ties, on=["policy", "rm"])
     tie_gold_spearman = float(
         stats.spearmanr(rloo_ties.rm_tie_fraction, rloo_ties.gold_increase_mean)[0]
     )
-    effect = variance_effect(table)
     effect_by = effect.set_index("variant")
-    best_rms = dict(zip(best.policy, best.best_rm, strict=True))
     metrics = {
-        **{f"best_rm_{policy}": rm for policy, rm in best_rms.items()},
-        **{f"best_rm_{r.policy}_bootstrap": float(r.best_rm_bootstrap) for r in best.itertuples()},
-        "best_rm_changes_across_policies": len(set(best_rms.values())) > 1,
+        **{f"claim_{r.claim}": r.verdict for r in claims.itertuples()},
+        **{f"claim_{r.claim}_value": float(r.value) for r in claims.itertuples()},
+        **{f"claim_{r.claim}_low": float(r.low) for r in claims.itertuples()},
+        **{f"claim_{r.claim}_high": float(r.high) for r in claims.itertuples()},
+        **interaction,
+        **{f"best_rm_{r.policy}": r.best_rm for r in winners.itertuples()},
+        **{f"best_rm_{r.policy}_margin": r.difference for r in winners.itertuples()},
+        **{f"best_rm_{r.policy}_margin_low": r.low for r in winners.itertuples()},
+        **{f"best_rm_{r.policy}_margin_high": r.high for r in winners.itertuples()},
+        "n_distinct_best_rms": int(winners.best_rm.nunique()),
+        "report_top1_hits": int(agreement.top1_hit.sum()) if len(agreement) else 0,
+        "report_spearman_mean": float(agreement.spearman.mean()) if len(agreement) else None,
+        "untied_accuracy_spearman_mean": float(accuracy.spearman.mean()) if len(accuracy) else None,
         "rm_tie_fraction_gold_increase_spearman": tie_gold_spearman,
-        **{
-            f"{predictor}_picks_best_fraction": float(best[f"{predictor}_picks_best"].mean())
-            for predictor in PREDICTORS
-        },
-        **{
-            f"{predictor}_mean_spearman_with_gold": float(best[f"spearman_{predictor}"].mean())
-            for predictor in PREDICTORS
-        },
         **{
             f"{variant}_variance_proxy_spearman": float(row.variance_proxy_spearman)
             for variant, row in effect_by.iterrows()
@@ -134,5 +203,23 @@ def run(params: Sec42ReportParams) -> Sec42Report:
             f"{variant}_variance_proxy_pearson": float(row.variance_proxy_pearson)
             for variant, row in effect_by.iterrows()
         },
+        "n_policies": int(table.policy.nunique()),
+        "n_rms": int(table.rm.nunique()),
+        "max_predictor_spread": float(np.nanmax(predictors.high - predictors.low))
+        if len(predictors)
+        else None,
     }
-    return Sec42Report(table, tables, best, stability, ties, effect, table10_text(), metrics)
+    return Sec42Report(
+        table[TABLE_COLUMNS],
+        tables,
+        winners,
+        interaction,
+        predictors,
+        agreement,
+        ranking,
+        ties,
+        effect,
+        table10_text(),
+        claims,
+        metrics,
+    )

@@ -181,51 +181,6 @@ def increases(curves: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def variant_config(variant: str, params, seed: int, generation: dict) -> PgRunConfig:
-    """The run settings of one variant ('rloo', 'grpo' or 'grpo_group') from Sec42PgParams."""
-    settings = VARIANTS[variant]
-    beta = params.beta if settings["algorithm"] == "rloo" else params.grpo_beta
-    return PgRunConfig(
-        num_generations=params.num_generations,
-        prompts_per_step=params.prompts_per_step,
-        beta=beta,
-        learning_rate=params.learning_rate,
-        seed=seed,
-        **settings,
-        **generation,
-    )
-
-
-def sweep_policies(params, policies, world, rewards: dict, gold, norms: dict):
-    """(curves with increases, per-step logs) for every policy x variant x seed x RM.
-    `norms[policy][rm]` normalises RM `rm` (and 'gold') on that policy's samples."""
-    from rmteacher.lm.world.policies import policy_path
-
-    prompts = world.prompt_texts("pg_train")[: params.n_train_prompts]
-    plan = TrainingPlan.for_params(prompts, params)
-    curves, logs = [], []
-    for policy in policies:
-        initial = InitialPolicy.load(policy, str(policy_path(policy)), world.generation())
-        for variant in params.variants:
-            for seed in params.seeds:
-                for rm, proxy in rewards.items():
-                    cfg = variant_config(variant, params, seed, world.generation())
-                    curve, log, _ = tracked_run(
-                        initial,
-                        plan,
-                        rm,
-                        proxy,
-                        norms[policy][rm],
-                        gold,
-                        norms[policy]["gold"],
-                        cfg,
-                        tags={"variant": variant},
-                    )
-                    curves.append(curve)
-                    logs.append(log)
-    return increases(pd.concat(curves, ignore_index=True)), pd.concat(logs, ignore_index=True)
-
-
 def run_grid(
     policy: InitialPolicy, plan: TrainingPlan, runs: list[dict], gold, gold_norm, **evaluation
 ):
