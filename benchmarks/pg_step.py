@@ -71,6 +71,7 @@ def time_trl(policy_dir, reward, prompts, args) -> float:
 
     from rmteacher.core.hf import load_tokenizer
     from rmteacher.lm.trainers import quiet, trainer_kwargs
+    from rmteacher.lm.world.sampling import chat_prompt
 
     times = []
 
@@ -83,10 +84,18 @@ def time_trl(policy_dir, reward, prompts, args) -> float:
 
     from transformers import TrainerCallback
 
-    class Callback(TrainerCallback, Clock):
+    class Callback(Clock, TrainerCallback):
         pass
 
     tokenizer = load_tokenizer(policy_dir)
+    # trl has no prompt truncation: pass the chat-formatted prompts already cut to the context
+    # budget, as the loop does (the last 64 - 16 tokens).
+    prompts = [
+        tokenizer.decode(
+            tokenizer(chat_prompt(tokenizer, p), add_special_tokens=False).input_ids[-48:]
+        )
+        for p in prompts
+    ]
     with tempfile.TemporaryDirectory() as scratch:
         config = RLOOConfig(
             **trainer_kwargs(scratch, 0),
@@ -107,9 +116,7 @@ def time_trl(policy_dir, reward, prompts, args) -> float:
                 )
             ],
             args=config,
-            train_dataset=Dataset.from_list(
-                [{"prompt": [{"role": "user", "content": p}]} for p in prompts]
-            ),
+            train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]),
             processing_class=tokenizer,
             callbacks=[Callback()],
         )
