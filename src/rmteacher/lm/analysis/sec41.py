@@ -235,3 +235,59 @@ def at_matched_kl(curves: pd.DataFrame, kl: float) -> pd.DataFrame:
         value = float(np.interp(kl, path_kl, gain)) if path_kl[-1] >= kl else float("nan")
         rows.append({"rm": keys[0], "variant": keys[1], "seed": keys[2], "gold_at_kl": value})
     return pd.DataFrame(rows)
+
+
+CLIPPING_COLUMNS = [
+    "rm",
+    "gold_increase_clipped",
+    "gold_increase_unclipped",
+    "difference",
+    "low",
+    "high",
+    "seeds",
+    "clipped_step_share",
+    "median_grad_norm",
+]
+
+
+def clipping_ablation(
+    curves: pd.DataFrame,
+    logs: pd.DataFrame,
+    epoch: float,
+    steps_per_epoch: float,
+    max_grad_norm: float,
+) -> pd.DataFrame:
+    """Per RM run without gradient clipping: the r_G increase at `epoch` with clipping (variant
+    'main') and without ('noclip'), their seed-paired difference (noclip - main) with its 95 %
+    t-interval, and the share of the main runs' steps up to `epoch` whose gradient norm exceeded
+    `max_grad_norm` (the steps clipping shortened)."""
+    noclip = curves[curves.variant == "noclip"]
+    both = increases_at(curves[curves.rm.isin(set(noclip.rm))], epoch)
+    rows = []
+    for rm, runs in both.groupby("rm"):
+        pair = runs.pivot_table(index="seed", columns="variant", values="gold_increase")
+        paired = pair.dropna()
+        if {"main", "noclip"} > set(pair.columns) or paired.empty:
+            continue
+        diff = (paired.noclip - paired.main).to_numpy()
+        half = (
+            stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+            if len(diff) > 1
+            else float("nan")
+        )
+        main_logs = logs[(logs.rm == rm) & (logs.variant == "main")]
+        early = main_logs[main_logs.step <= epoch * steps_per_epoch]
+        rows.append(
+            {
+                "rm": rm,
+                "gold_increase_clipped": float(paired.main.mean()),
+                "gold_increase_unclipped": float(paired.noclip.mean()),
+                "difference": float(diff.mean()),
+                "low": float(diff.mean() - half),
+                "high": float(diff.mean() + half),
+                "seeds": len(diff),
+                "clipped_step_share": float((early.grad_norm > max_grad_norm).mean()),
+                "median_grad_norm": float(early.grad_norm.median()),
+            }
+        )
+    return pd.DataFrame(rows, columns=CLIPPING_COLUMNS)

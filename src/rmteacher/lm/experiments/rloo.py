@@ -41,7 +41,8 @@ class RlooParams(StageParams):
     )
     family_epochs: float = param(1.0, "epochs of the family runs", gt=0)
     noclip_rms: tuple[str, ...] = param(
-        MIXES + ("gold",), "RMs of the ablation without gradient clipping"
+        ("rm_onpolicy_100", "rm_onpolicy_0", "gold", "perfect"),
+        "RMs of the ablation without gradient clipping",
     )
     noclip_seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the ablation", ge=0)
     noclip_epochs: float = param(1.0, "epochs of the ablation runs", gt=0)

@@ -61,6 +61,7 @@ class Sec41Report:
     grad_norm: pd.DataFrame
     samples: pd.DataFrame
     hacking: pd.DataFrame
+    clipping: pd.DataFrame
     order: list
     palette: dict
     metrics: dict
@@ -104,6 +105,13 @@ def table2_view(corr, interval_source) -> pd.DataFrame:
         },
         index=[PROPERTY_LABELS[p] for p in corr.index],
     )
+
+
+def stage_max_grad_norm() -> float:
+    """The gradient clipping of rloo's main runs, from its validated params."""
+    from rmteacher.lm.experiments.rloo import RlooParams
+
+    return RlooParams.from_file().max_grad_norm or float("inf")
 
 
 def run(params: Sec41ReportParams) -> Sec41Report:
@@ -285,6 +293,9 @@ def run(params: Sec41ReportParams) -> Sec41Report:
         .join(props["reward_variance"])
         .reset_index()
     )
+    clipping = analysis.clipping_ablation(
+        curves, logs, params.increase_epoch, steps_per_epoch, stage_max_grad_norm()
+    )
     grad_mixes = grad[grad.rm.isin(paper_set + ["gold", "perfect_unshifted"])]
     grad_corr = float(np.corrcoef(grad_mixes.reward_variance, grad_mixes.grad_norm)[0, 1])
 
@@ -348,6 +359,11 @@ def run(params: Sec41ReportParams) -> Sec41Report:
         "end_epoch": float(end.epoch.median()),
         "matched_kl": params.matched_kl,
         "n_mixes": len(mixes),
+        **{
+            f"noclip_{r.rm}_{key}": float(getattr(r, key))
+            for r in clipping.itertuples()
+            for key in ("difference", "low", "high", "clipped_step_share")
+        },
         "checks_passed": int(checks.passed.sum()),
         "checks_total": len(checks),
     }
@@ -368,6 +384,7 @@ def run(params: Sec41ReportParams) -> Sec41Report:
         grad,
         shown,
         hacking,
+        clipping,
         order,
         palette,
         metrics,

@@ -137,6 +137,12 @@ class _Clock:
         self.last = now
 
 
+def _trim_padding(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the leading columns that are padding in every row (left-padded prompts)."""
+    first = int(mask.any(0).long().argmax())
+    return ids[:, first:], mask[:, first:]
+
+
 def train(
     reference,
     tokenizer,
@@ -164,13 +170,16 @@ def train(
     schedule = prompt_schedule(len(prompts), cfg.prompts_per_step, max_steps, cfg.seed)
     stop = tokenizer.eos_token_id
     budget = prompt_budget(reference, cfg.max_new_tokens)
+    # every prompt formatted and tokenized once; a step selects its rows
+    all_ids, all_mask = chat_prompt_batch(tokenizer, prompts, max_length=budget)
     rows = []
     if on_step is not None:
         on_step(0, policy)
     for step in tqdm(range(max_steps), desc=desc, disable=desc is None, mininterval=30):
         clock = _Clock()
-        batch_prompts = [prompts[i] for i in schedule[step] for _ in range(k)]
-        prompt_ids, prompt_mask = chat_prompt_batch(tokenizer, batch_prompts, max_length=budget)
+        rows_of_step = torch.as_tensor(np.repeat(schedule[step], k))
+        batch_prompts = [prompts[i] for i in rows_of_step.tolist()]
+        prompt_ids, prompt_mask = _trim_padding(all_ids[rows_of_step], all_mask[rows_of_step])
         policy.eval()
         completion = sample_tokens(
             policy,
