@@ -14,3 +14,57 @@ def scale_sensitivity(curves: pd.DataFrame) -> pd.DataFrame:
     table = table.reset_index().sort_values(["optimizer", "scale"])
     effect = table.groupby("optimizer")["proxy_increase"].agg(lambda s: s.iloc[-1] - s.iloc[0])
     return table.join(effect.rename("scale_effect"), on="optimizer")
+
+
+def sign_comparison(
+    standard: pd.DataFrame,
+    standard_boot: pd.DataFrame,
+    alternative: pd.DataFrame,
+    alternative_boot: pd.DataFrame,
+) -> pd.DataFrame:
+    """Every Table 2 statistic (property x {proxy, gold} x {Pearson, Spearman}) under the standard
+    and the alternative normalisation, each with its seed-bootstrap 95 % interval (`*_boot` from
+    `bootstrap_correlations`): `same_sign` compares the point values; `kept` says the alternative's
+    interval excludes 0 on the standard value's side, `reversed` that it excludes 0 on the other
+    side (neither: the alternative cannot tell)."""
+    import numpy as np
+
+    rows = []
+    for prop in standard.index.intersection(alternative.index):
+        for cell in ("proxy_pearson", "proxy_spearman", "gold_pearson", "gold_spearman"):
+            value, alt = standard.loc[prop, cell], alternative.loc[prop, cell]
+            low, high = (
+                alternative_boot.loc[prop, f"{cell}_low"],
+                alternative_boot.loc[prop, f"{cell}_high"],
+            )
+            side = np.sign(value)
+            rows.append(
+                {
+                    "property": prop,
+                    "statistic": cell,
+                    "standard": value,
+                    "standard_low": standard_boot.loc[prop, f"{cell}_low"],
+                    "standard_high": standard_boot.loc[prop, f"{cell}_high"],
+                    "alternative": alt,
+                    "alternative_low": low,
+                    "alternative_high": high,
+                    "same_sign": bool(np.sign(alt) == side and side != 0),
+                    "kept": bool((side > 0 and low > 0) or (side < 0 and high < 0)),
+                    "reversed": bool((side > 0 and high < 0) or (side < 0 and low > 0)),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def survival_verdict(signs: pd.DataFrame, properties=("reward_variance", "variance_and_accuracy")):
+    """'Table 2's variance statistics survive the alternative normalisation': reproduced if every
+    statistic of `properties` is kept (interval on the standard value's side), not reproduced if
+    any is reversed, else undecided."""
+    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
+
+    rows = signs[signs.property.isin(properties)]
+    if rows.empty:
+        return UNDECIDED
+    if rows.reversed.any():
+        return NOT_REPRODUCED
+    return REPRODUCED if rows.kept.all() else UNDECIDED

@@ -30,13 +30,15 @@ class AltNormalizationResult:
     """`normalizations`: each RM's alternative (mean, scale); `curves`: the runs' evaluation
     curves; `table9`: every Table 2 cell under both normalisations, with the bootstrap and the
     paper's Table 9; `table9_text`: the same as text; `increases`: per RM, mean and std of the
-    increases at the epoch under both normalisations; `metrics`."""
+    increases at the epoch under both normalisations; `signs`: every statistic under both
+    normalisations with intervals and whether its sign is kept (`sign_comparison`); `metrics`."""
 
     normalizations: pd.DataFrame
     curves: pd.DataFrame
     table9: pd.DataFrame
     table9_text: pd.DataFrame
     increases: pd.DataFrame
+    signs: pd.DataFrame
     metrics: dict
 
 
@@ -56,6 +58,7 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
         rm_properties,
         with_paper,
     )
+    from rmteacher.lm.analysis.variants import sign_comparison, survival_verdict
     from rmteacher.lm.experiments.rloo import MIXES, RlooParams, chosen_learning_rate
     from rmteacher.lm.pg.loop import PgRunConfig
     from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_grid
@@ -132,22 +135,21 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
             rsuffix="_standard",
         )
     )
-    sign_agree = {
-        f"{prop}_{cell}_same_sign": bool(
-            (alt_corr.loc[prop, cell] > 0) == (std_corr.loc[prop, cell] > 0)
-        )
-        for prop in ("reward_variance", "variance_and_accuracy")
-        for cell in ("proxy_pearson", "gold_pearson")
-    }
+    std_boot = bootstrap_correlations(props, std_at, params.n_bootstrap, seed=0)
+    signs = sign_comparison(std_corr, std_boot, alt_corr, boot)
     metrics = {
         **{
             f"alt_{prop}_{cell}": float(alt_corr.loc[prop, cell])
             for prop in alt_corr.index
             for cell in CELLS
         },
-        **sign_agree,
-        "claim_rankings_survive_normalization": all(sign_agree.values()),
+        **{f"{r.property}_{r.statistic}_same_sign": r.same_sign for r in signs.itertuples()},
+        "n_statistics": len(signs),
+        "n_same_sign": int(signs.same_sign.sum()),
+        "n_kept": int(signs.kept.sum()),
+        "n_reversed": int(signs.reversed.sum()),
+        "claim_rankings_survive_normalization": survival_verdict(signs),
         "runs": int(curves.groupby(["rm", "seed"]).ngroups),
     }
     norms = pd.DataFrame({rm: n.to_dict() for rm, n in alternative.items()}).T
-    return AltNormalizationResult(norms, curves, table9, text, increases, metrics)
+    return AltNormalizationResult(norms, curves, table9, text, increases, signs, metrics)

@@ -364,6 +364,13 @@ def run(params: Sec41ReportParams) -> Sec41Report:
             for r in clipping.itertuples()
             for key in ("difference", "low", "high", "clipped_step_share")
         },
+        # a globally normalised reward has total variance 1: what the per-prompt variance does
+        # not hold lies between prompts (up to the unbiased estimator's small correction)
+        "gold_between_prompt_share": float(1 - props.loc["gold", "reward_variance"])
+        if "gold" in props.index
+        else None,
+        "mixes_between_prompt_share_min": float(1 - props.loc[mixes, "reward_variance"].max()),
+        "mixes_between_prompt_share_max": float(1 - props.loc[mixes, "reward_variance"].min()),
         "checks_passed": int(checks.passed.sum()),
         "checks_total": len(checks),
     }

@@ -38,6 +38,9 @@ class Sec42PgParams(StageParams):
     n_train_prompts: int = param(
         1024, "policy-gradient prompts used for training (2 epochs = one pass)", ge=2
     )
+    evals_per_epoch: int = param(
+        1, "evaluations per epoch, plus one at the start (the last enters the tables)", ge=1
+    )
     grpo_beta: float = param(
         0.0, "KL coefficient of GRPO (the paper's GRPO KL term carried no gradient)", ge=0
     )
@@ -104,7 +107,7 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
         rloo.num_generations,
         rloo.prompts_per_step,
         params.epochs,
-        rloo.evals_per_epoch,
+        params.evals_per_epoch,
     )
     base = base_config(rloo, world, chosen_learning_rate(rloo))
     curves, logs = [], []
