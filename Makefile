@@ -34,6 +34,7 @@ ifneq ($(strip $(PROFILE)),)
 	rmteacher profile $(PROFILE)
 endif
 	dvc repro
+	rmteacher outcomes --write
 	@echo "book: $(CURDIR)/book/_build/html/index.html"
 
 test: env  ## run the whole test suite, including the end-to-end tiny pipeline

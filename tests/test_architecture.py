@@ -21,7 +21,7 @@ LAYERS = [
     ["rmteacher.theory.experiments", "rmteacher.lm.rm", "rmteacher.lm.pg", "rmteacher.lm.analysis"],
     ["rmteacher.report"],
     ["rmteacher.lm.experiments"],
-    ["rmteacher.pipeline", "rmteacher.cli", "rmteacher.__main__"],
+    ["rmteacher.pipeline", "rmteacher.outcomes", "rmteacher.cli", "rmteacher.__main__"],
 ]
 TRACKS = ("rmteacher.theory", "rmteacher.lm")
 

@@ -27,6 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("name")
     profile.add_argument("--params", default="params.yaml")
     sub.add_parser("stages", help="list the pipeline's stages")
+    outcomes = sub.add_parser(
+        "outcomes", help="print the outcome table computed from metrics/*.json"
+    )
+    outcomes.add_argument("--write", action="store_true", help="rewrite README.md's table")
+    outcomes.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
     add_report_parser(sub)
     return parser
 
@@ -128,10 +133,36 @@ def run_report(args) -> int:
     return 0
 
 
+def run_outcomes(args) -> int:
+    """Print, check or write the README's outcome table."""
+    from rmteacher import outcomes
+
+    readme = Path("README.md")
+    metrics = outcomes.read_metrics(Path("metrics"))
+    if args.write:
+        changed = outcomes.write(readme)
+        print(f"README.md outcome table {'updated' if changed else 'already current'}")
+    elif args.check:
+        try:
+            current = outcomes.current_block(readme.read_text())
+        except (OSError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        if current != outcomes.block(metrics):
+            print("README.md outcome table is stale: run `rmteacher outcomes --write`")
+            return 1
+        print("README.md outcome table matches metrics/")
+    else:
+        print(outcomes.table(metrics))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
         return run_report(args)
+    if args.command == "outcomes":
+        return run_outcomes(args)
     from rmteacher import pipeline
     from rmteacher.pipeline import check_params_file
 

@@ -65,3 +65,33 @@ def test_sign_comparison_separates_kept_reversed_and_undecided_statistics():
     )
     assert wide.same_sign.all() and not wide.kept.any() and not wide.reversed.any()
     assert survival_verdict(wide, ("reward_variance",)) == UNDECIDED
+
+
+def test_adam_verdict_needs_every_seed_to_agree():
+    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
+    from rmteacher.lm.analysis.variants import adam_undoes_scaling_verdict, scale_effects_by_seed
+
+    def curves(adam_gains, sgd_gains):
+        rows = []
+        for optimizer, gains in (("adam", adam_gains), ("sgd", sgd_gains)):
+            for seed, (low, high) in enumerate(gains):
+                for scale, gain in ((0.5, low), (2.0, high)):
+                    rows.append(
+                        {
+                            "optimizer": optimizer,
+                            "seed": seed,
+                            "scale": scale,
+                            "step": 10,
+                            "proxy_increase": gain,
+                        }
+                    )
+        return pd.DataFrame(rows)
+
+    effects = scale_effects_by_seed(curves([(0.3, 0.31), (0.3, 0.29)], [(0.1, 0.9), (0.2, 0.5)]))
+    assert effects.loc[0, "sgd"] == pytest.approx(0.8)
+    assert effects.loc[1, "adam"] == pytest.approx(-0.01)
+    assert adam_undoes_scaling_verdict(effects) == REPRODUCED
+    mixed = scale_effects_by_seed(curves([(0.3, 0.31), (0.3, 0.9)], [(0.1, 0.9), (0.2, 0.5)]))
+    assert adam_undoes_scaling_verdict(mixed) == UNDECIDED
+    worse = scale_effects_by_seed(curves([(0.0, 1.0), (0.0, 1.0)], [(0.1, 0.2), (0.2, 0.3)]))
+    assert adam_undoes_scaling_verdict(worse) == NOT_REPRODUCED

@@ -68,3 +68,21 @@ def survival_verdict(signs: pd.DataFrame, properties=("reward_variance", "varian
     if rows.reversed.any():
         return NOT_REPRODUCED
     return REPRODUCED if rows.kept.all() else UNDECIDED
+
+
+def scale_effects_by_seed(curves: pd.DataFrame) -> pd.DataFrame:
+    """[seed x optimizer] final proxy increase at the largest c minus at the smallest, per seed
+    (runs with the same seed share prompts and sampling, so the difference is paired)."""
+    last = curves[curves.step == curves.step.max()]
+    final = last.groupby(["optimizer", "seed", "scale"]).proxy_increase.mean().unstack("scale")
+    return (final[final.columns.max()] - final[final.columns.min()]).unstack("optimizer")
+
+
+def adam_undoes_scaling_verdict(effects: pd.DataFrame) -> str:
+    """'Adam undoes a uniform reward scale, plain SGD does not': reproduced if on every seed
+    Adam's scale effect is smaller in size than SGD's, not reproduced if it is larger on every
+    seed, undecided otherwise."""
+    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
+
+    smaller = effects["adam"].abs() < effects["sgd"].abs()
+    return REPRODUCED if smaller.all() else NOT_REPRODUCED if not smaller.any() else UNDECIDED
