@@ -185,3 +185,25 @@ def test_same_seed_gives_the_same_run(tiny_initial):
     first, _, _ = tracked_run(tiny_initial, plan, "len", gold, norm, gold, norm, cfg)
     second, _, _ = tracked_run(tiny_initial, plan, "len", gold, norm, gold, norm, cfg)
     np.testing.assert_allclose(first[["proxy", "gold", "kl"]], second[["proxy", "gold", "kl"]])
+
+
+def test_shared_initial_evaluation_changes_no_measurement(tiny_initial):
+    from rmteacher.lm.pg.sweep import run_grid
+
+    plan = TrainingPlan.build(PROMPTS, 2, 2, k=2, prompts_per_step=4, epochs=1, evals_per_epoch=1)
+    gold = load_reward("length")
+    cfg = PgRunConfig(
+        num_generations=2, prompts_per_step=4, beta=0.05, learning_rate=1e-1, seed=3, **GENERATION
+    )
+    proxies = {"len": Normalization(5.0, 0.2), "len_shifted": Normalization(2.0, 0.5)}
+    runs = [{"rm": rm, "proxy": gold, "norm": norm, "cfg": cfg} for rm, norm in proxies.items()]
+    shared, _, _ = run_grid(tiny_initial, plan, runs, gold, Normalization(5.0, 0.2))
+    for rm, norm in proxies.items():
+        alone, _, _ = tracked_run(
+            tiny_initial, plan, rm, gold, norm, gold, Normalization(5.0, 0.2), cfg
+        )
+        mine = shared[shared.rm == rm].reset_index(drop=True)
+        np.testing.assert_allclose(mine[["proxy", "gold", "kl"]], alone[["proxy", "gold", "kl"]])
+    # the proxy is scored per run even where the samples are shared: the two normalisations differ
+    start = shared[shared.step == 0].set_index("rm").proxy
+    assert start["len"] != pytest.approx(start["len_shifted"])

@@ -106,10 +106,12 @@ def tracked_run(
     tags: dict | None = None,
     extras: dict | None = None,
     keep: int = 0,
+    initial_cache: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train `policy` on the normalised `proxy` and return (evaluation curve, per-step log, kept
-    samples), all labelled with policy, algorithm, rm, seed and any extra `tags`. `extras` and
-    `keep` are the Evaluator's (extra mean scores per evaluation, samples kept per evaluation)."""
+    samples), all labelled with policy, algorithm, rm, seed and any extra `tags`. `extras`,
+    `keep` and `initial_cache` are the Evaluator's (extra mean scores per evaluation, samples kept
+    per evaluation, the untrained policy's evaluation shared between runs)."""
     evaluator = Evaluator(
         policy.reference,
         policy.tokenizer,
@@ -123,6 +125,7 @@ def tracked_run(
         seed=10_000 + cfg.seed,
         extras=extras,
         keep=keep,
+        initial_cache=initial_cache,
     )
     evaluations = EvalSchedule(evaluator, set(plan.eval_steps), plan.steps_per_epoch)
     reward = NormalizedReward(proxy, proxy_norm, rm, scale=reward_scale)
@@ -189,6 +192,7 @@ def run_grid(
     (extras, keep) goes to every run's evaluator. Returns (curves with increases, per-step logs,
     kept samples)."""
     curves, logs, samples = [], [], []
+    initial_cache = {}  # the untrained policy's evaluation, shared by runs with the same seed
     for run in runs:
         curve, log, kept = tracked_run(
             policy,
@@ -201,6 +205,7 @@ def run_grid(
             run["cfg"],
             reward_scale=run.get("scale", 1.0),
             tags=run.get("tags"),
+            initial_cache=initial_cache,
             **evaluation,
         )
         curves.append(curve)

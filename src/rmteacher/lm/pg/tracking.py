@@ -44,14 +44,18 @@ class Evaluator:
         seed: int,
         extras: dict | None = None,
         keep: int = 0,
+        initial_cache: dict | None = None,
     ):
         self.ref, self.tok, self.prompts, self.n = ref_model, tokenizer, prompts, n_samples
         self.proxy, self.proxy_norm, self.gold, self.gold_norm = proxy, proxy_norm, gold, gold_norm
         self.generation, self.seed = generation, seed
         self.extras, self.keep = dict(extras or {}), keep
+        self.initial_cache = initial_cache
         self.samples: list[list[dict]] = []
 
-    def __call__(self, model) -> dict:
+    def _sample_and_score(self, model) -> dict:
+        """The policy's samples, their KL to the reference and every score that does not depend
+        on the proxy (r_G and the extras)."""
         rng_state = torch.random.get_rng_state()  # evaluation must not perturb training
         cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         texts, kls = [], []
@@ -64,8 +68,38 @@ class Evaluator:
         if cuda_state is not None:
             torch.cuda.set_rng_state_all(cuda_state)
         flat_prompts = [p for p in self.prompts for _ in range(self.n)]
+        return {
+            "texts": texts,
+            "kl": float(torch.cat(kls).mean()),
+            "gold_raw": np.asarray(self.gold(flat_prompts, texts), dtype=np.float64),
+            "extras": {
+                name: float(np.mean(extra(flat_prompts, texts)))
+                for name, extra in self.extras.items()
+            },
+        }
+
+    def __call__(self, model, initial: bool = False) -> dict:
+        """Measurements of `model`; `initial` marks the untrained policy, whose samples and
+        proxy-free scores are shared through `initial_cache` by every run with the same
+        reference, prompts and evaluation seed (they are identical)."""
+        key = (
+            id(self.ref),
+            id(self.gold),
+            tuple(self.extras),
+            tuple(self.prompts),
+            self.n,
+            self.seed,
+        )
+        shared = initial and self.initial_cache is not None
+        if shared and key in self.initial_cache:
+            measured = self.initial_cache[key]
+        else:
+            measured = self._sample_and_score(model)
+            if shared:
+                self.initial_cache[key] = measured
+        texts, gold_raw = measured["texts"], measured["gold_raw"]
+        flat_prompts = [p for p in self.prompts for _ in range(self.n)]
         proxy_raw = np.asarray(self.proxy(flat_prompts, texts), dtype=np.float64)
-        gold_raw = np.asarray(self.gold(flat_prompts, texts), dtype=np.float64)
         shown = [i * self.n for i in range(min(self.keep, len(self.prompts)))]
         self.samples.append(
             [
@@ -81,12 +115,9 @@ class Evaluator:
         return {
             "proxy": float(self.proxy_norm(proxy_raw).mean()),
             "gold": float(self.gold_norm(gold_raw).mean()),
-            "kl": float(torch.cat(kls).mean()),
+            "kl": measured["kl"],
             "mean_words": float(np.mean([len(t.split()) for t in texts])),
-            **{
-                name: float(np.mean(extra(flat_prompts, texts)))
-                for name, extra in self.extras.items()
-            },
+            **measured["extras"],
         }
 
 
@@ -101,5 +132,5 @@ class EvalSchedule:
 
     def __call__(self, step: int, model) -> None:
         if step in self.eval_steps:
-            row = self.evaluator(model)
+            row = self.evaluator(model, initial=step == 0)
             self.rows.append({"step": step, "epoch": step / self.steps_per_epoch, **row})
