@@ -45,6 +45,8 @@ PROPERTIES = pd.DataFrame(
             "rm": "a",
             "reward_variance": 0.2,
             "onpolicy_accuracy": 0.9,
+            "onpolicy_accuracy_untied": 0.9,
+            "teacher_score": 0.2,
             "offpolicy_accuracy": 0.9,
         },
         {
@@ -52,6 +54,8 @@ PROPERTIES = pd.DataFrame(
             "rm": "b",
             "reward_variance": 0.9,
             "onpolicy_accuracy": 0.7,
+            "onpolicy_accuracy_untied": 0.7,
+            "teacher_score": 0.9,
             "offpolicy_accuracy": 0.7,
         },
         {
@@ -59,6 +63,8 @@ PROPERTIES = pd.DataFrame(
             "rm": "c",
             "reward_variance": 0.5,
             "onpolicy_accuracy": 0.5,
+            "onpolicy_accuracy_untied": 0.5,
+            "teacher_score": 0.5,
             "offpolicy_accuracy": 0.5,
         },
         # policy B: the same RMs, but now "a" spreads its rewards most and is best
@@ -67,6 +73,8 @@ PROPERTIES = pd.DataFrame(
             "rm": "a",
             "reward_variance": 0.8,
             "onpolicy_accuracy": 0.9,
+            "onpolicy_accuracy_untied": 0.9,
+            "teacher_score": 0.8,
             "offpolicy_accuracy": 0.9,
         },
         {
@@ -74,6 +82,8 @@ PROPERTIES = pd.DataFrame(
             "rm": "b",
             "reward_variance": 0.3,
             "onpolicy_accuracy": 0.7,
+            "onpolicy_accuracy_untied": 0.7,
+            "teacher_score": 0.3,
             "offpolicy_accuracy": 0.7,
         },
         {
@@ -81,6 +91,8 @@ PROPERTIES = pd.DataFrame(
             "rm": "c",
             "reward_variance": 0.6,
             "onpolicy_accuracy": 0.5,
+            "onpolicy_accuracy_untied": 0.5,
+            "teacher_score": 0.6,
             "offpolicy_accuracy": 0.5,
         },
     ]

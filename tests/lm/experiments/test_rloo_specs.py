@@ -22,9 +22,11 @@ def test_run_specs_cover_every_group_with_its_seeds_and_settings():
     assert len(fam) == len(family) * len(params.family_seeds)
     assert all(s["epochs"] == params.family_epochs for s in fam)
     noclip = [s for s in specs if s["variant"] == "noclip"]
-    assert {s["rm"] for s in noclip} == set(MIXES) | {"gold"} and all(
-        s["clip"] is None for s in noclip
-    )
+    assert {(s["rm"], s["seed"]) for s in noclip} == {
+        (rm, seed) for rm in params.noclip_rms for seed in params.noclip_seeds
+    }
+    assert all(s["clip"] is None and s["epochs"] == params.noclip_epochs for s in noclip)
+    assert {"gold", "perfect"} <= set(params.noclip_rms) and set(MIXES) & set(params.noclip_rms)
     assert len(params.seeds) >= 5 and len(params.family_seeds) >= 3
 
 
