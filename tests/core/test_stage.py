@@ -74,3 +74,28 @@ def test_plain_refuses_what_json_cannot_hold():
     assert plain({"a": (np.int32(1), np.inf)}) == {"a": [1, None]}
     with pytest.raises(TypeError, match="metric value.k is not JSON-serializable"):
         plain({"k": object()})
+
+
+def test_a_glue_name_used_twice_is_an_error(repo, monkeypatch):
+    """A table glued under a metric's name would leave the book quoting one of the two."""
+    import myst_nb
+
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: None)
+    stage = open_stage(ToyParams, {})
+    stage.table("matched", pd.DataFrame({"a": [1]}))
+    with pytest.raises(ValueError, match="glue name 'matched' is used twice"):
+        stage.finish({"matched": 1.0})
+
+
+def test_undefined_numbers_are_glued_as_nan(repo, monkeypatch):
+    """An interval from one seed is undefined: it is glued as NaN (prints "nan" under any float
+    format), not None (which no float format accepts)."""
+    glued = {}
+    import myst_nb
+
+    monkeypatch.setattr(
+        myst_nb, "glue", lambda name, value, display=True: glued.update({name: value})
+    )
+    open_stage(ToyParams, {}).finish({"low": float("nan"), "high": None})
+    assert np.isnan(glued["low"]) and np.isnan(glued["high"])
+    assert f"{glued['low']:.3f}" == "nan"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,33 +82,46 @@ class StageOutputs:
 
 
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """`myst_nb.glue` with numpy scalars unwrapped, so `{glue:text}` format specs apply."""
+    """`myst_nb.glue` with numpy scalars unwrapped, so `{glue:text}` format specs apply; an
+    undefined number (None or non-finite, e.g. an interval from one seed) is glued as NaN, which
+    every float format prints as "nan"."""
     from myst_nb import glue as myst_glue
 
     try:
         value = plain(value)
     except TypeError:
         pass  # frames, figures and other displayable objects are glued as they are
+    if value is None:
+        value = float("nan")
     myst_glue(name, value, display=display)
 
 
 @dataclass
 class Stage:
-    """A running stage: its validated `params` and its `outputs` locations."""
+    """A running stage: its validated `params` and its `outputs` locations. Every glue name is
+    used once per stage (myst_nb keeps one value per name and the book would quote the wrong
+    one): a second use is an error naming the key."""
 
     params: StageParams
     outputs: StageOutputs
+    glued: set[str] = field(default_factory=set)
+
+    def _glue(self, name: str, value: Any) -> None:
+        if name in self.glued:
+            raise ValueError(f"stage {self.outputs.stage}: glue name '{name}' is used twice")
+        self.glued.add(name)
+        glue(name, value)
 
     def figure(self, name: str, fig, glue_name: str | None = None):
         """Save `fig` as book/figures/<stage>/<name>.png; glue it under `glue_name` if given."""
         self.outputs.save_figure(name, fig)
         if glue_name is not None:
-            glue(glue_name, fig)
+            self._glue(glue_name, fig)
         return fig
 
     def table(self, glue_name: str, frame):
         """Glue a table for the book (not displayed twice) and return it for display."""
-        glue(glue_name, frame)
+        self._glue(glue_name, frame)
         return frame
 
     def finish(
@@ -134,7 +147,7 @@ class Stage:
         }
         shown = {**settings, **metrics, **(glue_values or {})}
         for key, value in shown.items():
-            glue(key, value)
+            self._glue(key, value)
         return pd.Series(plain(dict(metrics)), name="value", dtype=object).to_frame()
 
 
