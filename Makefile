@@ -16,7 +16,7 @@ export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help env repro test test-fast lint bench clean
+.PHONY: help env repro book test test-fast lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,8 +33,13 @@ repro: env  ## run the pipeline (PROFILE=tiny|default first rewrites params.yaml
 ifneq ($(strip $(PROFILE)),)
 	rmteacher profile $(PROFILE)
 endif
+	rmteacher check  # the whole params file, before DVC deletes any stage's outputs
 	dvc repro
 	rmteacher outcomes --write
+	@echo "book: $(CURDIR)/book/_build/html/index.html"
+
+book: env  ## build the book from the committed executed notebooks and figures (no pipeline run)
+	rm -rf book/_build && jupyter-book build book --warningiserror --keep-going --quiet
 	@echo "book: $(CURDIR)/book/_build/html/index.html"
 
 test: env  ## run the whole test suite, including the end-to-end tiny pipeline

@@ -123,3 +123,81 @@ def test_invalid_profile_leaves_params_untouched(project):
     with pytest.raises(ParamsError, match="available: broken, tiny, typo, default"):
         pipeline.apply_profile("nope", params)
     assert params.read_text() == before
+
+
+def test_executed_notebook_carries_no_timestamps_progress_or_widget_state(tmp_path):
+    """tidy_executed keeps what the book reads (glued records, tables) and drops run-specific
+    bytes: timestamps, durations, absolute paths, the random id of the injected cell, progress
+    widgets and stderr progress lines."""
+    path = tmp_path / "book" / "executed" / "s.ipynb"
+    path.parent.mkdir(parents=True)
+    record = {"application/papermill.record/text/plain": "0.5"}
+    nb = {
+        "metadata": {
+            "widgets": {"state": {}},
+            "papermill": {
+                "start_time": "2026-01-01T00:00:00",
+                "duration": 3.0,
+                "environment_variables": {"HOME": "/root"},
+                "input_path": str(tmp_path / "notebooks" / "s.ipynb"),
+                "parameters": {"params": {"seed": 0}},
+            },
+        },
+        "cells": [
+            {
+                "id": "a1b2c3",
+                "cell_type": "code",
+                "metadata": {"tags": ["injected-parameters"], "execution": {"x": "t"}},
+                "outputs": [],
+                "source": "params = {}",
+            },
+            {
+                "id": "keep",
+                "cell_type": "code",
+                "metadata": {"papermill": {"status": "completed", "duration": 1.0}},
+                "source": "run()",
+                "outputs": [
+                    {"output_type": "display_data", "data": {pipeline.WIDGET_MIME: {}}},
+                    {"output_type": "stream", "name": "stderr", "text": "50%|##| 1/2 [3.1it/s]"},
+                    {"output_type": "stream", "name": "stderr", "text": "UserWarning: kept\n"},
+                    {"output_type": "display_data", "data": record, "metadata": {}},
+                ],
+            },
+        ],
+    }
+    path.write_text(json.dumps(nb))
+    pipeline.tidy_executed(path, tmp_path)
+    tidy = json.loads(path.read_text())
+    assert tidy["metadata"]["papermill"] == {
+        "input_path": "notebooks/s.ipynb",
+        "parameters": {"params": {"seed": 0}},
+    }
+    assert "widgets" not in tidy["metadata"]
+    injected, kept = tidy["cells"]
+    assert injected["id"] == "injected-parameters" and "execution" not in injected["metadata"]
+    assert kept["metadata"]["papermill"] == {"status": "completed"}
+    assert [out.get("text") or out["data"] for out in kept["outputs"]] == [
+        "UserWarning: kept\n",
+        record,
+    ]
+
+
+def test_a_stage_rerun_with_the_same_seed_writes_the_same_bytes(project):
+    """The executed notebook, metrics and figures of a theory stage are identical on a rerun,
+    and the kernel runs without the TCP transport warning."""
+    outputs = [
+        "book/executed/theory_best_of_n.ipynb",
+        "metrics/theory_best_of_n.json",
+        "book/figures/theory_best_of_n",
+    ]
+
+    def snapshot():
+        result = rmteacher("run", "theory_best_of_n", cwd=project)
+        assert result.returncode == 0, result.stderr
+        assert "without encryption" not in result.stderr
+        files = sorted(p for out in outputs for p in [project / out, *(project / out).glob("*")])
+        return {p: p.read_bytes() for p in files if p.is_file()}
+
+    first = snapshot()
+    assert len(first) >= 3
+    assert snapshot() == first

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import os
 import time
 from pathlib import Path
@@ -52,6 +53,64 @@ OFFLINE_ENV = {
 
 class StageFailed(RuntimeError):
     """A stage's notebook raised; the message names the executed notebook to read."""
+
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+PROGRESS_MARKS = ("it/s]", "s/it]", "\r")
+
+
+def _kernel_manager_class():
+    """A kernel manager on local IPC sockets instead of TCP ports: nothing listens on the network
+    and ipykernel prints no "running over TCP without encryption" warning."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+
+    class IpcKernelManager(KernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            ip = Path(tempfile.gettempdir()) / f"rmteacher-kernel-{os.getpid()}"
+            kwargs.setdefault("ip", str(ip))
+            super().__init__(**kwargs)
+
+    return IpcKernelManager
+
+
+def tidy_executed(path: Path, root: Path) -> None:
+    """Make an executed notebook a function of its inputs: drop run timestamps and durations,
+    absolute paths and environment, progress-bar widgets and their state, and stderr progress
+    lines. Same seed, same notebook bytes; the committed notebooks stay small."""
+    nb = json.loads(path.read_text())
+    meta = nb.get("metadata", {})
+    meta.pop("widgets", None)
+    run = meta.get("papermill", {})
+    for key in ("start_time", "end_time", "duration", "environment_variables"):
+        run.pop(key, None)
+    for key in ("input_path", "output_path"):
+        if key in run:
+            run[key] = os.path.relpath(run[key], root)
+    for cell in nb.get("cells", []):
+        cell_meta = cell.get("metadata", {})
+        if "injected-parameters" in cell_meta.get("tags", []):
+            cell["id"] = "injected-parameters"  # papermill draws a random id
+        cell_meta.pop("execution", None)
+        for key in ("start_time", "end_time", "duration"):
+            cell_meta.get("papermill", {}).pop(key, None)
+        if "outputs" in cell:
+            cell["outputs"] = [out for out in cell["outputs"] if not _is_progress(out)]
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _is_progress(output: dict) -> bool:
+    if WIDGET_MIME in output.get("data", {}):
+        return True
+    text = output.get("text", "")
+    text = "".join(text) if isinstance(text, list) else text
+    return (
+        output.get("output_type") == "stream"
+        and output.get("name") == "stderr"
+        and any(mark in text for mark in PROGRESS_MARKS)
+    )
 
 
 def stage_registry() -> dict[str, type[StageParams]]:
@@ -119,12 +178,14 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
             kernel_name="python3",
             progress_bar=False,
             cwd=str(root),
+            kernel_manager_class=_kernel_manager_class(),
         )
     except papermill.PapermillExecutionError as err:
         outputs.metrics_path.unlink(missing_ok=True)  # nothing half-finished looks done
         raise StageFailed(
             f"stage '{stage}' failed ({err.ename}: {err.evalue}); see {executed.relative_to(root)}"
         ) from None
+    tidy_executed(executed, root)
     return time.perf_counter() - start
 
 
