@@ -16,7 +16,7 @@ export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help env repro book test test-fast lint bench clean
+.PHONY: help env repro book verify test test-fast lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,6 +41,9 @@ endif
 book: env  ## build the book from the committed executed notebooks and figures (no pipeline run)
 	rm -rf book/_build && jupyter-book build book --warningiserror --keep-going --quiet
 	@echo "book: $(CURDIR)/book/_build/html/index.html"
+
+verify: env  ## compare the last run's metrics/ with the committed ones (stated tolerances)
+	rmteacher verify
 
 test: env  ## run the whole test suite, including the end-to-end tiny pipeline
 	python -m pytest -n 2 --dist loadfile -q

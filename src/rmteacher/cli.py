@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outcomes.add_argument("--write", action="store_true", help="rewrite README.md's table")
     outcomes.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    verify = sub.add_parser(
+        "verify", help="compare metrics/ with a git revision under stated tolerances"
+    )
+    verify.add_argument("--against", default="HEAD", help="git revision (default HEAD)")
     add_report_parser(sub)
     return parser
 
@@ -157,10 +161,33 @@ def run_outcomes(args) -> int:
     return 0
 
 
+def run_verify(args) -> int:
+    """Exit 0 when every metric reproduced the revision's within tolerance, 1 when not."""
+    import subprocess
+
+    from rmteacher import verify
+    from rmteacher.core.stage import repo_root
+
+    root = repo_root()
+    known = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{args.against}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+    )
+    if known.returncode != 0:
+        print(f"error: verify --against: no git revision '{args.against}'", file=sys.stderr)
+        return 2
+    differences, compared = verify.verify(root, args.against)
+    print(verify.report(differences, compared, args.against))
+    return 0 if not differences else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
         return run_report(args)
+    if args.command == "verify":
+        return run_verify(args)
     if args.command == "outcomes":
         return run_outcomes(args)
     from rmteacher import pipeline
