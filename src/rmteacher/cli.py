@@ -86,6 +86,7 @@ def run_report(args) -> int:
     the report files and print the table."""
     from rmteacher.report import (
         ReportInputError,
+        check_out_dir,
         check_report_inputs,
         default_out_dir,
         evaluate_rewards_on_policy,
@@ -107,6 +108,8 @@ def run_report(args) -> int:
             args.max_new_tokens,
             args.temperature,
         )
+        out_dir = Path(args.out) if args.out else default_out_dir(args.policy)
+        check_out_dir(out_dir)
     except ReportInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -124,7 +127,6 @@ def run_report(args) -> int:
             args.max_new_tokens,
             args.temperature,
         )
-        out_dir = Path(args.out) if args.out else default_out_dir(args.policy)
         paths = write_report(report, out_dir)
     except (ValueError, FloatingPointError, OSError) as err:
         print(

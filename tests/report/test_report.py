@@ -114,6 +114,8 @@ BAD_INPUTS = {
     "gold Hub id offline": ({"--gold": "some-org/gold-rm"}, "cannot be fetched offline"),
     "duplicate RM names": ({"--reward-model": "afinn afinn"}, "duplicate reward-model name"),
     "unknown scorer": ({"--reward-model": "not_a_scorer"}, "neither a registered scorer"),
+    "out is a file": ({"--out": "{policy}/config.json"}, "exists and is not a directory"),
+    "out under a file": ({"--out": "{policy}/config.json/report"}, "is not a directory"),
 }
 
 

@@ -18,6 +18,7 @@ from rmteacher.report.evaluate import (
 from rmteacher.report.inputs import (
     GOLD,
     ReportInputError,
+    check_out_dir,
     check_report_inputs,
     default_reward_name,
     name_reward_specs,
@@ -36,6 +37,7 @@ __all__ = [
     "PREDICTORS",
     "PolicyReport",
     "ReportInputError",
+    "check_out_dir",
     "check_report_inputs",
     "default_out_dir",
     "default_reward_name",

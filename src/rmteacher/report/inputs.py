@@ -4,6 +4,7 @@ specs and their table names, the policy and the sampling settings. Every problem
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -122,3 +123,18 @@ def check_report_inputs(
             check_reward_spec(gold, "--gold")
     except ValueError as err:
         raise ReportInputError(str(err)) from None
+
+
+def check_out_dir(out_dir: str | Path) -> None:
+    """Raise ReportInputError (one line) unless `out_dir` is, or can be created as, a writable
+    directory; creates nothing, so a bad --out fails before any sampling."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReportInputError(f"--out: {out_dir} exists and is not a directory")
+    existing = out_dir
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ReportInputError(f"--out: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ReportInputError(f"--out: {existing} is not writable")
