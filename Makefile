@@ -46,7 +46,7 @@ verify: env  ## compare the last run's metrics/ with the committed ones (stated 
 	rmteacher verify
 
 test: env  ## run the whole test suite, including the end-to-end tiny pipeline
-	python -m pytest -n 2 --dist loadfile -q
+	python -m pytest -n 2 --dist loadfile -q --durations=8
 
 test-fast: env  ## the test suite without the slow end-to-end pipeline run
 	python -m pytest -q -m "not slow"

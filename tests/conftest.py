@@ -1,6 +1,23 @@
-"""Shared fixtures: a tiny saved policy (tokenizer + 2-layer GPT-2) and a reward model from it."""
+"""Shared fixtures: a tiny saved policy (tokenizer + 2-layer GPT-2) and a reward model from it.
+Under pytest-xdist each worker gets its share of the CPU cores this process may use, so the
+workers (and the pipeline subprocesses they start) never oversubscribe the machine."""
+
+import os
 
 import pytest
+
+
+def worker_threads(cores: int, workers: int) -> int:
+    """Threads per worker: the usable cores split evenly, at least one."""
+    return max(1, cores // max(1, workers))
+
+
+def pytest_configure(config):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:  # a user's setting wins
+        threads = worker_threads(len(os.sched_getaffinity(0)), workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # torch and subprocesses read it at start
+        os.environ["MKL_NUM_THREADS"] = str(threads)
 
 
 @pytest.fixture(scope="session")
