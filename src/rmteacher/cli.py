@@ -18,6 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--params", default="params.yaml")
     check = sub.add_parser("check", help="validate every group of params.yaml")
     check.add_argument("--params", default="params.yaml")
+    check.add_argument(
+        "--stamp",
+        metavar="FILE",
+        help="write a one-line stamp here when valid (the DVC stage every stage depends on)",
+    )
     params = sub.add_parser("params", help="write or check params.yaml against the defaults")
     params.add_argument("--params", default="params.yaml")
     mode = params.add_mutually_exclusive_group(required=True)
@@ -201,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stage {args.stage}: done in {seconds:.1f} s")
         elif args.command == "check":
             check_params_file(args.params)
-            print(f"{args.params}: all {len(pipeline.stage_names())} stage groups are valid")
+            line = f"{args.params}: all {len(pipeline.stage_names())} stage groups are valid"
+            if args.stamp:
+                Path(args.stamp).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.stamp).write_text(line + "\n")
+            print(line)
         elif args.command == "params" and args.write:
             print(f"wrote {pipeline.write_params(args.params)}")
         elif args.command == "params":
