@@ -201,3 +201,28 @@ def test_a_stage_rerun_with_the_same_seed_writes_the_same_bytes(project):
     first = snapshot()
     assert len(first) >= 3
     assert snapshot() == first
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("vaderr", "rm_train.gold: 'vaderr' is neither a registered scorer (afinn, length,"),
+        ("some-org/some-rm", "Hugging Face Hub ids cannot be fetched offline"),
+        ("{empty_dir}", "has no config.json, so it is not a saved model"),
+        ("no_such_module_xyz:score", "rm_train.gold: cannot import reward"),
+    ],
+)
+def test_bad_reward_spec_is_one_line_before_compute(project, spec, message, monkeypatch):
+    """A reward spec in params.yaml that names nothing usable stops `check` and `run` with one
+    line (no traceback) and leaves no output behind."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (project / "empty").mkdir()
+    spec = spec.format(empty_dir=project / "empty")
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("  gold: models/gold_rm\n", f"  gold: {spec}\n"))
+    for argv in (["check"], ["run", "rm_train"]):
+        result = rmteacher(*argv, cwd=project)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not (project / "book").exists() and not (project / "metrics").exists()

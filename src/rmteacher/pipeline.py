@@ -139,7 +139,12 @@ def stage_params(stage: str, path: str | Path = "params.yaml") -> StageParams:
     group = data[stage]
     if group is not None and not isinstance(group, dict):
         raise ParamsError(f"{path}: group '{stage}' must be a mapping, got {group!r}")
-    return registry[stage].from_mapping(group)
+    try:
+        return registry[stage].from_mapping(group)
+    except ParamsError:
+        raise
+    except ValueError as err:  # e.g. a reward spec that names no scorer, model or function
+        raise ParamsError(" ".join(str(err).split())) from None
 
 
 def check_params_file(path: str | Path = "params.yaml") -> None:
