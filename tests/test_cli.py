@@ -2,8 +2,10 @@
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -226,3 +228,32 @@ def test_bad_reward_spec_is_one_line_before_compute(project, spec, message, monk
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not (project / "book").exists() and not (project / "metrics").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_stage_stops_its_kernel_and_leaves_nothing_that_looks_done(project, signum):
+    """Ctrl-C or SIGTERM mid-stage: one line, exit 130, no executed notebook or metrics file,
+    and no kernel left running."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rmteacher", "run", "theory_escape_time"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    executed = project / "book" / "executed" / "theory_escape_time.ipynb"
+    deadline = time.monotonic() + 60
+    while not executed.exists() and time.monotonic() < deadline:  # the kernel has started
+        time.sleep(0.2)
+    time.sleep(2)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines() == [
+        "error: stage 'theory_escape_time' interrupted; its executed notebook and metrics "
+        "were removed"
+    ]
+    assert not executed.exists()
+    assert not (project / "metrics" / "theory_escape_time.json").exists()
+    kernels = subprocess.run(["pgrep", "-f", "ipykernel_launcher"], capture_output=True, text=True)
+    assert str(process.pid) not in kernels.stdout

@@ -233,4 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     except pipeline.StageFailed as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except pipeline.StageInterrupted as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 130
     return 0

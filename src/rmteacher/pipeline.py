@@ -11,6 +11,7 @@ import importlib
 import io
 import json
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,14 @@ class StageFailed(RuntimeError):
     """A stage's notebook raised; the message names the executed notebook to read."""
 
 
+class StageInterrupted(RuntimeError):
+    """Ctrl-C or SIGTERM stopped a stage; its executed notebook and metrics were removed."""
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PROGRESS_MARKS = ("it/s]", "s/it]", "\r")
 
@@ -62,6 +71,7 @@ PROGRESS_MARKS = ("it/s]", "s/it]", "\r")
 def _kernel_manager_class():
     """A kernel manager on local IPC sockets instead of TCP ports: nothing listens on the network
     and ipykernel prints no "running over TCP without encryption" warning."""
+    import subprocess
     import tempfile
 
     from jupyter_client.manager import KernelManager
@@ -72,6 +82,12 @@ def _kernel_manager_class():
             ip = Path(tempfile.gettempdir()) / f"rmteacher-kernel-{os.getpid()}"
             kwargs.setdefault("ip", str(ip))
             super().__init__(**kwargs)
+
+        async def _async_start_kernel(self, **kwargs):
+            # the kernel's own log lines (e.g. how it was interrupted) stay out of the stage's
+            # output; what a cell raises reaches the executed notebook and the error line
+            kwargs.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_start_kernel(**kwargs)
 
     return IpcKernelManager
 
@@ -175,6 +191,7 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
     import papermill
 
     start = time.perf_counter()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -190,6 +207,14 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
         raise StageFailed(
             f"stage '{stage}' failed ({err.ename}: {err.evalue}); see {executed.relative_to(root)}"
         ) from None
+    except KeyboardInterrupt:
+        executed.unlink(missing_ok=True)  # the kernel is shut down; nothing looks complete
+        outputs.metrics_path.unlink(missing_ok=True)
+        raise StageInterrupted(
+            f"stage '{stage}' interrupted; its executed notebook and metrics were removed"
+        ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     tidy_executed(executed, root)
     return time.perf_counter() - start
 
