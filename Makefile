@@ -16,7 +16,7 @@ export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help env repro book verify test test-fast lint bench clean
+.PHONY: help env repro tiny book verify test test-fast lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,13 @@ endif
 	dvc repro
 	rmteacher outcomes --write
 	@echo "book: $(CURDIR)/book/_build/html/index.html"
+
+tiny: env  ## the tiny profile in a scratch copy (.tiny/): this checkout's params and results stay as they are
+	rm -rf .tiny && mkdir .tiny
+	git ls-files -co --exclude-standard -z | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C .tiny
+	cd .tiny && git init -q && git add -A && git -c user.name=rmteacher -c user.email=tiny@localhost commit -qm snapshot
+	$(MAKE) -C .tiny -o $(abspath $(STAMP)) repro PROFILE=tiny VENV=$(abspath $(VENV))
+	@echo "tiny-profile book: $(CURDIR)/.tiny/book/_build/html/index.html"
 
 book: env  ## build the book from the committed executed notebooks and figures (no pipeline run)
 	rm -rf book/_build && jupyter-book build book --warningiserror --keep-going --quiet
