@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
@@ -184,23 +185,48 @@ def test_noop_repro_and_dvc_exp_run_rerun_only_the_changed_stage(tiny_run):
     sh("git add -A && git commit -qm tiny", copy, env)
     log = sh("dvc exp run -S theory_best_of_n.max_n=4", copy, env).stdout
     ran = re.findall(r"Running stage '([a-z_]+)'", log)
-    assert ran == ["theory_best_of_n", "book"]
+    assert ran == ["params_check", "theory_best_of_n", "book"]
     assert json.loads((copy / "metrics" / "theory_best_of_n.json").read_text())
 
 
 def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
+    """params_check runs first: a bad value or an unknown group stops `dvc repro` with one line
+    before DVC deletes any stage's outputs, so the last good results stay in place."""
     copy, env, _ = tiny_run
     params = copy / "params.yaml"
     original = params.read_text()
-    params.write_text(original.replace("  gamma: 0.1\n", "  gamma: -0.1\n", 1))
+    kept = [copy / "metrics" / "theory_escape_time.json", copy / "plots" / "rloo" / "curves.csv"]
+    before = [path.read_bytes() for path in kept]
+    bad = {
+        "theory_escape_time.gamma: expected a float > 0 and < 2, got -0.1": original.replace(
+            "  gamma: 0.1\n", "  gamma: -0.1\n", 1
+        ),
+        "unknown group 'rlooo'": original + "rlooo:\n  seeds: [0]\n",
+    }
     try:
-        result = sh("dvc repro theory_gradient_bound theory_escape_time", copy, env, check=False)
-        assert result.returncode != 0
-        assert "error: theory_escape_time.gamma: expected a float > 0 and < 2, got -0.1" in (
-            result.stdout + result.stderr
-        )
+        for message, text in bad.items():
+            params.write_text(text)
+            result = sh("dvc repro", copy, env, check=False)
+            assert result.returncode != 0
+            assert message in result.stdout + result.stderr
+            assert [path.read_bytes() for path in kept] == before
     finally:
         params.write_text(original)
+        sh("dvc repro params_check", copy, env)
+
+
+def test_dvc_plots_show_draws_offline(tiny_run):
+    """The page `dvc plots show` writes carries Vega itself (no CDN) and every titled plot."""
+    copy, env, _ = tiny_run
+    sh("dvc plots show -o plots_page", copy, env)
+    page = (copy / "plots_page" / "index.html").read_text()
+    assert not re.search(r'<script[^>]+src="https?://', page)
+    for library in ("vega", "vega-lite", "vega-embed"):
+        assert f"/* {library} (vendored, see LICENSE-{library}) */" in page
+    titles = yaml.safe_load((copy / "dvc.yaml").read_text())["plots"]
+    for plot in titles:
+        (spec,) = plot.values()
+        assert spec["title"] in page
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import pytest
 from rmteacher.rewards.registry import (
     PromptScaledReward,
     Reward,
+    RewardError,
     check_reward_spec,
     load_reward,
     register_scorer,
@@ -62,6 +63,28 @@ def test_non_finite_rewards_stop_the_run():
     bad = Reward("bad", lambda p, r: [float("nan")] * len(r))
     with pytest.raises(FloatingPointError, match="non-finite"):
         bad(["a"], ["b"])
+
+
+def broken_plugin(prompts, responses):
+    raise KeyError("sentiment model not found")
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (broken_plugin, "reward 'p' raised KeyError on prompts 2-3: 'sentiment model not found'"),
+        (lambda p, r: [1.0] * (len(r) - 1), "reward 'p' returned 1 scores for the 2 responses of"),
+        (lambda p, r: [1.0, float("inf")][: len(r)], "returned inf (non-finite) at prompt index 3"),
+    ],
+)
+def test_a_failing_plugin_is_one_line_naming_the_reward_and_the_prompts(fn, message):
+    """A plug-in that raises, returns too few scores or a non-finite one: one RewardError line
+    with the reward's name and the first prompt index concerned (batches of 2 here)."""
+    plugin = Reward("p", lambda p, r: [0.0] * len(r), batch_size=2)
+    plugin.fn = lambda p, r: fn(p, r) if p[0] == "c" else [0.0] * len(r)
+    with pytest.raises(RewardError) as err:
+        plugin(["a", "b", "c", "d"], ["w", "x", "y", "z"])
+    assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_prompt_scaled_reward_keeps_rankings_and_scales_chosen_prompts():

@@ -25,6 +25,7 @@ __all__ = [
     "Reward",
     "ScoreFn",
     "SequenceClassifierReward",
+    "RewardError",
     "check_reward_spec",
     "load_reward",
     "register_scorer",
@@ -79,6 +80,11 @@ def check_reward_spec(spec: str, what: str = "reward") -> None:
         raise err
 
 
+class RewardError(FloatingPointError, ValueError):
+    """A reward that raised, returned the wrong number of scores or a non-finite score; the
+    message names the reward and the first prompt index concerned."""
+
+
 class Reward:
     """A named reward: `reward(prompts, responses)` returns a float64 array, checked finite."""
 
@@ -90,13 +96,34 @@ class Reward:
             raise ValueError(f"{self.name}: {len(prompts)} prompts but {len(responses)} responses")
         out = []
         for start in range(0, len(prompts), self.batch_size):
-            stop = start + self.batch_size
-            out.extend(self.fn(list(prompts[start:stop]), list(responses[start:stop])))
-        scores = np.asarray(out, dtype=np.float64)
+            stop = min(start + self.batch_size, len(prompts))
+            try:
+                batch = list(self.fn(list(prompts[start:stop]), list(responses[start:stop])))
+            except Exception as err:  # a plug-in's own failure, named and located in one line
+                first = " ".join(str(err).split())
+                raise RewardError(
+                    f"reward '{self.name}' raised {type(err).__name__} on prompts {start}-"
+                    f"{stop - 1}: {first}"
+                ) from None
+            if len(batch) != stop - start:
+                raise RewardError(
+                    f"reward '{self.name}' returned {len(batch)} scores for the {stop - start} "
+                    f"responses of prompts {start}-{stop - 1}"
+                )
+            out.extend(batch)
+        try:
+            scores = np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise RewardError(f"reward '{self.name}' returned non-numbers ({err})") from None
         if scores.shape != (len(prompts),):
-            raise ValueError(f"{self.name}: expected {len(prompts)} scores, got {scores.shape}")
-        if not np.all(np.isfinite(scores)):
-            raise FloatingPointError(f"{self.name}: non-finite reward (NaN or Inf)")
+            shape = scores.shape
+            raise RewardError(f"reward '{self.name}': expected {len(prompts)} scores, got {shape}")
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if bad.size:
+            raise RewardError(
+                f"reward '{self.name}' returned {scores[bad[0]]} (non-finite) at prompt index "
+                f"{bad[0]} ({bad.size} non-finite in all)"
+            )
         return scores
 
     def matrix(self, prompts: Sequence[str], responses: Sequence[Sequence[str]]) -> np.ndarray:

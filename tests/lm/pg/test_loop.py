@@ -36,7 +36,7 @@ def test_normalized_reward_applies_the_fixed_normalisation_and_scale():
 
 def test_non_finite_rewards_stop_policy_gradient():
     bad = NormalizedReward(lambda p, r: [float("nan")] * len(r), Normalization(0.0, 1.0), "b")
-    with pytest.raises(FloatingPointError, match="b: non-finite"):
+    with pytest.raises(FloatingPointError, match="reward 'b' returned nan .* prompt index 0"):
         bad(["p", "p"], ["a", "b"])
 
 
@@ -207,3 +207,29 @@ def test_shared_initial_evaluation_changes_no_measurement(tiny_initial):
     # the proxy is scored per run even where the samples are shared: the two normalisations differ
     start = shared[shared.step == 0].set_index("rm").proxy
     assert start["len"] != pytest.approx(start["len_shifted"])
+
+
+def test_a_reward_failing_mid_run_names_the_run_and_the_step(tiny_initial):
+    """A proxy that turns non-finite after the first step stops the run with one line naming
+    the algorithm, policy, RM, seed and step."""
+    from rmteacher.rewards.registry import Reward, RewardError
+
+    plan = TrainingPlan.build(PROMPTS, 2, 2, k=2, prompts_per_step=4, epochs=2, evals_per_epoch=1)
+    calls = []
+
+    def flaky(prompts, responses):
+        calls.append(len(prompts))
+        return [float("nan") if len(calls) == 2 else 1.0] * len(responses)
+
+    gold = load_reward("length")
+    norm = Normalization(5.0, 0.2)
+    cfg = PgRunConfig(
+        num_generations=2, prompts_per_step=4, beta=0.05, learning_rate=1e-1, seed=7, **GENERATION
+    )
+    # call 1: the initial evaluation, call 2: the rewards of step 1
+    proxy = Reward("flaky", flaky, batch_size=1024)
+    with pytest.raises(RewardError) as err:
+        tracked_run(tiny_initial, plan, "flaky", proxy, norm, gold, norm, cfg)
+    message = str(err.value)
+    assert message.startswith("rloo tiny flaky seed 7, step 1: reward 'flaky' returned nan")
+    assert "\n" not in message

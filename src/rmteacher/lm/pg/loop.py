@@ -43,6 +43,7 @@ from rmteacher.lm.world.sampling import (
     sample_tokens,
     sequence_token_logprobs,
 )
+from rmteacher.rewards.registry import RewardError
 
 ALGORITHMS = ("rloo", "grpo")
 OPTIMIZERS = ("adam", "sgd")
@@ -198,7 +199,11 @@ def train(
             skip_special_tokens=True,
         )
         clock.lap("generation")
-        z = torch.as_tensor(reward(batch_prompts, [t.strip() for t in texts]), dtype=torch.float32)
+        try:
+            scores = reward(batch_prompts, [t.strip() for t in texts])
+        except RewardError as err:
+            raise RewardError(f"{desc or 'policy gradient'}, step {step + 1}: {err}") from None
+        z = torch.as_tensor(scores, dtype=torch.float32)
         clock.lap("reward")
         mask = completion.mask.float()
         with torch.no_grad():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from rmteacher.rewards.normalize import Normalization
+from rmteacher.rewards.registry import RewardError
 
 
 class NormalizedReward:
@@ -18,6 +19,10 @@ class NormalizedReward:
 
     def __call__(self, prompts, responses) -> np.ndarray:
         raw = np.asarray(self.reward(list(prompts), list(responses)), dtype=np.float64)
-        if not np.all(np.isfinite(raw)):
-            raise FloatingPointError(f"{self.name}: non-finite reward during policy gradient")
+        bad = np.flatnonzero(~np.isfinite(raw))
+        if bad.size:
+            raise RewardError(
+                f"reward '{self.name}' returned {raw[bad[0]]} (non-finite) at prompt index "
+                f"{bad[0]} of the batch during policy gradient"
+            )
         return self.scale * self.norm(raw)
