@@ -119,16 +119,8 @@ def test_rloo_loss_has_the_gradient_of_trl_rloo_loss(tiny_policy_dir):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_config_rejects_unknown_algorithm_and_optimizer():
-    base = dict(
-        num_generations=2,
-        prompts_per_step=4,
-        beta=0.0,
-        learning_rate=1e-3,
-        max_new_tokens=8,
-        temperature=1.0,
-        seed=0,
-    )
+def test_config_rejects_unknown_algorithm_and_optimizer(pg_config_base):
+    base = pg_config_base
     with pytest.raises(ValueError, match="algorithm"):
         PgRunConfig(**base, algorithm="ppo")
     with pytest.raises(ValueError, match="optimizer"):

@@ -6,19 +6,11 @@ from rmteacher.lm.pg.loop import PgRunConfig
 from rmteacher.lm.pg.sweep import VARIANTS
 
 
-def test_variants_pin_the_algorithm_and_grpo_reward_scaling():
+def test_variants_pin_the_algorithm_and_grpo_reward_scaling(pg_config_base):
     assert set(VARIANTS) == set(Sec42PgParams().variants)
     assert VARIANTS["rloo"] == {"algorithm": "rloo"}
     assert VARIANTS["grpo"] == {"algorithm": "grpo", "scale_rewards": "none"}
     assert VARIANTS["grpo_group"] == {"algorithm": "grpo", "scale_rewards": "group"}
-    base = dict(
-        num_generations=2,
-        prompts_per_step=4,
-        beta=0.0,
-        learning_rate=1e-3,
-        max_new_tokens=8,
-        temperature=1.0,
-        seed=0,
-    )
+    base = pg_config_base
     for settings in VARIANTS.values():
         PgRunConfig(**base, **settings)  # every variant is a valid configuration
