@@ -230,10 +230,33 @@ def test_bad_reward_spec_is_one_line_before_compute(project, spec, message, monk
     assert not (project / "book").exists() and not (project / "metrics").exists()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_stage_stops_its_kernel_and_leaves_nothing_that_looks_done(project, signum):
-    """Ctrl-C or SIGTERM mid-stage: one line, exit 130, no executed notebook or metrics file,
-    and no kernel left running."""
+def _kernels_of(pid: int) -> list[str]:
+    """Command lines of running kernels whose connection file names the IPC sockets of `pid`."""
+    found = []
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    for line in ps.splitlines():
+        if "ipykernel_launcher" not in line or "-f " not in line:
+            continue
+        connection = Path(line.split("-f ", 1)[1].split()[0])
+        try:
+            if f"rmteacher-kernel-{pid}" in connection.read_text():
+                found.append(line)
+        except OSError:  # removed by the time it is read: that kernel is gone
+            continue
+    return found
+
+
+@pytest.mark.parametrize(
+    "signum, after_seconds",
+    [(signal.SIGINT, 0.3), (signal.SIGINT, 2.0), (signal.SIGTERM, 2.0)],
+    ids=["ctrl-c-while-the-kernel-starts", "ctrl-c-mid-cell", "sigterm-mid-cell"],
+)
+def test_an_interrupted_stage_stops_its_kernel_and_leaves_nothing_that_looks_done(
+    project, signum, after_seconds
+):
+    """Ctrl-C or SIGTERM, while the kernel starts or mid-cell: one line (nothing from the
+    kernel, even after its parent exits), exit 130, no executed notebook or metrics file, and no
+    kernel of this run left running."""
     process = subprocess.Popen(
         [sys.executable, "-m", "rmteacher", "run", "theory_escape_time"],
         cwd=project,
@@ -243,11 +266,11 @@ def test_an_interrupted_stage_stops_its_kernel_and_leaves_nothing_that_looks_don
     )
     executed = project / "book" / "executed" / "theory_escape_time.ipynb"
     deadline = time.monotonic() + 60
-    while not executed.exists() and time.monotonic() < deadline:  # the kernel has started
-        time.sleep(0.2)
-    time.sleep(2)
+    while not executed.exists() and time.monotonic() < deadline:  # papermill has begun
+        time.sleep(0.05)
+    time.sleep(after_seconds)
     process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=60)  # EOF: the kernel, too, let go of stderr
     assert process.returncode == 130
     assert stderr.strip().splitlines() == [
         "error: stage 'theory_escape_time' interrupted; its executed notebook and metrics "
@@ -255,5 +278,4 @@ def test_an_interrupted_stage_stops_its_kernel_and_leaves_nothing_that_looks_don
     ]
     assert not executed.exists()
     assert not (project / "metrics" / "theory_escape_time.json").exists()
-    kernels = subprocess.run(["pgrep", "-f", "ipykernel_launcher"], capture_output=True, text=True)
-    assert str(process.pid) not in kernels.stdout
+    assert _kernels_of(process.pid) == []

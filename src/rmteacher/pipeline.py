@@ -74,20 +74,22 @@ def _kernel_manager_class():
     import subprocess
     import tempfile
 
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
-    class IpcKernelManager(KernelManager):
+    class IpcKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
             kwargs.setdefault("transport", "ipc")
             ip = Path(tempfile.gettempdir()) / f"rmteacher-kernel-{os.getpid()}"
             kwargs.setdefault("ip", str(ip))
             super().__init__(**kwargs)
 
-        async def _async_start_kernel(self, **kwargs):
-            # the kernel's own log lines (e.g. how it was interrupted) stay out of the stage's
-            # output; what a cell raises reaches the executed notebook and the error line
+        async def start_kernel(self, **kwargs):
+            # the kernel's own log lines (how it was interrupted, that its parent exited) stay
+            # out of the stage's output; what a cell raises reaches the executed notebook and the
+            # error line. (`start_kernel`, not `_async_start_kernel`: jupyter_client binds the
+            # public name to the base class's coroutine, so overriding the private one is a no-op.)
             kwargs.setdefault("stderr", subprocess.DEVNULL)
-            return await super()._async_start_kernel(**kwargs)
+            return await super().start_kernel(**kwargs)
 
     return IpcKernelManager
 
