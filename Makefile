@@ -33,7 +33,7 @@ repro: env  ## run the pipeline (PROFILE=tiny|default first rewrites params.yaml
 ifneq ($(strip $(PROFILE)),)
 	rmteacher profile $(PROFILE)
 endif
-	rmteacher check  # the whole params file, before DVC deletes any stage's outputs
+	rmteacher check --deep  # the whole params file, before DVC deletes any stage's outputs
 	dvc repro
 	rmteacher outcomes --write
 	@echo "book: $(CURDIR)/book/_build/html/index.html"

@@ -91,6 +91,22 @@ def test_bad_parameter_fails_before_compute_with_one_line(project):
     assert rmteacher("check", cwd=project).returncode == 2
 
 
+def test_a_value_only_the_seeded_models_reject_stops_deep_check_and_run(project):
+    """gamma = 0.85 is reachable in every tabular setup but not from the seeded MLP policy: the
+    plain `check` (no torch) passes it and says so; `check --deep` (the params_check stage) and
+    `run` stop with one line before any compute."""
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("gamma: 0.1\n", "gamma: 0.85\n", 1))
+    plain = rmteacher("check", cwd=project)
+    assert plain.returncode == 0 and "--deep also builds the seeded models" in plain.stdout
+    expected = "error: theory_escape_time.gamma: gamma=0.85 is unreachable in the MLP rarity sweep"
+    for argv in (["check", "--deep"], ["run", "theory_escape_time"]):
+        result = rmteacher(*argv, cwd=project)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(expected), lines
+    assert not (project / "book").exists() and not (project / "metrics").exists()
+
+
 def test_unknown_stage_group_and_missing_file(project):
     params = project / "params.yaml"
     params.write_text(params.read_text() + "theory_typo:\n  seed: 1\n")

@@ -46,3 +46,69 @@ def test_write_replaces_only_the_block_between_the_markers(tmp_path):
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old table" not in text
     assert not outcomes.write(readme, tmp_path / "metrics")  # already current
+
+
+def test_headlines_carry_each_claims_verdict_value_and_interval(tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "sec41_report.json").write_text(
+        json.dumps(
+            {
+                "claim_perfect_rm_teaches_slowest": "reproduced",
+                "claim_perfect_rm_teaches_slowest_value": 0.1,
+                "claim_perfect_rm_teaches_slowest_low": 0.02,
+                "claim_perfect_rm_teaches_slowest_high": 0.2,
+            }
+        )
+    )
+    (metrics / "theory_best_of_n.json").write_text(
+        json.dumps({"bon_accurate_rm_is_best": False, "bon_gold_at_max_n_accurate": 0.5})
+    )
+    out = tmp_path / "headlines"
+    out.mkdir()
+    (out / "stale.json").write_text("{}")
+    written = outcomes.write_headlines(out, metrics)
+    rows = {p.name: json.loads(p.read_text()) for p in written}
+    assert sorted(p.name for p in out.iterdir()) == sorted(rows)  # the stale file is gone
+    assert rows["sec41_perfect_rm_teaches_slowest.json"] == {
+        "verdict": "reproduced",
+        "value": 0.1,
+        "low": 0.02,
+        "high": 0.2,
+    }
+    assert rows["theory_best_of_n.json"] == {"verdict": "fails", "value": 0.5}
+    # claims their stage did not decide (no metrics, or no verdict key) get no file
+    assert "sec41_proxy_beats_gold_early.json" not in rows and len(rows) == 2
+
+
+def test_dvc_declares_only_the_headlines_as_metrics_and_they_match_the_committed_run(tmp_path):
+    """`dvc metrics show` lists one short row per claim: the `outcomes` stage's files are the only
+    declared metrics (every stage's full metrics file is a plain output), and the committed
+    headlines are what the committed metrics give."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    declared = [
+        next(iter(entry)) if isinstance(entry, dict) else entry
+        for stage in stages.values()
+        for entry in stage.get("metrics", [])
+    ]
+    assert declared == ["metrics/outcomes"]
+    outs = {
+        next(iter(e)) if isinstance(e, dict) else e
+        for s in stages.values()
+        for e in s.get("outs", [])
+    }
+    assert {
+        f"metrics/{name}.json"
+        for name in stages
+        if name not in ("params_check", "outcomes", "book")
+    } <= outs
+    outcomes.write_headlines(tmp_path, root / "metrics")
+    committed = sorted((root / "metrics" / "outcomes").glob("*.json"))
+    assert [p.name for p in committed] == sorted(p.name for p in tmp_path.glob("*.json"))
+    for path in committed:
+        assert path.read_text() == (tmp_path / path.name).read_text(), path.name

@@ -19,6 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate every group of params.yaml")
     check.add_argument("--params", default="params.yaml")
     check.add_argument(
+        "--deep",
+        action="store_true",
+        help="also run the checks that build seeded models (imports torch; a few seconds)",
+    )
+    check.add_argument(
         "--stamp",
         metavar="FILE",
         help="write a one-line stamp here when valid (the DVC stage every stage depends on)",
@@ -37,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outcomes.add_argument("--write", action="store_true", help="rewrite README.md's table")
     outcomes.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
+    outcomes.add_argument(
+        "--headlines",
+        metavar="DIR",
+        help="write one headline JSON per claim here (the metrics `dvc metrics show` lists)",
+    )
     verify = sub.add_parser(
         "verify", help="compare metrics/ with a git revision under stated tolerances"
     )
@@ -133,6 +143,9 @@ def run_report(args) -> int:
             args.temperature,
         )
         paths = write_report(report, out_dir)
+    except ReportInputError as err:  # a plug-in reward failed its probe, before sampling
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except (ValueError, FloatingPointError, OSError) as err:
         print(
             f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
@@ -150,7 +163,10 @@ def run_outcomes(args) -> int:
 
     readme = Path("README.md")
     metrics = outcomes.read_metrics(Path("metrics"))
-    if args.write:
+    if args.headlines:
+        written = outcomes.write_headlines(Path(args.headlines))
+        print(f"wrote {len(written)} headline metrics files to {args.headlines}")
+    elif args.write:
         changed = outcomes.write(readme)
         print(f"README.md outcome table {'updated' if changed else 'already current'}")
     elif args.check:
@@ -205,12 +221,12 @@ def main(argv: list[str] | None = None) -> int:
             seconds = pipeline.run_stage(args.stage, args.params)
             print(f"stage {args.stage}: done in {seconds:.1f} s")
         elif args.command == "check":
-            check_params_file(args.params)
+            check_params_file(args.params, deep=args.deep)
             line = f"{args.params}: all {len(pipeline.stage_names())} stage groups are valid"
             if args.stamp:
                 Path(args.stamp).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.stamp).write_text(line + "\n")
-            print(line)
+            print(line if args.deep else f"{line} (--deep also builds the seeded models)")
         elif args.command == "params" and args.write:
             print(f"wrote {pipeline.write_params(args.params)}")
         elif args.command == "params":

@@ -1,7 +1,12 @@
 """The README's outcome table, generated from the committed `metrics/*.json`: one row per claim
 with the verdict its stage computed and the statistic behind it, so the README never states an
 outcome that the last `dvc repro` did not compute. `rmteacher outcomes --write` rewrites the
-table between the README's markers; a test fails when the README and the metrics disagree."""
+table between the README's markers; a test fails when the README and the metrics disagree.
+
+The same rows are the pipeline's headline metrics: the `outcomes` stage writes one small JSON per
+claim (`verdict`, `value`, `low`, `high`) into `metrics/outcomes/`, the only metrics `dvc.yaml`
+declares, so `dvc metrics show` and `dvc metrics diff` print a table that fits a terminal; every
+stage's full metrics stay in `metrics/<stage>.json` (`dvc metrics show metrics/rloo.json`)."""
 
 from __future__ import annotations
 
@@ -19,21 +24,77 @@ NOT_RUN = "not run"
 
 @dataclass(frozen=True)
 class Outcome:
-    """A claim, the stage whose metrics decide it, the metric holding the verdict, and a format
-    string over that stage's metrics for the statistic behind it."""
+    """A claim, the stage whose metrics decide it, the metric holding the verdict, a format
+    string over that stage's metrics for the statistic behind it, the headline file's name, and
+    the metric that is its `value` (default: the verdict's `<verdict>_value`, with `_low` and
+    `_high` as its interval)."""
 
     claim: str
     stage: str
     verdict: str
     evidence: str
+    name: str
+    value: str = ""
+
+    def value_keys(self) -> dict[str, str]:
+        """{headline column: metric key}; `low`/`high` are `<value key>_low`/`_high` (for a
+        claim: `<verdict>_low`/`_high`) and are left out where the stage has none."""
+        stem = self.value or self.verdict
+        value = self.value or f"{self.verdict}_value"
+        return {"value": value, "low": f"{stem}_low", "high": f"{stem}_high"}
 
 
 OUTCOMES = [
+    Outcome(
+        "the gradient norm stays below its variance bound (Theorem 1, Proposition 2)",
+        "theory_gradient_bound",
+        "",
+        "largest gradient / bound: tabular {max_grad_to_bound_ratio_tabular:.3f}, "
+        "autoregressive {max_grad_to_bound_ratio_autoregressive:.3f}",
+        "theory_gradient_bound",
+        value="max_grad_to_bound_ratio_tabular",
+    ),
+    Outcome(
+        "low reward variance means a slow escape; the rarity runs respect its lower bound (Thm 4)",
+        "theory_escape_time",
+        "rarity_bounds_hold_all",
+        "log-log slope of t_gamma on variance: tabular {escape_time_slope_tabular:.2f}, "
+        "autoregressive {escape_time_slope_autoregressive:.2f}",
+        "theory_escape_time",
+        value="escape_time_slope_tabular",
+    ),
+    Outcome(
+        "the accurate RM is the slow teacher, within Theorem 5's bounds (Theorems 2/5)",
+        "theory_accuracy_speed",
+        "thm5_slow_bound_holds_all",
+        "slow / fast time to gamma: {thm2_slow_over_fast_time_ratio:.1f}",
+        "theory_accuracy_speed",
+        value="thm2_slow_over_fast_time_ratio",
+    ),
+    Outcome(
+        "the better RM depends on the policy (Theorems 3/6)",
+        "theory_policy_dependence",
+        "thm3_ranking_flips",
+        "slow / fast pairing time: {thm3_slow_over_fast:.1f}",
+        "theory_policy_dependence",
+        value="thm3_slow_over_fast",
+    ),
+    Outcome(
+        "under Best-of-N, the accurate RM is best (contrast with policy gradient)",
+        "theory_best_of_n",
+        "bon_accurate_rm_is_best",
+        "r_G at the largest N: accurate RM {bon_gold_at_max_n_accurate:.3f}, best other "
+        "{bon_gold_at_max_n_best_other:.3f}",
+        "theory_best_of_n",
+        value="bon_gold_at_max_n_accurate",
+    ),
     Outcome(
         "Section 4.1 manipulation checks pass (before any policy gradient)",
         "rm_eval",
         "",
         "{checks_passed:d} of {checks_total:d} checks pass",
+        "sec41_manipulation_checks",
+        value="checks_passed",
     ),
     Outcome(
         "a perfectly accurate, low-variance RM teaches slowest (§4.1)",
@@ -41,6 +102,7 @@ OUTCOMES = [
         "claim_perfect_rm_teaches_slowest",
         "closest mix minus perfect RM, r_G increase: {claim_perfect_rm_teaches_slowest_value:.3f} "
         "[{claim_perfect_rm_teaches_slowest_low:.3f}, {claim_perfect_rm_teaches_slowest_high:.3f}]",
+        "sec41_perfect_rm_teaches_slowest",
     ),
     Outcome(
         "a less accurate RM beats training on r_G itself early (§4.1)",
@@ -48,6 +110,7 @@ OUTCOMES = [
         "claim_proxy_beats_gold_early",
         "best mix minus r_G: {claim_proxy_beats_gold_early_value:.3f} "
         "[{claim_proxy_beats_gold_early_low:.3f}, {claim_proxy_beats_gold_early_high:.3f}]",
+        "sec41_proxy_beats_gold_early",
     ),
     Outcome(
         "reward variance predicts the proxy increase (Table 2, mixes)",
@@ -56,6 +119,7 @@ OUTCOMES = [
         "Pearson {claim_variance_predicts_proxy_increase_value:.2f} "
         "[{claim_variance_predicts_proxy_increase_low:.2f}, "
         "{claim_variance_predicts_proxy_increase_high:.2f}]",
+        "sec41_variance_predicts_proxy_increase",
     ),
     Outcome(
         "reward variance predicts the r_G increase (Table 2, mixes)",
@@ -64,6 +128,7 @@ OUTCOMES = [
         "Pearson {claim_variance_predicts_gold_increase_value:.2f} "
         "[{claim_variance_predicts_gold_increase_low:.2f}, "
         "{claim_variance_predicts_gold_increase_high:.2f}]",
+        "sec41_variance_predicts_gold_increase",
     ),
     Outcome(
         "variance & accuracy predicts the r_G increase better than accuracy (Table 2)",
@@ -72,6 +137,7 @@ OUTCOMES = [
         "Pearson difference {claim_variance_and_accuracy_beats_accuracy_value:.2f} "
         "[{claim_variance_and_accuracy_beats_accuracy_low:.2f}, "
         "{claim_variance_and_accuracy_beats_accuracy_high:.2f}]",
+        "sec41_variance_and_accuracy_beats_accuracy",
     ),
     Outcome(
         "at fixed accuracy, more variance teaches faster (controlled family, beyond the paper)",
@@ -79,6 +145,8 @@ OUTCOMES = [
         "claim_variance_raises_increase_at_fixed_accuracy",
         "variance coefficient {surface_variance:.2f} [{surface_variance_low:.2f}, "
         "{surface_variance_high:.2f}]",
+        "sec41_family_variance_at_fixed_accuracy",
+        value="surface_variance",
     ),
     Outcome(
         "accuracy alone does not order RMs (controlled family)",
@@ -87,18 +155,23 @@ OUTCOMES = [
         "noisiest minus most compressed: {claim_less_accurate_beats_more_accurate_value:.3f} "
         "[{claim_less_accurate_beats_more_accurate_low:.3f}, "
         "{claim_less_accurate_beats_more_accurate_high:.3f}]",
+        "sec41_family_less_accurate_beats_more_accurate",
     ),
     Outcome(
         "Section 4.2 manipulation check: RM variances differ across policies",
         "sec42_eval",
         "",
         "{rms_whose_variance_differs:d} of {n_reward_models:d} RMs",
+        "sec42_manipulation_check",
+        value="rms_whose_variance_differs",
     ),
     Outcome(
         "the best RM changes across policies (§4.2)",
         "sec42_report",
         "claim_best_rm_changes_across_policies",
         "policy x RM interaction F {interaction_f:.2f}, p {interaction_p:.3g}",
+        "sec42_best_rm_changes_across_policies",
+        value="interaction_f",
     ),
     Outcome(
         "variance & accuracy orders each policy's RMs (§4.2)",
@@ -107,6 +180,7 @@ OUTCOMES = [
         "mean Spearman {claim_variance_and_accuracy_orders_rms_value:.2f} "
         "[{claim_variance_and_accuracy_orders_rms_low:.2f}, "
         "{claim_variance_and_accuracy_orders_rms_high:.2f}]",
+        "sec42_variance_and_accuracy_orders_rms",
     ),
     Outcome(
         "`rmteacher report`'s ranking predicts RLOO's",
@@ -116,18 +190,23 @@ OUTCOMES = [
         "[{claim_report_ranking_predicts_rloo_low:.2f}, "
         "{claim_report_ranking_predicts_rloo_high:.2f}], top-1 {report_top1_hits:d} of "
         "{n_policies:d}",
+        "sec42_report_ranking_predicts_rloo",
     ),
     Outcome(
         "Table 2's variance statistics survive another normalisation (Table 9)",
         "alt_normalization",
         "claim_rankings_survive_normalization",
         "kept {n_kept:d}, reversed {n_reversed:d} of {n_statistics:d} statistics",
+        "table9_rankings_survive_normalization",
+        value="n_kept",
     ),
     Outcome(
         "Adam undoes a uniform reward scale, SGD does not (consistency check)",
         "reward_scaling",
         "claim_adam_undoes_uniform_scaling",
         "scale effect Adam {adam_scale_effect:.3f}, SGD {sgd_scale_effect:.3f}",
+        "consistency_adam_undoes_uniform_scaling",
+        value="adam_scale_effect",
     ),
 ]
 
@@ -148,8 +227,18 @@ def _cell(outcome: Outcome, metrics: dict[str, dict]) -> tuple[str, str]:
         evidence = outcome.evidence.format(**safe)
     except (KeyError, ValueError):
         evidence = f"see `metrics/{outcome.stage}.json`"
-    verdict = str(stage[outcome.verdict]) if outcome.verdict else "measured"
-    return verdict, evidence
+    return _verdict(outcome, stage), evidence
+
+
+def _verdict(outcome: Outcome, stage: dict) -> str:
+    """The stage's verdict string; a boolean check reads "holds" / "fails"; no verdict metric:
+    "measured"."""
+    if not outcome.verdict:
+        return "measured"
+    verdict = stage[outcome.verdict]
+    if isinstance(verdict, bool):
+        return "holds" if verdict else "fails"
+    return str(verdict)
 
 
 def table(metrics: dict[str, dict]) -> str:
@@ -159,6 +248,36 @@ def table(metrics: dict[str, dict]) -> str:
         verdict, evidence = _cell(outcome, metrics)
         lines.append(f"| {outcome.claim} | {verdict} | {evidence} | `{outcome.stage}` |")
     return "\n".join(lines)
+
+
+def headlines(metrics: dict[str, dict]) -> dict[str, dict]:
+    """{file name: headline} for every claim whose stage has metrics: its verdict and the
+    numbers behind it (`value`, and `low`/`high` where the stage gives an interval)."""
+    files = {}
+    for outcome in OUTCOMES:
+        stage = metrics.get(outcome.stage)
+        if stage is None or (outcome.verdict and outcome.verdict not in stage):
+            continue
+        row: dict = {"verdict": _verdict(outcome, stage)}
+        for column, key in outcome.value_keys().items():
+            if isinstance(stage.get(key), (int, float)) and not isinstance(stage[key], bool):
+                row[column] = stage[key]
+        files[f"{outcome.name}.json"] = row
+    return files
+
+
+def write_headlines(directory: Path, metrics_dir: Path = paths.METRICS) -> list[Path]:
+    """Replace `directory`'s headline files with those of `metrics_dir`'s metrics."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.json"):
+        stale.unlink()
+    written = []
+    for name, row in headlines(read_metrics(metrics_dir)).items():
+        path = directory / name
+        path.write_text(json.dumps(row, indent=1) + "\n")
+        written.append(path)
+    return written
 
 
 def block(metrics: dict[str, dict]) -> str:

@@ -146,34 +146,43 @@ def stage_registry() -> dict[str, type[StageParams]]:
     return classes
 
 
-def stage_params(stage: str, path: str | Path = "params.yaml") -> StageParams:
-    """The validated parameter group of one stage."""
-    registry = stage_registry()
+def stage_params(stage: str, path: str | Path = "params.yaml", deep: bool = False) -> StageParams:
+    """The validated parameter group of one stage (`deep`: also the checks that build seeded
+    models, `StageParams.check_models`)."""
+    return _group_params(stage_registry(), load_params_file(path), stage, path, deep)
+
+
+def _group_params(
+    registry: dict[str, type[StageParams]], data: dict, stage: str, path, deep: bool
+) -> StageParams:
     if stage not in registry:
         raise ParamsError(f"unknown stage '{stage}'; stages: {', '.join(registry)}")
-    data = load_params_file(path)
     if stage not in data:
         raise ParamsError(f"{path}: no group '{stage}' (stages: {', '.join(registry)})")
     group = data[stage]
     if group is not None and not isinstance(group, dict):
         raise ParamsError(f"{path}: group '{stage}' must be a mapping, got {group!r}")
     try:
-        return registry[stage].from_mapping(group)
+        params = registry[stage].from_mapping(group)
+        if deep:
+            params.check_models()
+        return params
     except ParamsError:
         raise
     except ValueError as err:  # e.g. a reward spec that names no scorer, model or function
         raise ParamsError(" ".join(str(err).split())) from None
 
 
-def check_params_file(path: str | Path = "params.yaml") -> None:
-    """Validate every group; unknown top-level groups are errors too."""
+def check_params_file(path: str | Path = "params.yaml", deep: bool = False) -> None:
+    """Validate every group; unknown top-level groups are errors too (`deep`: see
+    `stage_params`). The file is read once."""
     registry = stage_registry()
     data = load_params_file(path)
     for group in data:
         if group not in registry:
             raise ParamsError(f"{path}: unknown group '{group}'; stages: {', '.join(registry)}")
     for stage in data:
-        stage_params(stage, path)
+        _group_params(registry, data, stage, path, deep)
 
 
 def stage_names() -> list[str]:
@@ -183,7 +192,7 @@ def stage_names() -> list[str]:
 def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
     """Validate, then execute one stage's notebook; returns the wall time in seconds."""
     root = repo_root()
-    params = stage_params(stage, root / params_path)  # raises ParamsError before any compute
+    params = stage_params(stage, root / params_path, deep=True)  # ParamsError before compute
     outputs = StageOutputs(stage, root)
     notebook, executed = outputs.notebook_path, outputs.executed_path
     if not notebook.is_file():

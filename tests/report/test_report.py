@@ -147,6 +147,53 @@ def test_bad_inputs_fail_with_one_line_before_compute(
     assert captured.out == "" and not out.exists()
 
 
+PLUGINS = """
+def raises(prompts, responses):
+    raise RuntimeError("scoring server unreachable")
+
+
+def too_few(prompts, responses):
+    return [0.0] * (len(responses) - 1)
+
+
+def not_finite(prompts, responses):
+    return [float("nan")] * len(responses)
+"""
+
+
+@pytest.mark.parametrize(
+    "plugin, message",
+    [
+        ("raises", "raised RuntimeError on prompts 0-1: scoring server unreachable"),
+        ("too_few", "returned 1 scores for the 2 responses"),
+        ("not_finite", "non-finite"),
+    ],
+)
+def test_a_failing_plugin_reward_stops_the_report_before_the_policy_samples(
+    plugin, message, tiny_policy_dir, prompt_file, tmp_path, monkeypatch, capsys
+):
+    """A `module:function` reward that raises, returns the wrong number of scores or NaN is
+    probed before sampling: one line naming it, exit 2, nothing sampled, no output directory."""
+    (tmp_path / "report_plugins.py").write_text(PLUGINS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("the policy sampled before the plug-in was probed")
+
+    monkeypatch.setattr("rmteacher.lm.world.sampling.sample_responses", no_sampling)
+    out = tmp_path / "out"
+    argv = ["report", "--policy", tiny_policy_dir, "--prompts", str(prompt_file)]
+    argv += ["--reward-model", "length", f"bad=report_plugins:{plugin}", "--out", str(out)]
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 2, captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --reward-model bad: "), lines
+    assert message in lines[0] and "probe before sampling" in lines[0]
+    assert captured.out == "" and not out.exists()
+
+
 def test_library_call_with_loaded_rewards_and_without_gold(tiny_policy_dir):
     """A notebook can pass callables; without a gold reward the ranking is by variance."""
     rewards = {

@@ -65,7 +65,13 @@ class StageParams:
         return instance
 
     def check(self) -> None:
-        """Cross-field rules; subclasses override and raise ParamsError."""
+        """Cross-field rules; subclasses override and raise ParamsError. Runs in every
+        validation, so it stays light (numpy and scipy at most; no torch, no model loading)."""
+
+    def check_models(self) -> None:
+        """Rules that need seeded models built with torch (e.g. whether a target is reachable
+        from an initial MLP policy). Run by `rmteacher check --deep`, the params_check stage and
+        `rmteacher run`, not by a plain `rmteacher check`; subclasses override."""
 
     @classmethod
     def from_file(cls, path: str | Path = "params.yaml") -> StageParams:

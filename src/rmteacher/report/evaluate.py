@@ -24,6 +24,7 @@ from __future__ import annotations
 import gc
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -161,22 +162,25 @@ def evaluate_rewards_on_policy(
     response pairs, [M, 2] gold scores), as rm_eval.rm_table takes them, adds off-policy
     accuracies (the ranking still uses on-policy accuracy only).
 
-    Inputs are checked first (ReportInputError, one line). Uses CUDA when present; the policy is
-    released before the RMs are loaded, and each RM after it has scored."""
+    Inputs are checked first (ReportInputError, one line), and every reward that is cheap to
+    load (a scorer, a plug-in function, a callable) is probed on two responses before the policy
+    samples anything. Uses CUDA when present; the policy is released before the RMs are loaded,
+    and each RM after it has scored."""
     check_report_inputs(
         policy_spec, reward_specs, gold_spec, prompts, n_samples, max_new_tokens, temperature
     )
     if offpolicy is not None:
         _check_offpolicy(*offpolicy)
+    rewards = dict(reward_specs)
+    if gold_spec is not None:
+        rewards[GOLD] = gold_spec
+    light = probe_light_rewards(rewards, prompts)
     import torch
 
     from rmteacher.core.hf import load_policy
     from rmteacher.lm.world.sampling import sample_responses
-    from rmteacher.rewards.registry import Reward, load_reward
+    from rmteacher.rewards.registry import load_reward
 
-    rewards = dict(reward_specs)
-    if gold_spec is not None:
-        rewards[GOLD] = gold_spec
     steps = tqdm(
         total=1 + len(rewards),
         desc="sampling",
@@ -202,10 +206,7 @@ def evaluate_rewards_on_policy(
     for name, spec in rewards.items():
         steps.set_description_str(f"scoring {name}"[:28])
         what = "--gold" if name == GOLD else "--reward-model"
-        if isinstance(spec, str):
-            reward = load_reward(spec, name, what)
-        else:  # a loaded reward or a callable: wrap it for the shape and finiteness checks
-            reward = spec if isinstance(spec, Reward) else Reward(name, spec)
+        reward = light[name] if name in light else load_reward(spec, name, what)
         matrices[name] = score_matrix(reward, list(prompts), responses)
         if offpolicy is not None:
             off_matrices[name] = score_matrix(reward, list(offpolicy[0]), offpolicy[1])
@@ -227,6 +228,35 @@ def evaluate_rewards_on_policy(
     ranked = predicted_ranking(table)
     ranked.attrs.update(table.attrs)
     return PolicyReport(policy_spec, list(prompts), responses, matrices, norms, ranked, settings)
+
+
+PROBE_RESPONSES = ("Yes.", "I am not sure about that, to be honest.")
+
+
+def probe_light_rewards(rewards: dict[str, object], prompts: list[str]) -> dict[str, object]:
+    """Load every reward that needs no model weights (a registered scorer, a `module:function`
+    spec, a callable or a loaded Reward) and score two fixed responses to the first prompt, so a
+    plug-in that raises, returns the wrong number of scores or a non-finite score stops the
+    report (ReportInputError naming it) before the policy samples. Model-backed RMs are loaded
+    one at a time after sampling, as before; their specs were checked by check_report_inputs.
+    Returns {name: loaded reward} for the probed ones."""
+    from rmteacher.rewards.registry import SCORERS, Reward, RewardError, load_reward
+
+    loaded = {}
+    for name, spec in rewards.items():
+        what = "--gold" if name == GOLD else "--reward-model"
+        if isinstance(spec, str):
+            if not (spec in SCORERS or (":" in spec and not Path(spec).exists())):
+                continue  # a model: loading it now would hold it beside the policy
+            reward = load_reward(spec, name, what)
+        else:  # a loaded reward or a callable: wrap it for the shape and finiteness checks
+            reward = spec if isinstance(spec, Reward) else Reward(name, spec)
+        try:
+            reward([prompts[0]] * len(PROBE_RESPONSES), list(PROBE_RESPONSES))
+        except RewardError as err:
+            raise ReportInputError(f"{what} {name}: {err} (probe before sampling)") from None
+        loaded[name] = reward
+    return loaded
 
 
 def _check_offpolicy(prompts, pairs, gold) -> None:

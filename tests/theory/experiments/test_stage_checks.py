@@ -1,6 +1,8 @@
 """Parameters of the theory stages: the tiny profile is the defaults with its own values on top,
 `check()` accepts them and rejects a perturbed value, and values that would make a construction
-impossible fail in `check()`, before any compute, with one line naming the stage and key."""
+impossible fail before any compute, with one line naming the stage and key: in `check()` when
+numpy decides it, in `check_models()` (`rmteacher check --deep`, the params_check stage, `rmteacher
+run`) when it takes the seeded torch MLP policy."""
 
 import dataclasses
 import importlib
@@ -48,6 +50,12 @@ BAD = [
     ("theory_accuracy_speed", {"gamma": 1.9}, "gamma", "too large"),
 ]
 
+# Reachable in every tabular setup, out of reach from the seeded MLP policy: only the deep
+# check can tell.
+BAD_FOR_MODELS = [
+    ("theory_escape_time", {"gamma": 0.85}, "gamma", "unreachable in the MLP rarity sweep"),
+]
+
 # One value per stage with cross-field rules that its `check()` must reject, applied to the
 # tiny-profile params (which pass), so a check that never fires fails here.
 PERTURBED = {
@@ -75,6 +83,20 @@ def test_each_theory_stage_module_defines_exactly_its_params_class():
             if issubclass(cls, StageParams) and cls.__module__ == name
         ]
         assert len(defined) == 1 and callable(module.run), name
+
+
+def test_plain_check_of_the_whole_file_imports_no_heavy_library():
+    """`rmteacher check` stays fast (<= 1 s is the goal; benchmarks/ has none, this is the
+    cause): validating the committed params.yaml without --deep loads no torch, transformers,
+    scipy or pandas."""
+    code = (
+        "import sys; from rmteacher.pipeline import check_params_file; "
+        f"check_params_file({str(ROOT / 'params.yaml')!r}); "
+        "print([m for m in ('torch', 'transformers', 'scipy', 'pandas') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_importing_the_stage_modules_imports_no_torch():
@@ -121,6 +143,17 @@ def test_best_of_n_has_no_cross_field_rule():
 def test_impossible_constructions_fail_in_check_naming_the_key(stage, values, key, detail):
     with pytest.raises(ParamsError, match=detail) as info:
         THEORY[stage].from_mapping(values)
+    message = str(info.value)
+    assert message.startswith(f"{stage}.{key}: ") and "\n" not in message
+
+
+@pytest.mark.parametrize("stage,values,key,detail", BAD_FOR_MODELS)
+def test_constructions_that_need_the_seeded_models_fail_in_the_deep_check(
+    stage, values, key, detail
+):
+    params = THEORY[stage].from_mapping(values)  # the plain check cannot see it
+    with pytest.raises(ParamsError, match=detail) as info:
+        params.check_models()
     message = str(info.value)
     assert message.startswith(f"{stage}.{key}: ") and "\n" not in message
 

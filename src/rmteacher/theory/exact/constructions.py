@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import brentq
 
 
 def values_following(order_scores: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -83,14 +82,12 @@ def indicator_rm(n_outputs: int, target: int, low: float = -1.0) -> np.ndarray:
     return reward
 
 
-def theorem6_policy(
+def theorem6_rest_mean(
     reward_gold: np.ndarray, likely: int, rare: int, v0: float, big_t: float, c: float
-) -> np.ndarray:
-    """A policy in Theorem 6's family: pi(rare) = T^{-2}, pi(likely) = c and E_pi[r_G] = v0.
-
-    The remaining mass 1 - c - T^{-2} is spread over the other outputs as an exponential tilt
-    pi(y) ∝ exp(beta r_G(y)), with beta found by root finding so the mean is exactly v0.
-    """
+) -> tuple[np.ndarray, float, float]:
+    """(the other outputs, their mass 1 - c - T^{-2}, the mean of r_G they must have for
+    E_pi[r_G] = v0) in Theorem 6's family; ValueError when no policy of the family meets v0
+    (the needed mean must lie strictly between their smallest and largest r_G)."""
     rest = np.setdiff1d(np.arange(reward_gold.size), [likely, rare])
     mass_rest = 1 - c - big_t**-2
     if mass_rest <= 0 or rest.size == 0:
@@ -102,6 +99,21 @@ def theorem6_policy(
             f"v0={v0} is not reachable: the other outputs must average {needed:.3f}, outside "
             f"({r_rest.min():.3f}, {r_rest.max():.3f}); lower c or change v0"
         )
+    return rest, mass_rest, needed
+
+
+def theorem6_policy(
+    reward_gold: np.ndarray, likely: int, rare: int, v0: float, big_t: float, c: float
+) -> np.ndarray:
+    """A policy in Theorem 6's family: pi(rare) = T^{-2}, pi(likely) = c and E_pi[r_G] = v0.
+
+    The remaining mass 1 - c - T^{-2} is spread over the other outputs as an exponential tilt
+    pi(y) ∝ exp(beta r_G(y)), with beta found by root finding so the mean is exactly v0.
+    """
+    from scipy.optimize import brentq  # here, not at the top: `rmteacher check` stays light
+
+    rest, mass_rest, needed = theorem6_rest_mean(reward_gold, likely, rare, v0, big_t, c)
+    r_rest = reward_gold[rest]
 
     def tilted_mean(beta: float) -> float:
         w = np.exp(beta * (r_rest - r_rest.max()))

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import solve_ivp
 
 Vector = np.ndarray
 
@@ -59,6 +58,8 @@ def integrate(
         reached.terminal = stop_at_target
         reached.direction = 1
         events = [reached]
+
+    from scipy.integrate import solve_ivp  # here, not at the top: `rmteacher check` stays light
 
     solution = solve_ivp(
         lambda _t, state: rhs(state),

@@ -18,9 +18,9 @@ and reported as such; the lower bound is only checked on runs that reach gamma.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rmteacher.core.params import StageParams, param
 from rmteacher.theory.exact import bounds, constructions, quantities, tabular
@@ -32,6 +32,9 @@ from rmteacher.theory.experiments.common import (
     tabular_flow,
     theorem2_setup,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ def theorem2_times(p, setup: SinglePromptSetup) -> dict[str, float]:
 
 def head_to_head(p, setup: SinglePromptSetup) -> tuple[pd.DataFrame, pd.DataFrame]:
     """t_gamma of the two Theorem 2 RMs, and E[r_G](t) curves on a common horizon."""
+    import pandas as pd
+
     rms = theorem2_rms(p, setup)
     times = theorem2_times(p, setup)
     reached = [t for t in times.values() if np.isfinite(t)]
@@ -162,6 +167,8 @@ def sweep_orderings(p, setup: SinglePromptSetup) -> list[tuple[str, str, np.ndar
 def accuracy_sweep(p, setup: SinglePromptSetup) -> pd.DataFrame:
     """One row per (ranking, RM): accuracy, variance, t_gamma (inf if censored at the horizon),
     the bounds, and E[r_G] at the flow's limit (`limit_gold`, from `tabular.flow_limit`)."""
+    import pandas as pd
+
     slow_bound = bounds.theorem5_slow_lower_bound(p.big_t, setup.gamma, 1)
     rho = bounds.theorem5_rho(setup.gold_mean0, setup.gamma, setup.gold[setup.target])
     fast_bound = bounds.theorem5_fast_upper_bound(setup.pi0[setup.target], rho, 1)

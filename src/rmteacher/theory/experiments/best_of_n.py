@@ -10,9 +10,9 @@ the two stages cannot drift apart. The notebook relies on that default; tests pa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rmteacher.core.params import StageParams, param
 from rmteacher.core.stage import repo_root
@@ -25,6 +25,9 @@ from rmteacher.theory.experiments.accuracy_speed import (
     theorem2_rms,
     theorem2_times,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ def candidate_rms(p, construction, setup) -> dict[str, np.ndarray]:
 def run(p: BestOfNParams, construction: AccuracySpeedParams | None = None) -> BestOfNResult:
     """Best-of-N with Theorem 2's RMs and noisy ones. `construction`: the theory_accuracy_speed
     params (default: that group of the project's params.yaml)."""
+    import pandas as pd
+
     if construction is None:
         construction = AccuracySpeedParams.from_file(repo_root() / "params.yaml")
     setup = setup_from(construction)

@@ -20,9 +20,9 @@ The bounds themselves (t_gamma >= lower bound) are checked on every run of both 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
 from rmteacher.core.params import ParamsError, StageParams, param
@@ -32,7 +32,11 @@ from rmteacher.theory.experiments.common import (
     finite_or_nan,
     loglog_slope,
     tabular_flow,
+    theorem2_setup,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,10 @@ class EscapeTimeParams(StageParams):
             raise ParamsError(f"{self.STAGE}.rare_probs: need at least two distinct values of p")
         if self.vocab_size**self.seq_len > 20_000:
             raise ParamsError(f"{self.STAGE}: vocab_size**seq_len must be <= 20000 to enumerate")
-        check_constructible(self.STAGE, "gamma", lambda: check_reachable(self))
+        check_constructible(self.STAGE, "gamma", lambda: check_reachable_tabular(self))
+
+    def check_models(self) -> None:
+        check_constructible(self.STAGE, "gamma", lambda: check_reachable_mlp(self))
 
 
 @dataclass(frozen=True)
@@ -111,15 +118,21 @@ def tabular_problem(p) -> tuple[np.ndarray, np.ndarray]:
     return gold, pi0
 
 
-def check_reachable(p) -> None:
-    """Raise ValueError if some sweep's r_G cannot rise by gamma on its tracked prompt (cheap,
-    seeded: initial policies only, no flow)."""
+def check_reachable_tabular(p) -> None:
+    """Raise ValueError if the tabular T sweep or a tabular rarity setup cannot rise by gamma
+    (numpy only: initial policies, no flow)."""
+    tabular_problem(p)
+    for prob in p.rare_probs:
+        theorem2_setup(p.seed, p.n_outputs, p.gamma, p.temperature, prob)
+
+
+def check_reachable_mlp(p) -> None:
+    """Raise ValueError if r_G cannot rise by gamma on the tracked prompt of the MLP T sweep or
+    an MLP rarity setup (builds the seeded torch policies; no flow)."""
     from rmteacher.theory.exact import autoregressive as ar
     from rmteacher.theory.exact.mlp_flow import initial_probabilities, mlp_ground_truth, mlp_policy
     from rmteacher.theory.experiments import rarity
 
-    tabular_problem(p)
-    rarity.tabular_setups(p)
     with ar.single_threaded():
         space, model = mlp_policy(p)
         gold = mlp_ground_truth(p, space)[0]
@@ -141,6 +154,8 @@ def kl_horizon(p, lam: float, big_t: float, kl_free: dict, key) -> float:
 
 
 def tabular_sweep(p) -> pd.DataFrame:
+    import pandas as pd
+
     gold, pi0 = tabular_problem(p)
     rows = []
     kl_free: dict[float, float] = {}
@@ -171,6 +186,8 @@ def tabular_sweep(p) -> pd.DataFrame:
 
 
 def autoregressive_sweep(p) -> pd.DataFrame:
+    import pandas as pd
+
     from rmteacher.theory.exact import autoregressive as ar
     from rmteacher.theory.exact.mlp_flow import (
         initial_probabilities,
@@ -262,6 +279,8 @@ def tolerance_check(p, table: pd.DataFrame) -> float:
 
 def run(p: EscapeTimeParams) -> EscapeTimeResult:
     """Both sweeps, for both policies. Slopes are NaN when fewer than two finite points exist."""
+    import pandas as pd
+
     from rmteacher.theory.experiments import rarity
 
     table = pd.concat(

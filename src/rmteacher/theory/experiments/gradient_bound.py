@@ -12,14 +12,17 @@ The tests of the bounds are the ratios `max_grad_to_bound_ratio_*` (must be <= 1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
 from rmteacher.core.params import ParamsError, StageParams, param
 from rmteacher.theory.exact import bounds, quantities, tabular
 from rmteacher.theory.experiments.common import finite_or_nan, loglog_slope
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # RM shapes h(u) of the normalized rank u in [0, 1] of r_G: all increasing, so every RM built
 # from them ranks outputs exactly like r_G.
@@ -77,6 +80,8 @@ def rank_shaped_rewards(gold: np.ndarray, shape: str, scale: float) -> np.ndarra
 
 
 def tabular_instances(p, rng: np.random.Generator) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     scales = np.logspace(np.log10(p.scale_min), 0, p.n_scales)
     for i in range(p.n_policies):
@@ -116,6 +121,7 @@ def tabular_instances(p, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def autoregressive_instances(p, rng: np.random.Generator) -> pd.DataFrame:
+    import pandas as pd
     import torch
 
     from rmteacher.theory.exact import autoregressive as ar

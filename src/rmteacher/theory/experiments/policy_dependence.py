@@ -7,9 +7,9 @@ y'_gamma; pi' in Pi' mirrors it. RM r is +1 on y_gamma, r' is +1 on y'_gamma (-1
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rmteacher.core.params import ParamsError, StageParams, param
 from rmteacher.theory.exact import bounds, constructions, quantities
@@ -20,6 +20,9 @@ from rmteacher.theory.experiments.common import (
     loglog_slope,
     tabular_flow,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class PolicyDependenceParams(StageParams):
                     )
         check_constructible(self.STAGE, "gamma", lambda: ground_truth(self))
         for big_t in sorted({*self.t_values, self.big_t}):
-            check_constructible(self.STAGE, "v0", lambda t=big_t: build(self, t))
+            check_constructible(self.STAGE, "v0", lambda t=big_t: check_v0_reachable(self, t))
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,14 @@ def ground_truth(p) -> tuple[np.ndarray, tuple[int, int]]:
     return gold, (best, second)
 
 
+def check_v0_reachable(p, big_t: float) -> None:
+    """ValueError unless both policies of Theorem 6's families can have E_pi[r_G] = v0 at this
+    T (the condition `build` needs; no root finding)."""
+    gold, (best, second) = ground_truth(p)
+    constructions.theorem6_rest_mean(gold, best, second, p.v0, big_t, p.c)
+    constructions.theorem6_rest_mean(gold, second, best, p.v0, big_t, p.c)
+
+
 def build(p, big_t: float):
     """r_G, the targets, one policy of each family at this T, and the two RMs. ValueError if
     E_pi[r_G] = v0 cannot be met (theorem6_policy's message says why)."""
@@ -93,6 +104,8 @@ def build(p, big_t: float):
 
 
 def grid(p, big_t: float) -> pd.DataFrame:
+    import pandas as pd
+
     gold, targets, policies, rms = build(p, big_t)
     rows = []
     for (pol_name, pi0), fast_target in zip(policies.items(), targets, strict=True):
@@ -120,6 +133,8 @@ def grid(p, big_t: float) -> pd.DataFrame:
 
 
 def curves(p, table: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     gold, _, policies, rms = build(p, p.big_t)
     at_t = table[table["T"] == p.big_t]
     reached = at_t.t_gamma[np.isfinite(at_t.t_gamma)]
@@ -143,6 +158,8 @@ def curves(p, table: pd.DataFrame) -> pd.DataFrame:
 
 def flips_at(table: pd.DataFrame) -> pd.Series:
     """For every T: does each policy learn faster with its own RM (r for Pi, r' for Pi')?"""
+    import pandas as pd
+
     t = table.set_index(["T", "policy", "rm"]).t_gamma
     return pd.Series(
         {
@@ -157,6 +174,8 @@ def flips_at(table: pd.DataFrame) -> pd.Series:
 
 def run(p: PolicyDependenceParams) -> PolicyDependenceResult:
     """Every policy x RM pairing at every T, and the curves at T = big_t."""
+    import pandas as pd
+
     table = pd.concat([grid(p, t) for t in sorted({*p.t_values, p.big_t})], ignore_index=True)
     main = table[table["T"] == p.big_t].set_index(["policy", "rm"]).t_gamma
     best_for = {pol: main[pol].idxmin() for pol in POLICIES}
