@@ -4,8 +4,10 @@ of the repository; parameter tracking reruns exactly the stage whose parameter c
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -184,13 +186,8 @@ def test_noop_repro_and_dvc_exp_run_rerun_only_the_changed_stage(tiny_run):
     assert "Data and pipelines are up to date" in sh("dvc repro", copy, env).stdout
     shown = sh("dvc metrics show", copy, env).stdout.splitlines()  # one short row per claim
     assert len(shown) == 1 + len(list((copy / "metrics" / "outcomes").glob("*.json"))) > 10
-    assert max(map(len, shown)) <= 160 and shown[0].split() == [
-        "Path",
-        "high",
-        "low",
-        "value",
-        "verdict",
-    ]
+    assert max(map(len, shown)) <= 160
+    assert shown[0].split()[0] == "Path" and {"value", "verdict"} <= set(shown[0].split())
     sh("git add -A && git commit -qm tiny", copy, env)
     log = sh("dvc exp run -S theory_best_of_n.max_n=4", copy, env).stdout
     ran = re.findall(r"Running stage '([a-z_]+)'", log)
@@ -223,6 +220,53 @@ def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
     finally:
         params.write_text(original)
         sh("dvc repro params_check", copy, env)
+
+
+def test_a_forced_rerun_with_the_same_seed_changes_no_tracked_byte(tiny_run):
+    """Same seed, same bytes, for the stages that train and the report that bootstraps: forcing
+    an RM's training, its evaluation, both policy-gradient grids and the Section 4.1 report (its
+    figure's bootstrap bands are seeded) to run again leaves dvc.lock (the DVC-cached models and
+    logs included), metrics, plot data, executed notebooks and figures exactly as they were;
+    wall-clock timings go to untracked artifacts/timings/."""
+    copy, env, _ = tiny_run
+    sh("git add -A && git commit -qm before-forced-rerun --allow-empty", copy, env)
+    sh("dvc repro -f -s rm_train rm_eval rloo sec41_report sec42_pg", copy, env)
+    assert sh("git status --porcelain", copy, env).stdout == ""
+    assert (copy / "artifacts" / "timings" / "rloo.csv").is_file()
+
+
+def test_ctrl_c_under_dvc_repro_is_recovered_by_the_next_repro(tiny_run):
+    """Ctrl-C (SIGINT to the foreground process group) while `dvc repro` runs a stage: DVC
+    stops, nothing of that stage looks complete, `dvc status` names it, and the next `dvc repro`
+    reruns it alone and restores the same bytes."""
+    copy, env, _ = tiny_run
+    sh("git add -A && git commit -qm before-interrupt --allow-empty", copy, env)
+    executed = copy / "book" / "executed" / "theory_escape_time.ipynb"
+    process = subprocess.Popen(
+        "dvc repro -f -s theory_escape_time",
+        cwd=copy,
+        env=env,
+        shell=True,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while executed.exists() and time.monotonic() < deadline:  # DVC removes the outputs first
+        time.sleep(0.05)
+    while not executed.exists() and time.monotonic() < deadline:  # then papermill begins
+        time.sleep(0.05)
+    time.sleep(2)
+    os.killpg(process.pid, signal.SIGINT)
+    process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert not executed.exists()
+    assert not (copy / "metrics" / "theory_escape_time.json").exists()
+    assert "theory_escape_time" in json.loads(sh("dvc status --json", copy, env).stdout)
+    log = sh("dvc repro", copy, env).stdout
+    assert re.findall(r"Running stage '([a-z_]+)'", log) == ["theory_escape_time"]
+    assert sh("git status --porcelain", copy, env).stdout == ""
 
 
 def test_dvc_plots_show_draws_offline(tiny_run):

@@ -209,7 +209,13 @@ def run(params: RlooParams) -> RlooResult:
     samples = samples[samples.seed == samples.seed.min()] if len(samples) else samples
     paths.RLOO.mkdir(parents=True, exist_ok=True)
     curves.to_csv(paths.curves("rloo"), index=False)
-    logs.to_csv(paths.train_logs("rloo"), index=False)
+    # wall-clock timings differ on every run: kept out of the DVC-tracked logs (so a forced
+    # rerun with the same seed leaves dvc.lock unchanged), in untracked artifacts/timings/
+    timings = [c for c in logs.columns if c.startswith("time_")]
+    logs.drop(columns=timings).to_csv(paths.train_logs("rloo"), index=False)
+    (paths.ARTIFACTS / "timings").mkdir(parents=True, exist_ok=True)
+    run_ids = [c for c in ("policy", "variant", "rm", "seed", "step") if c in logs.columns]
+    logs[run_ids + timings].to_csv(paths.ARTIFACTS / "timings" / "rloo.csv", index=False)
     samples.to_csv(paths.RLOO_SAMPLES, index=False)
     main = curves[curves.variant == "main"]
     final = (

@@ -138,7 +138,13 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
     logs = pd.concat(logs, ignore_index=True)
     paths.SEC42_PG.mkdir(parents=True, exist_ok=True)
     curves.to_csv(paths.curves("sec42_pg"), index=False)
-    logs.to_csv(paths.train_logs("sec42_pg"), index=False)
+    # wall-clock timings differ on every run: kept out of the DVC-tracked logs (so a forced
+    # rerun with the same seed leaves dvc.lock unchanged), in untracked artifacts/timings/
+    timings = [c for c in logs.columns if c.startswith("time_")]
+    logs.drop(columns=timings).to_csv(paths.train_logs("sec42_pg"), index=False)
+    (paths.ARTIFACTS / "timings").mkdir(parents=True, exist_ok=True)
+    run_ids = [c for c in ("policy", "variant", "rm", "seed", "step") if c in logs.columns]
+    logs[run_ids + timings].to_csv(paths.ARTIFACTS / "timings" / "sec42_pg.csv", index=False)
     last = curves[curves.step == curves.step.max()]
     metrics = {
         "runs": int(curves.groupby(["policy", "variant", "rm", "seed"]).ngroups),
