@@ -96,7 +96,9 @@ def test_a_value_only_the_seeded_models_reject_stops_deep_check_and_run(project)
     plain `check` (no torch) passes it and says so; `check --deep` (the params_check stage) and
     `run` stop with one line before any compute."""
     params = project / "params.yaml"
-    params.write_text(params.read_text().replace("gamma: 0.1\n", "gamma: 0.85\n", 1))
+    text = params.read_text().replace("gamma: 0.1\n", "gamma: 0.85\n", 1)
+    # this copy has no models/: a scorer stands in for the committed r_G so that only gamma fails
+    params.write_text(text.replace("  gold: models/gold_rm\n", "  gold: vader\n"))
     plain = rmteacher("check", cwd=project)
     assert plain.returncode == 0 and "--deep also builds the seeded models" in plain.stdout
     expected = "error: theory_escape_time.gamma: gamma=0.85 is unreachable in the MLP rarity sweep"
