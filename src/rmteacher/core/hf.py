@@ -67,6 +67,12 @@ def load_policy(spec: str, what: str = "policy"):
     return model, load_tokenizer(spec)
 
 
+def context_length(config) -> int | None:
+    """Tokens the model reads at most: GPT-2's `n_positions`, or `max_position_embeddings` for
+    the other families (GPT-NeoX/Pythia, Llama, ...); None when the config states neither."""
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
+
 def n_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -173,9 +173,10 @@ class SequenceClassifierReward:
         import torch
 
         from rmteacher.core import fast_gpt2
+        from rmteacher.core.hf import context_length
 
         texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
-        limit = getattr(self.model.config, "n_positions", None)  # GPT-2: keep the text's end
+        limit = context_length(self.model.config)  # a text cut to fit keeps its end
         enc = self.tokenizer(
             texts,
             return_tensors="pt",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rmteacher.core.hf import context_length
 from rmteacher.lm.world.sampling import sample_responses
 
 
@@ -69,7 +70,7 @@ def candidate_pairs(
     for column in ("on_a", "on_b", *sources):
         frame[f"gold_{column}"] = gold(frame["prompt"].tolist(), frame[column].tolist())
     frame = binarize(frame, sources, seed)
-    limit = policy.config.n_positions
+    limit = context_length(policy.config) or np.inf
     for kind, columns in (("on", ("on_a", "on_b")), ("off", ("off_chosen", "off_rejected"))):
         lengths = [chat_lengths(tokenizer, frame.prompt, frame[c]) for c in columns]
         frame[f"{kind}_fits"] = np.maximum(*lengths) <= limit

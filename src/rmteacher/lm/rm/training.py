@@ -45,7 +45,7 @@ def train_reward_model(
     from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
-    from rmteacher.core.hf import load_tokenizer
+    from rmteacher.core.hf import context_length, load_tokenizer
 
     tokenizer = load_tokenizer(init_dir)
     model = AutoModelForSequenceClassification.from_pretrained(init_dir, num_labels=1)
@@ -57,7 +57,7 @@ def train_reward_model(
             num_train_epochs=epochs,
             learning_rate=learning_rate,
             lr_scheduler_type="constant",
-            max_length=model.config.n_positions,  # mix_pairs kept only pairs that fit
+            max_length=context_length(model.config),  # mix_pairs kept only pairs that fit
             center_rewards_coefficient=center_rewards_coefficient,
         )
         trainer = RewardTrainer(

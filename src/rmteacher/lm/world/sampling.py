@@ -57,9 +57,9 @@ def chat_prompt_batch(
 def prompt_budget(model, max_new_tokens: int) -> int | None:
     """How many prompt tokens fit beside `max_new_tokens` in the model's context (None: no
     limit known)."""
-    positions = getattr(model.config, "n_positions", None) or getattr(
-        model.config, "max_position_embeddings", None
-    )
+    from rmteacher.core.hf import context_length
+
+    positions = context_length(model.config)
     return None if positions is None else positions - max_new_tokens
 
 

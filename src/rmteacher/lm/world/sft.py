@@ -61,11 +61,11 @@ def finetune(
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from rmteacher.core.hf import load_tokenizer
+    from rmteacher.core.hf import context_length, load_tokenizer
 
     tokenizer = load_tokenizer(base_dir)
     model = AutoModelForCausalLM.from_pretrained(base_dir)
-    max_length = min(max_length, model.config.n_positions)
+    max_length = min(max_length, context_length(model.config) or max_length)
     with tempfile.TemporaryDirectory() as scratch:
         args = SFTConfig(
             **trainer_kwargs(scratch, seed),
