@@ -20,6 +20,13 @@ One optimizer step:
 An "epoch" counts completions, as trl and the paper do: one epoch generates as many responses as
 there are training prompts, so with k = 2 one pass over the prompts is two epochs.
 
+Data parallel (`accelerator` with W > 1 processes, launched by `accelerate launch`): each
+process samples and scores every W-th prompt of the step's B (B must divide by W), computes its
+loss on its B/W prompts, and the gradients are averaged across processes before clipping, so
+the update is the gradient of the B-prompt loss (the mean of equal-sized shards' means); the
+replicas stay identical. Process r samples from seed + r (process 0 from the 1-process stream),
+so a W-process run is another sample of the same run, not the same trajectory.
+
 This is our own loop rather than trl's RLOOTrainer because at this world's size a trl step is
 mostly fixed overhead; `tests/lm/pg/test_loop.py` checks that its loss has the gradient of
 trl's RLOO loss on the same batch.
@@ -144,6 +151,19 @@ def _trim_padding(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
     return ids[:, first:], mask[:, first:]
 
 
+def average_gradients(model, accelerator) -> None:
+    """Replace every parameter's gradient by its mean over the processes (one collective)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = accelerator.reduce(torch.cat([p.grad.reshape(-1) for p in params]), reduction="mean")
+    offset = 0
+    for p in params:
+        p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
+        offset += p.numel()
+
+
 def train(
     reference,
     tokenizer,
@@ -153,15 +173,24 @@ def train(
     max_steps: int,
     on_step=None,
     desc: str | None = None,
+    accelerator=None,
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
     """Train a copy of `reference` (the initial policy, also the KL reference, left unchanged)
     for `max_steps` steps on `prompts`; `reward(prompts, responses)` returns normalised rewards
     (a `NormalizedReward`). `on_step(step, model)` runs before the first step (step 0) and after
     every step. Returns the trained policy and one log row per step (loss, gradient norm before
-    clipping, reward statistics, within-group variance, KL, response length, time per part)."""
+    clipping, reward statistics, within-group variance, KL, response length, time per part).
+    With an `accelerator` of W > 1 processes, data parallel (module docstring); the log's
+    statistics are means over all B prompts, identical on every process."""
     from tqdm.auto import tqdm
 
-    torch.manual_seed(cfg.seed)
+    world = 1 if accelerator is None else accelerator.num_processes
+    rank = 0 if accelerator is None else accelerator.process_index
+    if cfg.prompts_per_step % world:
+        raise ValueError(
+            f"prompts_per_step={cfg.prompts_per_step} does not divide across {world} processes"
+        )
+    torch.manual_seed(cfg.seed + rank)
     policy = copy.deepcopy(reference).train()
     for parameter in policy.parameters():
         parameter.requires_grad_(True)
@@ -178,7 +207,7 @@ def train(
         on_step(0, policy)
     for step in tqdm(range(max_steps), desc=desc, disable=desc is None, mininterval=30):
         clock = _Clock()
-        rows_of_step = torch.as_tensor(np.repeat(schedule[step], k))
+        rows_of_step = torch.as_tensor(np.repeat(schedule[step][rank::world], k))
         batch_prompts = [prompts[i] for i in rows_of_step.tolist()]
         prompt_ids, prompt_mask = _trim_padding(all_ids[rows_of_step], all_mask[rows_of_step])
         policy.eval()
@@ -224,25 +253,36 @@ def train(
         clock.lap("policy_forward")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if world > 1:
+            average_gradients(policy, accelerator)
         clock.lap("backward")
         clip = math.inf if cfg.max_grad_norm is None else cfg.max_grad_norm
         grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), clip)
         optimizer.step()
         clock.lap("optimizer")
         groups = z.view(-1, k)
+        stats = {
+            "loss": loss.detach(),
+            "reward": z.mean(),
+            "reward_std": groups.std(1).mean(),
+            "within_group_variance": groups.var(1).mean(),
+            "frac_reward_zero_std": (groups.std(1) == 0).float().mean(),
+            "kl": kl.mean(),
+            "completion_length": mask.sum(1).mean(),
+        }
+        counts = {"completions": len(texts), "tokens": int(attention.sum())}
+        if world > 1:  # equal shards: the mean of the shards' means is the batch mean
+            means = accelerator.reduce(torch.stack(list(stats.values())), "mean")
+            stats = dict(zip(stats, means, strict=True))
+            totals = accelerator.reduce(torch.tensor(list(counts.values())), "sum")
+            counts = dict(zip(counts, (int(t) for t in totals), strict=True))
         rows.append(
             {
                 "step": step + 1,
-                "loss": float(loss.detach()),
+                "loss": float(stats["loss"]),
                 "grad_norm": float(grad_norm),
-                "reward": float(z.mean()),
-                "reward_std": float(groups.std(1).mean()),
-                "within_group_variance": float(groups.var(1).mean()),
-                "frac_reward_zero_std": float((groups.std(1) == 0).float().mean()),
-                "kl": float(kl.mean()),
-                "completion_length": float(mask.sum(1).mean()),
-                "completions": len(texts),
-                "tokens": int(attention.sum()),
+                **{name: float(stats[name]) for name in list(stats)[1:]},
+                **counts,
                 **{f"time_{part}": seconds for part, seconds in clock.seconds.items()},
             }
         )
