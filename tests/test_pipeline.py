@@ -4,6 +4,7 @@ of the repository; parameter tracking reruns exactly the stage whose parameter c
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -281,6 +282,24 @@ def test_dvc_plots_show_draws_offline(tiny_run):
     for plot in titles:
         (spec,) = plot.values()
         assert spec["title"] in page
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Chromium (apt install chromium)"
+)
+def test_dvc_plots_page_renders_in_headless_chromium_without_network(tiny_run):
+    """The page draws: headless Chromium, with every network request refused, turns each titled
+    plot into a rendered Vega view (an <svg> or <canvas> 'Vega visualization')."""
+    copy, env, _ = tiny_run
+    sh("dvc plots show -o plots_page", copy, env)
+    flags = "--headless --no-sandbox --disable-gpu --virtual-time-budget=15000"
+    offline = "--proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>'"
+    dom = sh(
+        f"chromium {flags} {offline} --dump-dom file://{copy}/plots_page/index.html", copy, env
+    )
+    drawn = dom.stdout.count('aria-label="Vega visualization"')
+    titles = yaml.safe_load((copy / "dvc.yaml").read_text())["plots"]
+    assert drawn >= len(titles) > 0
 
 
 @pytest.mark.parametrize(
