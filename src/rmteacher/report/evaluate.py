@@ -24,7 +24,6 @@ from __future__ import annotations
 import gc
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -240,14 +239,14 @@ def probe_light_rewards(rewards: dict[str, object], prompts: list[str]) -> dict[
     report (ReportInputError naming it) before the policy samples. Model-backed RMs are loaded
     one at a time after sampling, as before; their specs were checked by check_report_inputs.
     Returns {name: loaded reward} for the probed ones."""
-    from rmteacher.rewards.registry import SCORERS, Reward, RewardError, load_reward
+    from rmteacher.rewards.registry import Reward, RewardError, load_reward, loads_a_model
 
     loaded = {}
     for name, spec in rewards.items():
         what = "--gold" if name == GOLD else "--reward-model"
         if isinstance(spec, str):
-            if not (spec in SCORERS or (":" in spec and not Path(spec).exists())):
-                continue  # a model: loading it now would hold it beside the policy
+            if loads_a_model(spec):
+                continue  # loading it now would hold it beside the policy
             reward = load_reward(spec, name, what)
         else:  # a loaded reward or a callable: wrap it for the shape and finiteness checks
             reward = spec if isinstance(spec, Reward) else Reward(name, spec)

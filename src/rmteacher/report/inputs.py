@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rmteacher.core.hf import check_policy_source
-from rmteacher.rewards.registry import SCORERS, check_reward_spec
+from rmteacher.rewards.registry import SCORERS, check_reward_spec, names_a_function
 
 GOLD = "gold"  # the ground truth's row name, as in metrics/rm_table.csv
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -57,7 +57,7 @@ def default_reward_name(spec: str) -> str:
     path (or Hub id) component; characters unsafe in file names become '_'."""
     if spec in SCORERS:
         name = spec
-    elif ":" in spec and not Path(spec).exists():
+    elif names_a_function(spec):
         name = spec.rpartition(":")[2]
     else:
         name = Path(spec).resolve().name if Path(spec).exists() else spec.rstrip("/")

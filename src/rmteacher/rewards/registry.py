@@ -58,6 +58,11 @@ def _import_callable(spec: str, what: str) -> ScoreFn:
     return fn
 
 
+def names_a_function(spec: str) -> bool:
+    """Whether a spec is a `package.module:function` path (not a scorer name, not a path)."""
+    return ":" in spec and not Path(spec).exists()
+
+
 def check_reward_spec(spec: str, what: str = "reward") -> None:
     """Raise a one-line ValueError if `spec` cannot name a reward (no compute, no model load)."""
     if not isinstance(spec, str) or not spec:
@@ -65,7 +70,7 @@ def check_reward_spec(spec: str, what: str = "reward") -> None:
     if spec in SCORERS:
         check_scorer_installed(spec, what)
         return
-    if ":" in spec and not Path(spec).exists():
+    if names_a_function(spec):
         _import_callable(spec, what)
         return
     try:
@@ -196,12 +201,18 @@ class SequenceClassifierReward:
         return scores.float().cpu().tolist()
 
 
+def loads_a_model(spec: str) -> bool:
+    """Whether loading the spec loads model weights (a model directory or Hub id), as opposed
+    to a registered scorer or a plug-in function."""
+    return spec not in SCORERS and not names_a_function(spec)
+
+
 def load_reward(spec: str, name: str | None = None, what: str = "reward") -> Reward:
     """The reward a spec names (see the module docstring); `name` labels it in tables."""
     check_reward_spec(spec, what)
     if spec in SCORERS:
         fn = SCORERS[spec]()
-    elif ":" in spec and not Path(spec).exists():
+    elif names_a_function(spec):
         fn = _import_callable(spec, what)
     else:
         fn = SequenceClassifierReward(spec)

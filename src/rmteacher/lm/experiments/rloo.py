@@ -162,7 +162,7 @@ def run(params: RlooParams) -> RlooResult:
     from dataclasses import replace
 
     from rmteacher.core import paths
-    from rmteacher.lm.pg.sweep import InitialPolicy, check_rms, run_grid
+    from rmteacher.lm.pg.sweep import InitialPolicy, check_rms, run_grid, write_train_logs
     from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
     from rmteacher.lm.rm.gold import vader_passage
     from rmteacher.lm.world.prompts import World
@@ -209,13 +209,7 @@ def run(params: RlooParams) -> RlooResult:
     samples = samples[samples.seed == samples.seed.min()] if len(samples) else samples
     paths.RLOO.mkdir(parents=True, exist_ok=True)
     curves.to_csv(paths.curves("rloo"), index=False)
-    # wall-clock timings differ on every run: kept out of the DVC-tracked logs (so a forced
-    # rerun with the same seed leaves dvc.lock unchanged), in untracked artifacts/timings/
-    timings = [c for c in logs.columns if c.startswith("time_")]
-    logs.drop(columns=timings).to_csv(paths.train_logs("rloo"), index=False)
-    (paths.ARTIFACTS / "timings").mkdir(parents=True, exist_ok=True)
-    run_ids = [c for c in ("policy", "variant", "rm", "seed", "step") if c in logs.columns]
-    logs[run_ids + timings].to_csv(paths.ARTIFACTS / "timings" / "rloo.csv", index=False)
+    write_train_logs(logs, "rloo")
     samples.to_csv(paths.RLOO_SAMPLES, index=False)
     main = curves[curves.variant == "main"]
     final = (

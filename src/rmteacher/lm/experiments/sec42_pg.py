@@ -71,7 +71,13 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
     from rmteacher.lm.experiments.rloo import RlooParams, base_config, chosen_learning_rate
     from rmteacher.lm.experiments.sec42_eval import Sec42EvalParams
     from rmteacher.lm.experiments.sec42_policies import Sec42PoliciesParams
-    from rmteacher.lm.pg.sweep import VARIANTS, InitialPolicy, TrainingPlan, run_grid
+    from rmteacher.lm.pg.sweep import (
+        VARIANTS,
+        InitialPolicy,
+        TrainingPlan,
+        run_grid,
+        write_train_logs,
+    )
     from rmteacher.lm.rm.evaluation import (
         load_policy_normalizations,
         load_suite,
@@ -138,13 +144,7 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
     logs = pd.concat(logs, ignore_index=True)
     paths.SEC42_PG.mkdir(parents=True, exist_ok=True)
     curves.to_csv(paths.curves("sec42_pg"), index=False)
-    # wall-clock timings differ on every run: kept out of the DVC-tracked logs (so a forced
-    # rerun with the same seed leaves dvc.lock unchanged), in untracked artifacts/timings/
-    timings = [c for c in logs.columns if c.startswith("time_")]
-    logs.drop(columns=timings).to_csv(paths.train_logs("sec42_pg"), index=False)
-    (paths.ARTIFACTS / "timings").mkdir(parents=True, exist_ok=True)
-    run_ids = [c for c in ("policy", "variant", "rm", "seed", "step") if c in logs.columns]
-    logs[run_ids + timings].to_csv(paths.ARTIFACTS / "timings" / "sec42_pg.csv", index=False)
+    write_train_logs(logs, "sec42_pg")
     last = curves[curves.step == curves.step.max()]
     metrics = {
         "runs": int(curves.groupby(["policy", "variant", "rm", "seed"]).ngroups),

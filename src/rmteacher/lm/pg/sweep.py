@@ -241,3 +241,17 @@ def scaling_runs(
                     }
                 )
     return runs
+
+
+def write_train_logs(logs: pd.DataFrame, stage: str) -> None:
+    """Write a policy-gradient stage's per-step logs to its DVC-tracked `train_logs.csv`, minus
+    the wall-clock `time_*` columns, which differ on every run (so a forced rerun with the same
+    seed leaves dvc.lock unchanged); those go, with the run keys, to untracked
+    artifacts/timings/<stage>.csv."""
+    from rmteacher.core import paths
+
+    timings = [c for c in logs.columns if c.startswith("time_")]
+    logs.drop(columns=timings).to_csv(paths.train_logs(stage), index=False)
+    (paths.ARTIFACTS / "timings").mkdir(parents=True, exist_ok=True)
+    run_ids = [c for c in ("policy", "variant", "rm", "seed", "step") if c in logs.columns]
+    logs[run_ids + timings].to_csv(paths.ARTIFACTS / "timings" / f"{stage}.csv", index=False)

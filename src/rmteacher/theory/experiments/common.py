@@ -61,6 +61,14 @@ def theorem2_setup(
     return setup
 
 
+def rarity_setups(p) -> list[SinglePromptSetup]:
+    """The rarity sweep's tabular setups (Remark 3): one single-prompt setup per p in
+    `p.rare_probs`; ValueError if gamma is unreachable in one of them."""
+    return [
+        theorem2_setup(p.seed, p.n_outputs, p.gamma, p.temperature, prob) for prob in p.rare_probs
+    ]
+
+
 def tabular_flow(
     pi0: np.ndarray,
     reward_rm: np.ndarray,

@@ -31,8 +31,8 @@ from rmteacher.theory.experiments.common import (
     check_constructible,
     finite_or_nan,
     loglog_slope,
+    rarity_setups,
     tabular_flow,
-    theorem2_setup,
 )
 
 if TYPE_CHECKING:
@@ -122,8 +122,7 @@ def check_reachable_tabular(p) -> None:
     """Raise ValueError if the tabular T sweep or a tabular rarity setup cannot rise by gamma
     (numpy only: initial policies, no flow)."""
     tabular_problem(p)
-    for prob in p.rare_probs:
-        theorem2_setup(p.seed, p.n_outputs, p.gamma, p.temperature, prob)
+    rarity_setups(p)
 
 
 def check_reachable_mlp(p) -> None:
@@ -248,10 +247,8 @@ def tolerance_check(p, table: pd.DataFrame) -> float:
     """Largest relative change of t_gamma when rtol is tightened 100x, over tabular runs that are
     not rescalings of one another: the rarest rarity run and, if any KL run reached gamma, the
     KL run at the largest such T."""
-    from rmteacher.theory.experiments import rarity
-
     cases = []
-    rare = rarity.tabular_setups(p)[int(np.argmin(p.rare_probs))]
+    rare = rarity_setups(p)[int(np.argmin(p.rare_probs))]
     rm = constructions.indicator_rm(p.n_outputs, rare.target, low=0.0)
     cases.append((rare.gold, rare.pi0, rm, 0.0, p.ar_horizon / min(p.rare_probs)))
     kl = table[(table.policy == "tabular") & (table.lam > 0) & np.isfinite(table.t_gamma)]

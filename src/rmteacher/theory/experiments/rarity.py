@@ -27,21 +27,14 @@ from rmteacher.theory.exact.mlp_flow import (
     mlp_policy,
     mlp_time_to_gamma,
 )
-from rmteacher.theory.experiments.common import tabular_flow, theorem2_setup
+from rmteacher.theory.experiments.common import rarity_setups, tabular_flow
 
 RARE_TOKEN = 0  # y* = (0, ..., 0), index 0 of the lexicographic enumeration of V^L
 
 
-def tabular_setups(p):
-    """One single-prompt setup per p in p.rare_probs (ValueError if gamma is unreachable)."""
-    return [
-        theorem2_setup(p.seed, p.n_outputs, p.gamma, p.temperature, prob) for prob in p.rare_probs
-    ]
-
-
 def tabular_sweep(p) -> pd.DataFrame:
     rows = []
-    for prob, setup in zip(p.rare_probs, tabular_setups(p), strict=True):
+    for prob, setup in zip(p.rare_probs, rarity_setups(p), strict=True):
         rm = constructions.indicator_rm(p.n_outputs, setup.target, low=0.0)
         var = float(quantities.reward_variance(setup.pi0, rm))
         horizon = p.ar_horizon / prob
