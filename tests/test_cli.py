@@ -1,6 +1,7 @@
 """The `rmteacher` command: params file, profiles, and stage runs that fail fast on bad input."""
 
 import json
+import logging
 import shutil
 import signal
 import subprocess
@@ -264,9 +265,32 @@ def _kernels_of(pid: int) -> list[str]:
     return found
 
 
+def test_after_an_interrupt_the_kernel_teardown_logs_nothing(caplog):
+    """What nbclient (through papermill's logger) and asyncio log while an interrupted kernel is
+    torn down is dropped; before the interrupt, and in the next stage, those loggers speak."""
+    loggers = [logging.getLogger(name) for name in pipeline.TEARDOWN_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(pipeline._not_after_interrupt)
+    try:
+        pipeline._INTERRUPTED.clear()
+        with caplog.at_level(logging.ERROR):
+            loggers[0].error("a kernel death with no interrupt")
+            with pytest.raises(KeyboardInterrupt):
+                pipeline._interrupt(signal.SIGTERM, None)
+            for logger in loggers:
+                logger.error("Kernel died while waiting for execute reply.")
+        assert [record.getMessage() for record in caplog.records] == [
+            "a kernel death with no interrupt"
+        ]
+    finally:
+        pipeline._INTERRUPTED.clear()
+        for logger in loggers:
+            logger.removeFilter(pipeline._not_after_interrupt)
+
+
 @pytest.mark.parametrize(
     "signum, after_seconds",
-    [(signal.SIGINT, 0.3), (signal.SIGINT, 2.0), (signal.SIGTERM, 2.0)],
+    [(signal.SIGINT, 0.3), (signal.SIGINT, 2.0), (signal.SIGTERM, 3.0)],
     ids=["ctrl-c-while-the-kernel-starts", "ctrl-c-mid-cell", "sigterm-mid-cell"],
 )
 def test_an_interrupted_stage_stops_its_kernel_and_leaves_nothing_that_looks_done(

@@ -10,8 +10,10 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,22 @@ class StageInterrupted(RuntimeError):
     """Ctrl-C or SIGTERM stopped a stage; its executed notebook and metrics were removed."""
 
 
+# Set when Ctrl-C or SIGTERM arrives during a stage. Tearing the kernel down then makes nbclient
+# log "Kernel died while waiting for execute reply" (through papermill's logger) and asyncio log
+# the cell task's unretrieved DeadKernelError, possibly only when the task is collected at exit;
+# neither says anything the one interruption line does not, so both loggers drop their records
+# from the interrupt on. A real kernel death with no interrupt is still logged.
+_INTERRUPTED = threading.Event()
+TEARDOWN_LOGGERS = ("papermill", "asyncio")
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGTERM stops a stage like Ctrl-C
+
+
+def _not_after_interrupt(record: logging.LogRecord) -> bool:
+    return not _INTERRUPTED.is_set()
+
+
 def _interrupt(signum, frame):
+    _INTERRUPTED.set()
     raise KeyboardInterrupt
 
 
@@ -202,7 +219,10 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
     import papermill
 
     start = time.perf_counter()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops like Ctrl-C
+    _INTERRUPTED.clear()
+    for name in TEARDOWN_LOGGERS:
+        logging.getLogger(name).addFilter(_not_after_interrupt)  # a no-op when already there
+    previous = {signum: signal.signal(signum, _interrupt) for signum in INTERRUPT_SIGNALS}
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -225,7 +245,8 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
             f"stage '{stage}' interrupted; its executed notebook and metrics were removed"
         ) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     tidy_executed(executed, root)
     return time.perf_counter() - start
 
