@@ -121,6 +121,22 @@ def test_unknown_stage_group_and_missing_file(project):
     assert result.returncode == 2 and "no such params file" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["main", "--rm", "gold", "--seed", "9"], "rloo: params.yaml plans no main run of 'gold'"),
+        (["main", "--seed", "0"], "rloo: a main unit needs an RM"),
+        (["family", "--rm", "gold", "--seed", "0"], "rloo: a family unit takes no RM"),
+        (["mian", "--rm", "gold", "--seed", "0"], "rloo: unknown unit 'mian'"),
+    ],
+)
+def test_a_unit_params_yaml_does_not_plan_is_one_line_before_compute(project, argv, message):
+    result = rmteacher("pg-run", "rloo", *argv, cwd=project)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}")
+    assert not (project / "artifacts").exists()
+
+
 def test_profile_overlay_keeps_comments_and_restores_defaults(project):
     params = project / "params.yaml"
     changes = pipeline.apply_profile("tiny", params)
@@ -132,6 +148,25 @@ def test_profile_overlay_keeps_comments_and_restores_defaults(project):
     assert pipeline.params_match_defaults(params)
 
 
+@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml")))
+def test_every_profile_applies_and_passes_the_deep_check(project, profile):
+    """What `rmteacher profile NAME && rmteacher check --deep` does on any machine (the gpu
+    profile included: nothing in it needs a GPU to validate)."""
+    params = project / "params.yaml"
+    assert pipeline.apply_profile(profile, params)
+    pipeline.check_params_file(params, deep=True)
+
+
+def test_a_params_file_outside_any_project_is_one_line(tmp_path):
+    outside = tmp_path / "params.yaml"
+    outside.write_text((ROOT / "params.yaml").read_text())
+    result = rmteacher("profile", "tiny", "--params", str(outside), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: no project (dvc.yaml) at or above {tmp_path} or here: profiles/ is not found"
+    ]
+
+
 def test_invalid_profile_leaves_params_untouched(project):
     params = project / "params.yaml"
     before = params.read_text()
@@ -141,7 +176,7 @@ def test_invalid_profile_leaves_params_untouched(project):
     (project / "profiles" / "typo.yaml").write_text("theory_best_of_nn:\n  max_n: 3\n")
     with pytest.raises(ParamsError, match="unknown stage 'theory_best_of_nn'"):
         pipeline.apply_profile("typo", params)
-    with pytest.raises(ParamsError, match="available: broken, tiny, typo, default"):
+    with pytest.raises(ParamsError, match="available: broken, gpu, tiny, typo, default"):
         pipeline.apply_profile("nope", params)
     assert params.read_text() == before
 

@@ -104,9 +104,9 @@ def test_dvc_declares_only_the_headlines_as_metrics_and_they_match_the_committed
     }
     assert {
         f"metrics/{name}.json"
-        for name in stages
-        if name not in ("params_check", "outcomes", "book")
-    } <= outs
+        for name, stage in stages.items()
+        if name not in ("params_check", "outcomes", "book") and "matrix" not in stage
+    } <= outs  # (a matrix stage is one cached policy-gradient unit; its stage writes the metrics)
     outcomes.write_headlines(tmp_path, root / "metrics")
     committed = sorted((root / "metrics" / "outcomes").glob("*.json"))
     assert [p.name for p in committed] == sorted(p.name for p in tmp_path.glob("*.json"))

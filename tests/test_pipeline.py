@@ -226,14 +226,67 @@ def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
 def test_a_forced_rerun_with_the_same_seed_changes_no_tracked_byte(tiny_run):
     """Same seed, same bytes, for the stages that train and the report that bootstraps: forcing
     an RM's training, its evaluation, both policy-gradient grids and the Section 4.1 report (its
-    figure's bootstrap bands are seeded) to run again leaves dvc.lock (the DVC-cached models and
+    figure's bootstrap bands are seeded) to run again (two of Section 4.1's cached units and
+    the stage that joins them) leaves dvc.lock (the DVC-cached models and
     logs included), metrics, plot data, executed notebooks and figures exactly as they were;
     wall-clock timings go to untracked artifacts/timings/."""
     copy, env, _ = tiny_run
     sh("git add -A && git commit -qm before-forced-rerun --allow-empty", copy, env)
-    sh("dvc repro -f -s rm_train rm_eval rloo sec41_report sec42_pg", copy, env)
+    stages = "rm_train rm_eval rloo_main@gold-0 rloo_family@0 rloo sec41_report sec42_pg"
+    sh(f"dvc repro -f -s {stages}", copy, env)
     assert sh("git status --porcelain", copy, env).stdout == ""
     assert (copy / "artifacts" / "timings" / "rloo.csv").is_file()
+
+
+def test_adding_a_seed_reruns_only_that_seed_s_runs(tiny_run):
+    """Each Section 4.1 run is its own DVC-cached unit: with one more seed in rloo.seeds, DVC
+    would run that seed's new units (every RM's main run and its beta = 0 run) and the stages
+    that join or read them, and no unit that already ran."""
+    copy, env, _ = tiny_run
+    params = copy / "params.yaml"
+    original = params.read_text()
+    values = yaml.safe_load(original)
+    rloo = values["rloo"]
+    new = max(rloo["seeds"]) + 1
+    rloo["seeds"] = [*rloo["seeds"], new]
+    try:
+        params.write_text(yaml.safe_dump(values, sort_keys=False))
+        log = sh("dvc repro --dry", copy, env).stdout
+    finally:
+        params.write_text(original)
+    would_run = re.findall(r"Running stage '([^']+)'", log)
+    units = {name for name in would_run if name.startswith("rloo_") and "@" in name}
+    assert units == {f"rloo_main@{rm}-{new}" for rm in rloo["rms"]} | {
+        f"rloo_beta0@{rm}-{new}" for rm in rloo["beta0_rms"]
+    }
+    assert {"rloo", "sec41_report"} <= set(would_run)
+    assert not {s for s in would_run if s.startswith(("theory_", "sec42_", "rm_", "lm_"))}
+
+
+def test_a_run_on_two_processes_through_accelerate_launch(tiny_run, tmp_path):
+    """rloo.num_processes = 2 makes `rmteacher pg-run` launch the unit with `accelerate launch`
+    (two CPU processes, gloo). It finishes and writes what the one-process unit wrote: the same
+    columns, evaluation steps and optimizer steps, and the same step-0 evaluation (same initial
+    policy, same evaluation seed). Later points agree only in distribution: each process samples
+    its half of every step's prompts with seed + rank, so the samples differ from the
+    one-process run's; that the averaged gradient is the batch gradient is checked exactly in
+    tests/lm/pg/test_data_parallel.py."""
+    copy, env, _ = tiny_run
+    values = yaml.safe_load((copy / "params.yaml").read_text())
+    values["rloo"]["num_processes"] = 2
+    two = tmp_path / "params_two_processes.yaml"
+    two.write_text(yaml.safe_dump(values, sort_keys=False))
+    out = tmp_path / "gold_seed_0"
+    sh(f"rmteacher pg-run rloo main --rm gold --seed 0 --params {two} --out {out}", copy, env)
+    one_dir = copy / "artifacts" / "rloo_runs" / "main" / "gold" / "seed_0"
+    for name in ("curves.csv", "train_logs.csv", "samples.csv"):
+        one, two_processes = pd.read_csv(one_dir / name), pd.read_csv(out / name)
+        assert list(two_processes.columns) == list(one.columns), name
+        assert len(two_processes) == len(one), name
+    one, two_processes = pd.read_csv(one_dir / "curves.csv"), pd.read_csv(out / "curves.csv")
+    assert two_processes.step.tolist() == one.step.tolist()
+    pd.testing.assert_series_equal(two_processes.iloc[0], one.iloc[0])
+    assert not two_processes.iloc[-1].equals(one.iloc[-1])  # trained on other samples
 
 
 def test_ctrl_c_under_dvc_repro_is_recovered_by_the_next_repro(tiny_run):

@@ -37,6 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     profile.add_argument("name")
     profile.add_argument("--params", default="params.yaml")
     sub.add_parser("stages", help="list the pipeline's stages")
+    unit = sub.add_parser(
+        "pg-run",
+        help="train one cached unit of a policy-gradient stage (what dvc.yaml's rloo_* matrix "
+        "stages run; accelerate launch when num_processes > 1)",
+    )
+    unit.add_argument("stage", help="rloo")
+    unit.add_argument("unit", help="main, beta0, noclip (one RM and seed) or family (one seed)")
+    unit.add_argument("--seed", type=int, required=True)
+    unit.add_argument("--rm", help="the RM of a main, beta0 or noclip unit")
+    unit.add_argument("--params", default="params.yaml")
+    unit.add_argument(
+        "--out", help="write here instead of the unit's DVC output folder (a trial run)"
+    )
     outcomes = sub.add_parser(
         "outcomes", help="print the outcome table computed from metrics/*.json"
     )
@@ -205,6 +218,30 @@ def run_verify(args) -> int:
     return 0 if not differences else 1
 
 
+def run_pg_unit(args) -> int:
+    """`rmteacher pg-run`: bad params in one line (exit 2), a missing upstream output in one line
+    (exit 1), Ctrl-C or SIGTERM in one line (exit 130; a unit writes its files only at the end)."""
+    import signal
+
+    from rmteacher import pipeline
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    what = f"{args.stage} {args.unit} unit" + (f" of {args.rm}" if args.rm else "")
+    try:
+        return pipeline.run_unit(
+            args.stage, args.unit, args.seed, args.rm, args.params, out=args.out
+        )
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"error: {what} with seed {args.seed} interrupted", file=sys.stderr)
+        return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "report":
@@ -243,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {line}")
         elif args.command == "stages":
             print("\n".join(pipeline.stage_names()))
+        elif args.command == "pg-run":
+            return run_pg_unit(args)
     except ParamsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

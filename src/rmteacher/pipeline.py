@@ -251,6 +251,63 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
     return time.perf_counter() - start
 
 
+UNIT_STAGES = ("rloo",)  # stages whose runs are DVC-cached units (dvc.yaml's matrix stages)
+
+
+def run_unit(
+    stage: str,
+    unit: str,
+    seed: int,
+    rm: str | None = None,
+    params_path="params.yaml",
+    out: str | None = None,
+) -> int:
+    """One cached unit of a policy-gradient stage, as dvc.yaml's matrix stages call it
+    (`rmteacher pg-run`): validate, then train here, or in `num_processes` processes under
+    `accelerate launch` (data parallel; one process per GPU, gloo on CPU); writes to the unit's
+    folder, or `out`. Returns the exit code."""
+    if stage not in UNIT_STAGES:
+        raise ParamsError(f"pg-run: stage '{stage}' has no cached units ({', '.join(UNIT_STAGES)})")
+    from rmteacher.lm.experiments import rloo
+
+    params = stage_params(stage, repo_root() / params_path)
+    rloo.unit_specs(params, unit, seed, rm)  # ParamsError before anything is loaded
+    os.environ.update(OFFLINE_ENV)
+    launched = "LOCAL_RANK" in os.environ  # set by accelerate launch in every process
+    if params.num_processes > 1 and not launched:
+        argv = ["pg-run", stage, unit, "--seed", str(seed), "--params", str(params_path)]
+        argv += (["--rm", rm] if rm else []) + (["--out", str(out)] if out else [])
+        return _accelerate_launch(params.num_processes, argv)
+    accelerator = None
+    if launched:
+        import torch
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())  # before any model loads
+    rloo.run_unit(params, unit, seed, rm, accelerator=accelerator, out=out)
+    return 0
+
+
+def _accelerate_launch(processes: int, argv: list[str]) -> int:
+    """`accelerate launch` of `python -m rmteacher ARGV` on `processes` local processes: one per
+    GPU where there are GPUs (NCCL), else CPU processes (gloo)."""
+    import subprocess
+    import sys
+
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus and gpus < processes:
+        raise ParamsError(f"num_processes={processes} but this machine has {gpus} GPU(s)")
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--num_processes", str(processes), "--num_machines", "1", "--multi_gpu",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "rmteacher", *argv,
+    ]  # fmt: skip
+    return subprocess.run(command, check=False).returncode
+
+
 def _yaml():
     from ruamel.yaml import YAML
 
@@ -323,7 +380,19 @@ def apply_profile(name: str, params_path: str | Path = "params.yaml") -> list[st
     """Overlay a profile onto params.yaml in place (comments kept); returns 'stage.key: old -> new'
     for every changed value. The file is untouched if the profile or the result is invalid."""
     params_path = Path(params_path)
-    overlay = load_profile(name, repo_root(params_path.parent) / "profiles")
+    if not params_path.is_file():
+        raise ParamsError(f"no such params file: {params_path}")
+    try:  # the project holding the params file, else the one we are in
+        root = repo_root(params_path.parent)
+    except FileNotFoundError:
+        try:
+            root = repo_root()
+        except FileNotFoundError:
+            raise ParamsError(
+                f"no project (dvc.yaml) at or above {params_path.parent} or here: "
+                "profiles/ is not found"
+            ) from None
+    overlay = load_profile(name, root / "profiles")
     yaml = _yaml()
     doc = yaml.load(params_path.read_text())
     changes = []

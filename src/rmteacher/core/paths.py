@@ -46,6 +46,7 @@ SUITE = RM_EVAL / "suite.json"  # the controls and the controlled family, as rm_
 RLOO_LR = ARTIFACTS / "rloo_lr"
 LR_CHOICE = RLOO_LR / "choice.json"
 RLOO = ARTIFACTS / "rloo"
+RLOO_RUNS = ARTIFACTS / "rloo_runs"  # one folder per cached unit (dvc.yaml's rloo_* matrix stages)
 RLOO_SAMPLES = RLOO / "samples.csv"
 CORRELATIONS = METRICS / "correlations.csv"
 
@@ -84,6 +85,11 @@ def curves(stage: str) -> Path:
 def train_logs(stage: str) -> Path:
     """Per-step trl logs of a policy-gradient stage's runs."""
     return ARTIFACTS / stage / "train_logs.csv"
+
+
+def timings(name: str) -> Path:
+    """Untracked wall-clock timings of a policy-gradient stage or unit (they differ every run)."""
+    return ARTIFACTS / "timings" / f"{name}.csv"
 
 
 def policy_eval(policy: str) -> Path:

@@ -1,11 +1,25 @@
 """Which RLOO runs Section 4.1 trains: mixes and controls with every seed, the perfect RM also at
 beta = 0, every family member with the family's seeds, and the ablation without clipping."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
 
 from rmteacher.core.params import ParamsError
-from rmteacher.lm.experiments.rloo import MIXES, RlooParams, run_specs
+from rmteacher.lm.experiments.rloo import (
+    MIXES,
+    RlooParams,
+    run_specs,
+    unit_dir,
+    unit_key,
+    unit_specs,
+)
 from rmteacher.lm.experiments.rloo_lr import choose
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_run_specs_cover_every_group_with_its_seeds_and_settings():
@@ -49,3 +63,55 @@ def test_learning_rate_rule_prefers_the_fastest_rate_below_the_kl_cap():
     )
     assert choose(summary, max_kl=4.0) == 3e-4
     assert choose(summary, max_kl=0.1) == 1e-4
+
+
+def test_a_unit_names_a_planned_run_or_fails_in_one_line():
+    params = RlooParams()
+    with pytest.raises(ParamsError, match="unknown unit 'mian'"):
+        unit_specs(params, "mian", 0, "gold")
+    with pytest.raises(ParamsError, match="a main unit needs an RM"):
+        unit_specs(params, "main", 0, None)
+    with pytest.raises(ParamsError, match="a family unit takes no RM"):
+        unit_specs(params, "family", 0, "gold")
+    with pytest.raises(ParamsError, match="plans no main run of 'gold' with seed 9"):
+        unit_specs(params, "main", 9, "gold")
+    with pytest.raises(ParamsError, match="plans no noclip run of 'rm_onpolicy_50'"):
+        unit_specs(params, "noclip", 0, "rm_onpolicy_50")
+    (spec,) = unit_specs(params, "beta0", 3, "perfect")
+    assert spec["beta"] == 0.0 and spec["epochs"] == params.epochs
+
+
+def test_data_parallel_needs_a_batch_that_divides():
+    with pytest.raises(ParamsError, match="prompts_per_step=16 does not divide among num_proc"):
+        RlooParams.from_mapping({"num_processes": 3})
+    assert RlooParams.from_mapping({"num_processes": 4}).num_processes == 4
+
+
+def test_dvc_matrix_stages_are_exactly_the_planned_units_in_their_folders():
+    """dvc.yaml's rloo_* matrix stages, as DVC expands them from params.yaml, are the units
+    `run_specs` plans (family: one per seed), each writing the folder `unit_dir` names."""
+    params = RlooParams.from_mapping(
+        yaml.safe_load((ROOT / "params.yaml").read_text())[RlooParams.STAGE]
+    )
+    planned = {unit_key(s) for s in run_specs(params, ["fam_a", "fam_b"])}
+    listed = subprocess.run(
+        [str(Path(sys.prefix) / "bin" / "dvc"), "stage", "list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    units = set()
+    for line in listed:
+        if not line.startswith("rloo_") or "@" not in line:
+            continue
+        name, _, out = line.split()
+        unit, _, instance = name.removeprefix("rloo_").partition("@")
+        if unit == "family":
+            key = (unit, int(instance), None)
+        else:
+            rm, _, seed = instance.rpartition("-")
+            key = (unit, int(seed), rm)
+        units.add(key)
+        assert out == unit_dir(*key).as_posix(), name
+    assert units == planned

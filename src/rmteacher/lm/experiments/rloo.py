@@ -2,6 +2,13 @@
 reward; `rmteacher.lm.pg.loop`) from the same initial policy on every RM of Section 4.1, each
 reward normalised with the constants rm_eval measured, at the learning rate rloo_lr chose on r_G.
 
+Each run is its own DVC-cached unit: the matrix stages rloo_main, rloo_beta0 and rloo_noclip run
+one (RM, seed) each, rloo_family one seed of every family member (the members are defined
+together by rm_eval), all through `rmteacher pg-run rloo UNIT` (`run_unit`), with
+`accelerate launch` when `num_processes` > 1. The rloo stage (`run`) joins them. Adding a seed
+or an RM to these params reruns only the new units; what they all read (rm_eval's normalisations
+of every RM, the learning rate, the initial policy) reruns them all.
+
 Runs: the five mixes and the controls (r_G, the perfect RM with and without the shift) with
 `seeds`; the perfect RM at beta = 0 with `seeds`; every member of rm_eval's controlled family with
 `family_seeds` for `family_epochs`; and the ablation without gradient clipping (`noclip_rms`,
@@ -12,6 +19,7 @@ with the VADER sentiment of prompt + response beside r_G as a check that r_G is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
@@ -62,6 +70,11 @@ class RlooParams(StageParams):
     eval_prompts: int = param(128, "fixed policy-gradient prompts used for evaluation", ge=2)
     eval_samples: int = param(4, "samples per evaluation prompt", ge=1)
     keep_samples: int = param(3, "samples per evaluation kept for reading (seed 0 only)", ge=0)
+    num_processes: int = param(
+        1,
+        "processes per run (> 1: accelerate launch, data parallel; one per GPU, gloo on CPU)",
+        ge=1,
+    )
 
     def check(self) -> None:
         for key in ("seeds", "family_seeds", "noclip_seeds", "rms", "beta0_rms", "noclip_rms"):
@@ -75,6 +88,11 @@ class RlooParams(StageParams):
                     raise ParamsError(
                         f"{self.STAGE}.{key}: unknown RM '{name}'; allowed: {', '.join(allowed)}"
                     )
+        if self.prompts_per_step % self.num_processes:
+            raise ParamsError(
+                f"{self.STAGE}.prompts_per_step={self.prompts_per_step} does not divide among "
+                f"num_processes={self.num_processes}"
+            )
 
 
 @dataclass(frozen=True)
@@ -131,86 +149,212 @@ def chosen_learning_rate(params: RlooParams) -> float:
     return float(json.loads(paths.LR_CHOICE.read_text())["learning_rate"])
 
 
+UNITS = ("main", "beta0", "family", "noclip")  # the matrix stages rloo_<unit>
+
+
 def run_specs(params: RlooParams, family: list[str]) -> list[dict]:
-    """Every run as {rm, variant, seed, epochs, beta, clip}: variant 'main' (mixes, controls and
-    family), 'beta0' and 'noclip'."""
+    """Every run as {unit, rm, variant, seed, epochs, beta, clip}, in the order the stage joins
+    them: variant 'main' (mixes and controls; the family's runs, unit 'family', are 'main' too),
+    'beta0' and 'noclip'."""
     specs = [
-        {"rm": rm, "variant": "main", "seed": seed, "epochs": params.epochs}
+        {"unit": "main", "rm": rm, "variant": "main", "seed": seed, "epochs": params.epochs}
         for seed in params.seeds
         for rm in params.rms
     ]
     specs += [
-        {"rm": rm, "variant": "beta0", "seed": seed, "epochs": params.epochs, "beta": 0.0}
+        {
+            "unit": "beta0",
+            "rm": rm,
+            "variant": "beta0",
+            "seed": seed,
+            "epochs": params.epochs,
+            "beta": 0.0,
+        }
         for seed in params.seeds
         for rm in params.beta0_rms
     ]
     specs += [
-        {"rm": rm, "variant": "main", "seed": seed, "epochs": params.family_epochs}
+        {
+            "unit": "family",
+            "rm": rm,
+            "variant": "main",
+            "seed": seed,
+            "epochs": params.family_epochs,
+        }
         for seed in params.family_seeds
         for rm in family
     ]
     specs += [
-        {"rm": rm, "variant": "noclip", "seed": seed, "epochs": params.noclip_epochs, "clip": None}
+        {
+            "unit": "noclip",
+            "rm": rm,
+            "variant": "noclip",
+            "seed": seed,
+            "epochs": params.noclip_epochs,
+            "clip": None,
+        }
         for seed in params.noclip_seeds
         for rm in params.noclip_rms
     ]
     return specs
 
 
-def run(params: RlooParams) -> RlooResult:
-    """Every run of `run_specs`; writes curves, logs and samples under artifacts/rloo."""
+def unit_key(spec: dict) -> tuple[str, int, str | None]:
+    """(unit, seed, rm) of the cached unit a run belongs to (rm None: every family member)."""
+    return spec["unit"], spec["seed"], None if spec["unit"] == "family" else spec["rm"]
+
+
+def unit_dir(unit: str, seed: int, rm: str | None = None):
+    """artifacts/rloo_runs/<unit>/<rm>/seed_<seed> (family: <unit>/seed_<seed>), as dvc.yaml's
+    matrix stages declare them."""
+    from rmteacher.core import paths
+
+    base = paths.RLOO_RUNS / unit
+    return base / f"seed_{seed}" if rm is None else base / rm / f"seed_{seed}"
+
+
+def unit_timings(unit: str, seed: int, rm: str | None = None):
+    """Untracked artifacts/timings/rloo_runs/<unit>-<rm or family>-seed_<seed>.csv."""
+    from rmteacher.core import paths
+
+    return paths.timings(f"rloo_runs/{unit}-{rm or 'family'}-seed_{seed}")
+
+
+def family_names() -> list[str]:
+    """The controlled family's members, as rm_eval defined them (no model is loaded)."""
+    from rmteacher.lm.rm.evaluation import suite_definition
+    from rmteacher.lm.rm.suite import FamilyMember
+
+    return [FamilyMember(**fields).name for fields in suite_definition()["family"]]
+
+
+def unit_specs(params: RlooParams, unit: str, seed: int, rm: str | None) -> list[dict]:
+    """The runs of one cached unit; ParamsError when params.yaml lists no such unit (the matrix
+    stages and params.yaml disagree, or a hand-typed command names a run that is not planned)."""
+    if unit not in UNITS:
+        raise ParamsError(f"rloo: unknown unit '{unit}'; units: {', '.join(UNITS)}")
+    if (unit == "family") != (rm is None):
+        raise ParamsError(
+            "rloo: a family unit takes no RM (it runs every member)"
+            if unit == "family"
+            else f"rloo: a {unit} unit needs an RM"
+        )
+    family = family_names() if unit == "family" else []
+    specs = [s for s in run_specs(params, family) if unit_key(s) == (unit, seed, rm)]
+    if not specs:
+        what = f"{unit} run of '{rm}'" if rm else "family unit"
+        raise ParamsError(f"rloo: params.yaml plans no {what} with seed {seed}")
+    return specs
+
+
+def run_unit(
+    params: RlooParams,
+    unit: str,
+    seed: int,
+    rm: str | None = None,
+    accelerator=None,
+    out=None,
+):
+    """Train the runs of one cached unit and write their raw curves (no increases yet), logs and
+    kept samples to `out` (default `unit_dir`; the main process only, when data parallel)."""
     from dataclasses import replace
 
-    from rmteacher.core import paths
-    from rmteacher.lm.pg.sweep import InitialPolicy, check_rms, run_grid, write_train_logs
+    import pandas as pd
+
+    from rmteacher.lm.pg.sweep import InitialPolicy, check_rms, tracked_run, write_train_logs
     from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
     from rmteacher.lm.rm.gold import vader_passage
     from rmteacher.lm.world.prompts import World
 
+    specs = unit_specs(params, unit, seed, rm)
     world = World.load()
     norms = load_normalizations()
-    requested = {*params.rms, *params.beta0_rms, *params.noclip_rms}
-    check_rms(sorted(requested), list(norms))  # before loading or training anything
+    check_rms(sorted({s["rm"] for s in specs}), list(norms))  # before loading or training
     learning_rate = chosen_learning_rate(params)
-    suite = load_suite()
-    family = [name for name in suite if name.startswith("fam_")] if params.family_seeds else []
+    suite = load_suite(mixes={s["rm"] for s in specs})
     policy = InitialPolicy.load("sft", world.policy_dir, world.generation())
     base = base_config(params, world, learning_rate)
-    plans = {}
-    runs = []
-    for spec in run_specs(params, family):
-        epochs = spec["epochs"]
-        plans.setdefault(epochs, training_plan(world, params, epochs))
+    initial_cache = {}  # the untrained policy's evaluation, shared by a family unit's runs
+    curves, logs, samples = [], [], []
+    for spec in specs:
         cfg = replace(
             base,
             seed=spec["seed"],
             beta=spec.get("beta", params.beta),
             max_grad_norm=spec.get("clip", params.max_grad_norm),
         )
-        runs.append(
-            {
-                "rm": spec["rm"],
-                "proxy": suite[spec["rm"]],
-                "norm": norms[spec["rm"]],
-                "cfg": cfg,
-                "plan": plans[epochs],
-                "tags": {"variant": spec["variant"]},
-            }
+        curve, log, kept = tracked_run(
+            policy,
+            training_plan(world, params, spec["epochs"]),
+            spec["rm"],
+            suite[spec["rm"]],
+            norms[spec["rm"]],
+            suite["gold"],
+            norms["gold"],
+            cfg,
+            tags={"variant": spec["variant"]},
+            extras={"vader": vader_passage},
+            keep=params.keep_samples if spec["seed"] == 0 else 0,  # samples to read: seed 0's
+            initial_cache=initial_cache,
+            accelerator=accelerator,
         )
-    curves, logs, samples = run_grid(
-        policy,
-        plans[params.epochs],
-        runs,
-        suite["gold"],
-        norms["gold"],
-        extras={"vader": vader_passage},
-        keep=params.keep_samples,
+        curves.append(curve)
+        logs.append(log)
+        samples.append(kept)
+    if accelerator is not None and not accelerator.is_main_process:
+        return
+    target = Path(out) if out is not None else unit_dir(unit, seed, rm)
+    target.mkdir(parents=True, exist_ok=True)
+    pd.concat(curves, ignore_index=True).to_csv(target / "curves.csv", index=False)
+    write_train_logs(
+        pd.concat(logs, ignore_index=True),
+        "rloo",
+        path=target / "train_logs.csv",
+        timings_path=unit_timings(unit, seed, rm) if out is None else target / "timings.csv",
     )
-    samples = samples[samples.seed == samples.seed.min()] if len(samples) else samples
+    pd.concat(samples, ignore_index=True).to_csv(target / "samples.csv", index=False)
+
+
+def _read_unit_csv(path):
+    """A unit's CSV exactly as written: floats round-trip, text stays text ("None", "")."""
+    import pandas as pd
+
+    return pd.read_csv(path, float_precision="round_trip", keep_default_na=False)
+
+
+def run(params: RlooParams) -> RlooResult:
+    """Join the units of every run of `run_specs` (in that order) into artifacts/rloo's curves
+    (with increases), train_logs and samples (seed 0's runs keep some), and the stage's
+    metrics."""
+    import pandas as pd
+
+    from rmteacher.core import paths
+    from rmteacher.lm.pg.sweep import increases
+    from rmteacher.lm.world.prompts import World
+
+    family = family_names() if params.family_seeds else []
+    specs = run_specs(params, family)
+    keys = list(dict.fromkeys(unit_key(s) for s in specs))
+    missing = [unit_dir(*key) for key in keys if not (unit_dir(*key) / "samples.csv").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} run(s) missing, e.g. {missing[0]}: run `dvc repro rloo`"
+        )
+    parts = {name: [] for name in ("curves", "train_logs", "samples")}
+    for key in keys:
+        for name, frames in parts.items():
+            frames.append(_read_unit_csv(unit_dir(*key) / f"{name}.csv"))
+    curves = increases(pd.concat(parts["curves"], ignore_index=True))
+    logs = pd.concat(parts["train_logs"], ignore_index=True)
+    samples = pd.concat(parts["samples"], ignore_index=True)  # seed 0's runs keep samples
     paths.RLOO.mkdir(parents=True, exist_ok=True)
     curves.to_csv(paths.curves("rloo"), index=False)
-    write_train_logs(logs, "rloo")
+    logs.to_csv(paths.train_logs("rloo"), index=False)
     samples.to_csv(paths.RLOO_SAMPLES, index=False)
+    _join_timings(keys)
+    world = World.load()
+    plan = training_plan(world, params, params.epochs)
+    learning_rate = chosen_learning_rate(params)
     main = curves[curves.variant == "main"]
     final = (
         main[main.step == main.groupby(["rm", "seed"]).step.transform("max")]
@@ -220,11 +364,25 @@ def run(params: RlooParams) -> RlooResult:
     metrics = {
         "runs": int(curves.groupby(["rm", "variant", "seed"]).ngroups),
         "learning_rate": learning_rate,
-        "steps_per_epoch": float(plans[params.epochs].steps_per_epoch),
-        "steps_main": int(plans[params.epochs].max_steps),
+        "steps_per_epoch": float(plan.steps_per_epoch),
+        "steps_main": int(plan.max_steps),
         "epochs": float(params.epochs),
         **{f"final_gold_increase_{rm}": float(v) for rm, v in final.gold_increase.items()},
         **{f"final_proxy_increase_{rm}": float(v) for rm, v in final.proxy_increase.items()},
         **{f"final_kl_{rm}": float(v) for rm, v in final.kl.items()},
     }
     return RlooResult(curves, logs, samples, metrics)
+
+
+def _join_timings(keys) -> None:
+    """artifacts/timings/rloo.csv from the units' timings, when every unit has one here (they
+    are untracked: a `dvc checkout` brings back results without them)."""
+    import pandas as pd
+
+    from rmteacher.core import paths
+
+    files = [unit_timings(*key) for key in keys]
+    if all(f.is_file() for f in files):
+        pd.concat([pd.read_csv(f) for f in files], ignore_index=True).to_csv(
+            paths.timings("rloo"), index=False
+        )

@@ -6,6 +6,7 @@ runs (another normalisation, a uniform reward scale under Adam or SGD)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pandas as pd
 
@@ -107,11 +108,13 @@ def tracked_run(
     extras: dict | None = None,
     keep: int = 0,
     initial_cache: dict | None = None,
+    accelerator=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train `policy` on the normalised `proxy` and return (evaluation curve, per-step log, kept
     samples), all labelled with policy, algorithm, rm, seed and any extra `tags`. `extras`,
     `keep` and `initial_cache` are the Evaluator's (extra mean scores per evaluation, samples kept
-    per evaluation, the untrained policy's evaluation shared between runs)."""
+    per evaluation, the untrained policy's evaluation shared between runs); `accelerator` is the
+    loop's (data parallel; every process evaluates the same, replicated, policy)."""
     evaluator = Evaluator(
         policy.reference,
         policy.tokenizer,
@@ -140,6 +143,7 @@ def tracked_run(
         plan.max_steps,
         on_step=evaluations,
         desc=name,
+        accelerator=accelerator,
     )
     labels = {
         "policy": policy.name,
@@ -243,15 +247,16 @@ def scaling_runs(
     return runs
 
 
-def write_train_logs(logs: pd.DataFrame, stage: str) -> None:
-    """Write a policy-gradient stage's per-step logs to its DVC-tracked `train_logs.csv`, minus
-    the wall-clock `time_*` columns, which differ on every run (so a forced rerun with the same
-    seed leaves dvc.lock unchanged); those go, with the run keys, to untracked
-    artifacts/timings/<stage>.csv."""
+def write_train_logs(logs: pd.DataFrame, stage: str, path=None, timings_path=None) -> None:
+    """Write a policy-gradient stage's per-step logs to its DVC-tracked `train_logs.csv` (or
+    `path`), minus the wall-clock `time_*` columns, which differ on every run (so a forced rerun
+    with the same seed leaves dvc.lock unchanged); those go, with the run keys, to untracked
+    artifacts/timings/<stage>.csv (or `timings_path`)."""
     from rmteacher.core import paths
 
     timings = [c for c in logs.columns if c.startswith("time_")]
-    logs.drop(columns=timings).to_csv(paths.train_logs(stage), index=False)
-    (paths.ARTIFACTS / "timings").mkdir(parents=True, exist_ok=True)
+    logs.drop(columns=timings).to_csv(path or paths.train_logs(stage), index=False)
+    timings_path = Path(timings_path or paths.timings(stage))
+    timings_path.parent.mkdir(parents=True, exist_ok=True)
     run_ids = [c for c in ("policy", "variant", "rm", "seed", "step") if c in logs.columns]
-    logs[run_ids + timings].to_csv(paths.ARTIFACTS / "timings" / f"{stage}.csv", index=False)
+    logs[run_ids + timings].to_csv(timings_path, index=False)

@@ -41,14 +41,19 @@ def scaled_prompts(prompts: list[str], fraction: float, seed: int) -> list[str]:
     return [prompts[i] for i in order[: int(len(prompts) * fraction)]]
 
 
-def build_suite(spec: dict, manifest: dict, gold=None) -> dict[str, object]:
+def build_suite(spec: dict, manifest: dict, gold=None, mixes=None) -> dict[str, object]:
     """{name: reward} of Section 4.1 from a suite spec (see `suite_spec`): the trained mixes in
-    manifest order, the perfect-accuracy controls, the controlled family and r_G last. r_G
-    (`gold`, loaded from the manifest if not given) is shared and memoised, so each sample is
-    scored by the r_G model once however many rewards are built on it."""
+    manifest order (only those named in `mixes`, when given), the perfect-accuracy controls, the
+    controlled family and r_G last. r_G (`gold`, loaded from the manifest if not given) is shared
+    and memoised, so each sample is scored by the r_G model once however many rewards are built
+    on it."""
     from rmteacher.lm.rm.suite import ControlledReward, FamilyMember, Memo
 
-    rewards = {rm["name"]: load_reward(rm["path"], rm["name"]) for rm in manifest["rms"]}
+    rewards = {
+        rm["name"]: load_reward(rm["path"], rm["name"])
+        for rm in manifest["rms"]
+        if mixes is None or rm["name"] in mixes
+    }
     if gold is None:
         gold = Memo(load_reward(manifest["gold"], "gold"))
     perfect = spec["perfect"]
@@ -139,12 +144,18 @@ def save_suite_spec(spec: dict, out_dir: Path = paths.RM_EVAL) -> None:
     (out_dir / paths.SUITE.name).write_text(json.dumps(spec) + "\n")
 
 
-def load_suite(out_dir: Path = paths.RM_EVAL) -> dict[str, object]:
-    """The reward suite exactly as rm_eval evaluated it (same controls, family and r_G)."""
+def load_suite(out_dir: Path = paths.RM_EVAL, mixes=None) -> dict[str, object]:
+    """The reward suite exactly as rm_eval evaluated it (same controls, family and r_G); of the
+    trained mixes, only those in `mixes` when given (each is a model to load)."""
+    return build_suite(suite_definition(out_dir), read_manifest(), mixes=mixes)
+
+
+def suite_definition(out_dir: Path = paths.RM_EVAL) -> dict:
+    """The suite spec rm_eval saved (controls' and family's definitions)."""
     path = out_dir / paths.SUITE.name
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: run the rm_eval stage first")
-    return build_suite(json.loads(path.read_text()), read_manifest())
+    return json.loads(path.read_text())
 
 
 def load_normalizations(out_dir: Path = paths.RM_EVAL, stage: str = "rm_eval") -> dict:
