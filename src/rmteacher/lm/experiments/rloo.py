@@ -255,13 +255,12 @@ def run_unit(
     accelerator=None,
     out=None,
 ):
-    """Train the runs of one cached unit and write their raw curves (no increases yet), logs and
-    kept samples to `out` (default `unit_dir`; the main process only, when data parallel)."""
+    """Train the runs of one cached unit (`run_grid`, so a family unit's runs share the untrained
+    policy's evaluation) and write their curves with increases, logs and kept samples to `out`
+    (default `unit_dir`; the main process only, when data parallel)."""
     from dataclasses import replace
 
-    import pandas as pd
-
-    from rmteacher.lm.pg.sweep import InitialPolicy, check_rms, tracked_run, write_train_logs
+    from rmteacher.lm.pg.sweep import InitialPolicy, check_rms, run_grid, write_train_logs
     from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
     from rmteacher.lm.rm.gold import vader_passage
     from rmteacher.lm.world.prompts import World
@@ -270,49 +269,46 @@ def run_unit(
     world = World.load()
     norms = load_normalizations()
     check_rms(sorted({s["rm"] for s in specs}), list(norms))  # before loading or training
-    learning_rate = chosen_learning_rate(params)
     suite = load_suite(mixes={s["rm"] for s in specs})
     policy = InitialPolicy.load("sft", world.policy_dir, world.generation())
-    base = base_config(params, world, learning_rate)
-    initial_cache = {}  # the untrained policy's evaluation, shared by a family unit's runs
-    curves, logs, samples = [], [], []
-    for spec in specs:
-        cfg = replace(
-            base,
-            seed=spec["seed"],
-            beta=spec.get("beta", params.beta),
-            max_grad_norm=spec.get("clip", params.max_grad_norm),
-        )
-        curve, log, kept = tracked_run(
-            policy,
-            training_plan(world, params, spec["epochs"]),
-            spec["rm"],
-            suite[spec["rm"]],
-            norms[spec["rm"]],
-            suite["gold"],
-            norms["gold"],
-            cfg,
-            tags={"variant": spec["variant"]},
-            extras={"vader": vader_passage},
-            keep=params.keep_samples if spec["seed"] == 0 else 0,  # samples to read: seed 0's
-            initial_cache=initial_cache,
-            accelerator=accelerator,
-        )
-        curves.append(curve)
-        logs.append(log)
-        samples.append(kept)
+    base = base_config(params, world, chosen_learning_rate(params))
+    runs = [
+        {
+            "rm": spec["rm"],
+            "proxy": suite[spec["rm"]],
+            "norm": norms[spec["rm"]],
+            "cfg": replace(
+                base,
+                seed=seed,
+                beta=spec.get("beta", params.beta),
+                max_grad_norm=spec.get("clip", params.max_grad_norm),
+            ),
+            "tags": {"variant": spec["variant"]},
+        }
+        for spec in specs
+    ]
+    curves, logs, samples = run_grid(
+        policy,
+        training_plan(world, params, specs[0]["epochs"]),  # a unit's runs share their length
+        runs,
+        suite["gold"],
+        norms["gold"],
+        extras={"vader": vader_passage},
+        keep=params.keep_samples if seed == 0 else 0,  # the samples to read are seed 0's
+        accelerator=accelerator,
+    )
     if accelerator is not None and not accelerator.is_main_process:
         return
     target = Path(out) if out is not None else unit_dir(unit, seed, rm)
     target.mkdir(parents=True, exist_ok=True)
-    pd.concat(curves, ignore_index=True).to_csv(target / "curves.csv", index=False)
+    curves.to_csv(target / "curves.csv", index=False)
     write_train_logs(
-        pd.concat(logs, ignore_index=True),
+        logs,
         "rloo",
         path=target / "train_logs.csv",
         timings_path=unit_timings(unit, seed, rm) if out is None else target / "timings.csv",
     )
-    pd.concat(samples, ignore_index=True).to_csv(target / "samples.csv", index=False)
+    samples.to_csv(target / "samples.csv", index=False)
 
 
 def _read_unit_csv(path):
@@ -323,13 +319,12 @@ def _read_unit_csv(path):
 
 
 def run(params: RlooParams) -> RlooResult:
-    """Join the units of every run of `run_specs` (in that order) into artifacts/rloo's curves
-    (with increases), train_logs and samples (seed 0's runs keep some), and the stage's
+    """Join the units of every run of `run_specs` (in that order) into artifacts/rloo's curves,
+    train_logs and samples (seed 0's runs keep some), and the stage's
     metrics."""
     import pandas as pd
 
     from rmteacher.core import paths
-    from rmteacher.lm.pg.sweep import increases
     from rmteacher.lm.world.prompts import World
 
     family = family_names() if params.family_seeds else []
@@ -344,7 +339,7 @@ def run(params: RlooParams) -> RlooResult:
     for key in keys:
         for name, frames in parts.items():
             frames.append(_read_unit_csv(unit_dir(*key) / f"{name}.csv"))
-    curves = increases(pd.concat(parts["curves"], ignore_index=True))
+    curves = pd.concat(parts["curves"], ignore_index=True)
     logs = pd.concat(parts["train_logs"], ignore_index=True)
     samples = pd.concat(parts["samples"], ignore_index=True)  # seed 0's runs keep samples
     paths.RLOO.mkdir(parents=True, exist_ok=True)
