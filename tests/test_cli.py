@@ -149,12 +149,25 @@ def test_profile_overlay_keeps_comments_and_restores_defaults(project):
 
 
 @pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "profiles").glob("*.yaml")))
-def test_every_profile_applies_and_passes_the_deep_check(project, profile):
+def test_every_profile_applies_and_passes_the_deep_check(project, profile, monkeypatch):
     """What `rmteacher profile NAME && rmteacher check --deep` does on any machine (the gpu
-    profile included: nothing in it needs a GPU to validate)."""
+    profile included: nothing in it needs a GPU to validate). The paper profile names Hub ids
+    (Pythia, ArmoRM, UltraFeedback, AlpacaFarm), so it is checked as a user with internet
+    checks it; nothing is fetched."""
+    if profile == "paper":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     params = project / "params.yaml"
     assert pipeline.apply_profile(profile, params)
     pipeline.check_params_file(params, deep=True)
+
+
+def test_the_paper_profile_offline_is_one_line_naming_what_it_would_fetch(project, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    params = project / "params.yaml"
+    before = params.read_text()
+    with pytest.raises(ParamsError, match=r"^lm_sft.base_policy: 'EleutherAI/pythia-2.8b' is not"):
+        pipeline.apply_profile("paper", params)
+    assert params.read_text() == before
 
 
 def test_a_params_file_outside_any_project_is_one_line(tmp_path):
@@ -176,7 +189,7 @@ def test_invalid_profile_leaves_params_untouched(project):
     (project / "profiles" / "typo.yaml").write_text("theory_best_of_nn:\n  max_n: 3\n")
     with pytest.raises(ParamsError, match="unknown stage 'theory_best_of_nn'"):
         pipeline.apply_profile("typo", params)
-    with pytest.raises(ParamsError, match="available: broken, gpu, tiny, typo, default"):
+    with pytest.raises(ParamsError, match="available: broken, gpu, paper, tiny, typo, default"):
         pipeline.apply_profile("nope", params)
     assert params.read_text() == before
 

@@ -20,6 +20,10 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
 
 
+# Names ending so are files, not Hub ids.
+FILE_SUFFIXES = (".json", ".jsonl", ".bin", ".pt", ".pth", ".safetensors", ".txt", ".csv", ".npy")
+
+
 def check_model_source(spec: str, what: str, *, kind: str = "causal-lm") -> None:
     """Raise a one-line ValueError unless `spec` is a local model directory of the right kind or,
     when online, a plausible Hugging Face Hub id."""
@@ -32,12 +36,13 @@ def check_model_source(spec: str, what: str, *, kind: str = "causal-lm") -> None
         suffixes = {
             "causal-lm": ("ForCausalLM", "LMHeadModel"),
             "seq-cls": ("ForSequenceClassification",),
+            "any": ("",),
         }[kind]
         if archs and not any(a.endswith(suffixes) for a in archs):
             raise ValueError(f"{what}: {spec} is a {archs[0]}, expected a *{suffixes[0]} model")
         return
     looks_like_hub_id = spec.count("/") <= 1 and not spec.startswith((".", "/", "~"))
-    if not looks_like_hub_id or path.suffix:
+    if not looks_like_hub_id or path.suffix in FILE_SUFFIXES:  # (pythia-2.8b is an id)
         raise ValueError(f"{what}: no model directory at {spec}")
     if offline():
         raise ValueError(

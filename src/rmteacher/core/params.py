@@ -21,10 +21,14 @@ class ParamsError(ValueError):
     """A bad parameter; the message is one line naming the stage and key."""
 
 
-def param(default, doc: str, *, ge=None, gt=None, le=None, lt=None, choices=None):
+def param(
+    default, doc: str, *, ge=None, gt=None, le=None, lt=None, choices=None, may_be_empty=False
+):
     """A dataclass field with a default, a doc string and validation bounds. For tuple fields the
-    bounds and choices apply to each element."""
+    bounds and choices apply to each element, and the list must not be empty unless
+    `may_be_empty`."""
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
+    meta["may_be_empty"] = may_be_empty
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -151,7 +155,8 @@ def _coerce(stage: str, key: str, tp: Any, meta: Mapping[str, Any], value: Any) 
         origin, args = typing.get_origin(tp), typing.get_args(tp)
     try:
         if origin is tuple:
-            if not isinstance(value, list | tuple) or len(value) == 0:
+            empty_ok = meta.get("may_be_empty", False)
+            if not isinstance(value, list | tuple) or (len(value) == 0 and not empty_ok):
                 raise ValueError("non-empty list")
             return tuple(_scalar(stage, key, args[0], meta, v, True) for v in value)
         return _scalar(stage, key, tp, meta, value, False)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
 def _pair_signs(rewards: np.ndarray) -> np.ndarray:
@@ -67,6 +66,8 @@ def correlation(x, y) -> tuple[float, float]:
         raise ValueError("correlation needs two sequences of the same length >= 3")
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan")
+    from scipy import stats  # here, not at import: every policy-gradient unit imports this module
+
     return float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0])
 
 

@@ -4,7 +4,11 @@
   `minilm_sentiment` (rewards/offtheshelf.py), or anything added with `register_scorer`;
 * `package.module:function`, a Python callable f(prompts, responses) -> sequence of floats;
 * a local directory holding a one-output sequence-classification model (and its tokenizer);
-* a Hugging Face Hub id of such a model (online only: offline it fails fast).
+* a Hugging Face Hub id of such a model (online only: offline it fails fast);
+* either of the last two followed by `+remote_code`: the model's own modelling code is loaded
+  (transformers' `trust_remote_code`) and its output's `score` is the reward when it has one, as
+  for the paper's ground truth ArmoRM (`RLHFlow/ArmoRM-Llama3-8B-v0.1+remote_code`, a
+  multi-objective head whose `score` is the preference). Only for models whose code you trust.
 """
 
 from __future__ import annotations
@@ -63,10 +67,24 @@ def names_a_function(spec: str) -> bool:
     return ":" in spec and not Path(spec).exists()
 
 
+REMOTE_CODE = "+remote_code"
+
+
+def model_spec(spec: str) -> tuple[str, bool]:
+    """(model path or Hub id, whether its own modelling code is to be loaded)."""
+    if spec.endswith(REMOTE_CODE):
+        return spec[: -len(REMOTE_CODE)], True
+    return spec, False
+
+
 def check_reward_spec(spec: str, what: str = "reward") -> None:
     """Raise a one-line ValueError if `spec` cannot name a reward (no compute, no model load)."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"{what}: expected a scorer name, model path or Hub id, got {spec!r}")
+    source, remote_code = model_spec(spec)
+    if remote_code:  # its own architecture and heads: only the source is checked
+        check_model_source(source, what, kind="any")
+        return
     if spec in SCORERS:
         check_scorer_installed(spec, what)
         return
@@ -140,7 +158,8 @@ class Reward:
 
 
 class SequenceClassifierReward:
-    """r(x, y) = the single logit of a sequence-classification model on its chat-formatted text."""
+    """r(x, y) = the single logit of a sequence-classification model on its chat-formatted text,
+    or, for a model with its own code (`+remote_code`), its output's `score` when it has one."""
 
     def __init__(self, spec: str, device=None):
         import torch
@@ -148,17 +167,18 @@ class SequenceClassifierReward:
 
         from rmteacher.core.hf import device as default_device
 
+        spec, remote_code = model_spec(spec)
         self.device = device or default_device()
-        self.tokenizer = AutoTokenizer.from_pretrained(spec)
+        self.tokenizer = AutoTokenizer.from_pretrained(spec, trust_remote_code=remote_code)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.truncation_side = "left"  # a text cut to fit keeps the response
-        self.model = (
-            AutoModelForSequenceClassification.from_pretrained(spec, dtype=torch.float32)
-            .to(self.device)
-            .eval()
+        model = AutoModelForSequenceClassification.from_pretrained(
+            spec, dtype=torch.float32, **({"trust_remote_code": True} if remote_code else {})
         )
-        if self.model.config.num_labels != 1:
+        self.model = model.to(self.device).eval()
+        self.remote_code = remote_code
+        if self.model.config.num_labels != 1 and not remote_code:
             raise ValueError(
                 f"reward model {spec}: has {self.model.config.num_labels} outputs, "
                 "expected a one-output reward head"
@@ -197,7 +217,10 @@ class SequenceClassifierReward:
                     self.model, enc["input_ids"], enc["attention_mask"]
                 )
             else:
-                scores = self.model(**enc).logits[:, 0]
+                output = self.model(**enc)
+                score = getattr(output, "score", None) if self.remote_code else None
+                scores = (output.logits if score is None else score).reshape(len(texts), -1)
+                scores = scores[:, 0]
         return scores.float().cpu().tolist()
 
 
@@ -217,7 +240,7 @@ def load_reward(spec: str, name: str | None = None, what: str = "reward") -> Rew
     else:
         fn = SequenceClassifierReward(spec)
     return Reward(
-        name or Path(spec).name or spec,
+        name or Path(model_spec(spec)[0]).name or spec,
         fn,
         batch_size=128 if isinstance(fn, SequenceClassifierReward) else 4096,
     )

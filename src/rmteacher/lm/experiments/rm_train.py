@@ -35,8 +35,10 @@ class RmTrainParams(StageParams):
     )
     offpolicy_temperatures: tuple[float, ...] = param(
         (1.0, 1.3),
-        "temperatures of the base-LM off-policy candidates (the corpus continuation is another)",
+        "temperatures of the base-LM off-policy candidates (the corpus continuation is another; "
+        "UltraFeedback's own two responses are, and the paper samples none: [])",
         gt=0,
+        may_be_empty=True,
     )
     n_pairs: int = param(20000, "preference pairs of every RM (ties never count)", ge=10)
     epochs: float = param(1.0, "reward-model training epochs", gt=0)
@@ -81,7 +83,7 @@ def run(params: RmTrainParams) -> RmTrainResult:
     world = World.load()
     gold = load_reward(params.gold, "gold", what="rm_train.gold")
     policy, tokenizer = load_policy(world.policy_dir, "initial policy")
-    base, _ = load_policy(world.base_dir, "base LM")
+    base = load_policy(world.base_dir, "base LM")[0] if params.offpolicy_temperatures else None
     candidates = {
         split: candidate_pairs(
             world,

@@ -5,7 +5,9 @@ Every prompt has two candidate pairs, both labelled by the ground truth r_G:
 * on-policy: two samples of the initial policy, as in the paper;
 * off-policy: responses the initial policy did not write, binarised as UltraFeedback is - several
   candidates from other sources (the corpus's own continuation and base-LM samples at the given
-  temperatures), the one r_G likes best as `chosen` and a random other one as `rejected`.
+  temperatures), the one r_G likes best as `chosen` and a random other one as `rejected`. In the
+  UltraFeedback world the candidates are the record's own two responses, so this is the paper's
+  relabelling: the pair as recorded, swapped where r_G prefers the rejected response.
 
 Two samples of one policy differ little, so on-policy pairs teach fine distinctions among the
 responses the policy actually writes; best-of-several pairs from other writers differ a lot and
@@ -26,20 +28,32 @@ import pandas as pd
 from rmteacher.core.hf import context_length
 from rmteacher.lm.world.sampling import sample_responses
 
+RECORDED = ["off_uf_chosen", "off_uf_rejected"]
 
-def offpolicy_sources(temperatures) -> list[str]:
-    """Column names of the off-policy candidates: the corpus and one per base-LM temperature."""
-    return ["off_corpus", *(f"off_t{t:g}" for t in temperatures)]
+
+def offpolicy_sources(temperatures, recorded_pairs: bool = False) -> list[str]:
+    """Column names of the off-policy candidates: the corpus and one per base-LM temperature, or
+    an UltraFeedback record's chosen and rejected responses (and any base-LM samples)."""
+    first = RECORDED if recorded_pairs else ["off_corpus"]
+    return [*first, *(f"off_t{t:g}" for t in temperatures)]
 
 
 def candidate_pairs(
     world, split: str, policy, base, tokenizer, gold, *, offpolicy_temperatures, seed: int
 ) -> pd.DataFrame:
     """One row per prompt of `split`: the two on-policy samples (on_a, on_b), the off-policy
-    candidates (off_corpus, off_t<T>), the r_G score of each (gold_<column>) and the binarised
-    off-policy pair (off_chosen, off_rejected with their scores)."""
+    candidates (`offpolicy_sources`), the r_G score of each (gold_<column>) and the binarised
+    off-policy pair (off_chosen, off_rejected with their scores). `base` may be None when
+    there are no base-LM temperatures."""
     passages = world.prompts[split]
     prompts = [p.prompt for p in passages]
+    recorded = passages[0].rejected is not None
+    sources = offpolicy_sources(offpolicy_temperatures, recorded)
+    if len(sources) < 2:
+        raise ValueError(
+            "rm_train.offpolicy_temperatures: the corpus world needs at least one base-LM "
+            "temperature (an off-policy pair needs two candidates)"
+        )
     gen = world.generation()
     on = sample_responses(
         policy, tokenizer, prompts, 2, seed=seed, desc=f"{split} on-policy", batch_size=512, **gen
@@ -49,9 +63,13 @@ def candidate_pairs(
             "prompt": prompts,
             "on_a": [s[0] for s in on],
             "on_b": [s[1] for s in on],
-            "off_corpus": [p.continuation for p in passages],
         }
     )
+    if recorded:
+        frame[RECORDED[0]] = [p.continuation for p in passages]
+        frame[RECORDED[1]] = [p.rejected for p in passages]
+    else:
+        frame["off_corpus"] = [p.continuation for p in passages]
     for index, temperature in enumerate(offpolicy_temperatures):
         off = sample_responses(
             base,
@@ -66,7 +84,6 @@ def candidate_pairs(
             desc=f"{split} base LM at T={temperature:g}",
         )
         frame[f"off_t{temperature:g}"] = [s[0] for s in off]
-    sources = offpolicy_sources(offpolicy_temperatures)
     for column in ("on_a", "on_b", *sources):
         frame[f"gold_{column}"] = gold(frame["prompt"].tolist(), frame[column].tolist())
     frame = binarize(frame, sources, seed)

@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 
 from rmteacher.core.paths import RM_MANIFEST, RM_TRAIN
-from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
 
 
 def preference_dataset(pairs: pd.DataFrame):
@@ -46,6 +45,7 @@ def train_reward_model(
     from trl import RewardConfig, RewardTrainer
 
     from rmteacher.core.hf import context_length, load_tokenizer
+    from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
 
     tokenizer = load_tokenizer(init_dir)
     model = AutoModelForSequenceClassification.from_pretrained(init_dir, num_labels=1)

@@ -15,11 +15,14 @@ from rmteacher.core.paths import CORPUS
 
 @dataclass(frozen=True)
 class Passage:
-    """A corpus document cut into a prompt (its first words) and the true continuation."""
+    """A corpus document cut into a prompt (its first words) and the true continuation; or, in
+    the UltraFeedback world, a prompt with its preferred response as `continuation` and the
+    other one as `rejected` (None for corpus passages)."""
 
     prompt: str
     continuation: str
     source: str
+    rejected: str | None = None
 
 
 def load_documents(path: str | Path = CORPUS) -> list[dict]:

@@ -43,6 +43,10 @@ class World:
 
     def save(self, path: Path = WORLD) -> Path:
         payload = asdict(self)
+        for passages in payload["prompts"].values():  # corpus passages have no `rejected`
+            for passage in passages:
+                if passage["rejected"] is None:
+                    del passage["rejected"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
         return path
@@ -94,10 +98,19 @@ def _passages(docs, params, rng) -> list[Passage]:
     return instruct([found[i] for i in rng.permutation(len(found))], params)
 
 
-def make_world(params) -> World:
-    """Seeded, disjoint prompt splits from `LmSftParams` (see the module docstring); a split that
-    cannot be filled is a one-line ValueError."""
+def make_world(params, tokenizer=None) -> World:
+    """Seeded, disjoint prompt splits from `LmSftParams` (see the module docstring), or with
+    `params.prompt_data` UltraFeedback's (`ultrafeedback.ultrafeedback_splits`; `tokenizer`, the
+    base policy's, measures lengths); a split that cannot be filled is a one-line ValueError."""
     import numpy as np
+
+    if params.prompt_data:
+        from rmteacher.lm.world.ultrafeedback import ultrafeedback_splits
+
+        prompts = ultrafeedback_splits(params, tokenizer)
+        return World(
+            prompts, params.max_new_tokens, params.temperature, base_dir=params.base_policy
+        )
 
     from rmteacher.lm.world.base_lm import heldout_documents
     from rmteacher.lm.world.sft import training_documents
@@ -126,4 +139,4 @@ def make_world(params) -> World:
                 f"are available (lower lm_sft.window_stride or the split sizes)"
             )
         prompts[split] = pool[start : start + size]
-    return World(prompts, params.max_new_tokens, params.temperature)
+    return World(prompts, params.max_new_tokens, params.temperature, base_dir=params.base_policy)

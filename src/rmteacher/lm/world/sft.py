@@ -1,5 +1,6 @@
 """The initial policy: supervised fine-tuning of the base LM (trl SFTTrainer, completion-only
-loss) on prompt -> continuation exchanges cut from training documents."""
+loss) on prompt -> continuation exchanges cut from training documents, or on the paper's SFT data
+(AlpacaFarm, UltraFeedback's preferred responses) for a Hub policy."""
 
 from __future__ import annotations
 
@@ -44,6 +45,29 @@ def chat_rows(passages: list[Passage]) -> list[dict]:
     ]
 
 
+# The paper's chat format for a tokenizer that has none (Pythia):
+# `<|user|>x<eos><|assistant|>y<eos>` with the markers as plain text, as the official code
+# formats it; the assistant turn is marked for trl's completion-only loss.
+PAPER_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}<|user|>{{ message['content'] }}{{ eos_token }}"
+    "{% elif message['role'] == 'assistant' %}<|assistant|>{% generation %}"
+    "{{ message['content'] }}{{ eos_token }}{% endgeneration %}"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
+
+def marks_completions(template: str) -> bool:
+    """Whether a chat template marks the assistant turn for trl's `assistant_only_loss`."""
+    return "generation %}" in template
+
+
+def prompt_completion_rows(rows: list[dict]) -> list[dict]:
+    """Chat rows as trl's conversational prompt/completion examples (loss on the completion)."""
+    return [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows]
+
+
 def finetune(
     base_dir: str,
     out_dir: Path,
@@ -55,8 +79,10 @@ def finetune(
     max_length: int,
     seed: int,
 ):
-    """Fine-tune the causal LM at `base_dir` on chat `rows`; save model and tokenizer to
-    `out_dir`. Returns the per-step log (loss, grad_norm, mean_token_accuracy, ...)."""
+    """Fine-tune the causal LM at `base_dir` on chat `rows` (loss on the assistant turn); save
+    model and tokenizer to `out_dir`. A tokenizer without a chat template gets the paper's; one
+    whose template does not mark the assistant turn trains on prompt/completion examples.
+    Returns the per-step log (loss, grad_norm, mean_token_accuracy, ...)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
@@ -64,6 +90,11 @@ def finetune(
     from rmteacher.core.hf import context_length, load_tokenizer
 
     tokenizer = load_tokenizer(base_dir)
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = PAPER_CHAT_TEMPLATE
+    marked = marks_completions(tokenizer.chat_template)
+    if not marked:
+        rows = prompt_completion_rows(rows)
     model = AutoModelForCausalLM.from_pretrained(base_dir)
     max_length = min(max_length, context_length(model.config) or max_length)
     with tempfile.TemporaryDirectory() as scratch:
@@ -75,7 +106,7 @@ def finetune(
             lr_scheduler_type="cosine",
             warmup_steps=0.05,
             max_length=max_length,
-            assistant_only_loss=True,
+            assistant_only_loss=marked,
         )
         trainer = SFTTrainer(
             model=model,
@@ -118,17 +149,24 @@ def train_policy(
     batch_size: int,
     seed: int,
 ):
-    """Fine-tune the base LM on the passages as prompt -> continuation exchanges, with the
-    lengths of `sft` (lm_sft's validated params); returns the log."""
-    from rmteacher.core.paths import BASE_LM
-
+    """Fine-tune `sft.base_policy` (lm_sft's validated params) on the passages as prompt ->
+    continuation exchanges, long enough for its texts; returns the log."""
     return finetune(
-        str(BASE_LM),
+        sft.base_policy,
         out_dir,
         chat_rows(passages),
         epochs=epochs,
         learning_rate=learning_rate,
         batch_size=batch_size,
-        max_length=sft.prompt_words * 3 + sft.max_new_tokens + 8,
+        max_length=sft_max_length(sft),
         seed=seed,
     )
+
+
+def sft_max_length(sft) -> int:
+    """Tokens of one fine-tuning example at most: a corpus prompt (about three tokens a word)
+    and a response, or an UltraFeedback prompt and response of `max_text_tokens` each, with the
+    chat markers."""
+    if sft.prompt_data or sft.sft_data:
+        return 2 * sft.max_text_tokens + 16
+    return sft.prompt_words * 3 + sft.max_new_tokens + 8
