@@ -270,3 +270,46 @@ def test_the_paper_profile_runs_section_4_1_on_stand_ins(stand_ins, tmp_path, mo
     assert np.isfinite(curves[["proxy", "gold", "kl"]]).all().all()
     assert curves.kl.iloc[-1] != pytest.approx(0.0, abs=1e-7)  # the policy moved
     shutil.rmtree(tmp_path / "artifacts")
+
+
+def test_bad_data_sources_are_one_line_before_compute(stand_ins, tmp_path):
+    from rmteacher.core.params import ParamsError
+    from rmteacher.lm.experiments.lm_sft import LmSftParams
+
+    only_train = tmp_path / "only_train"
+    only_train.mkdir()
+    shutil.copy(Path(stand_ins["ultrafeedback"]) / "train_prefs.jsonl", only_train)
+    train_file = str(only_train / "train_prefs.jsonl")
+    cases = {
+        "prompt_data": (train_file, "is a file; expected a folder holding train_prefs.jsonl"),
+        "sft_data": (str(tmp_path / "missing.jsonl"), "no sft data at"),
+    }
+    for key, (value, message) in cases.items():
+        with pytest.raises(ParamsError, match=f"^lm_sft.{key}: .*{message}"):
+            LmSftParams.from_mapping({key: value})
+    with pytest.raises(ParamsError, match=r"^lm_sft.prompt_data: no test_prefs data at .*only_"):
+        LmSftParams.from_mapping({"prompt_data": str(only_train)})
+
+
+def test_sft_records_of_each_schema_and_a_bad_one(tmp_path):
+    from rmteacher.lm.world.ultrafeedback import sft_passages
+
+    path = tmp_path / "sft.jsonl"
+    user, assistant = {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}
+    records = [
+        {"instruction": "Sort these.", "input": "b a", "output": "a b"},
+        {"messages": [user, assistant]},
+        {"prompt": "hi", "chosen": [user, assistant], "rejected": [user, assistant]},
+        {"text": "no schema"},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    passages = sft_passages(str(path), "sft", 3)
+    assert [(p.prompt, p.continuation) for p in passages] == [
+        ("Sort these.\n\nb a", "a b"),
+        ("hi", "yo"),
+        ("hi", "yo"),
+    ]
+    with pytest.raises(ValueError, match=r"sft.jsonl:4: expected chat `messages`"):
+        sft_passages(str(path), "sft", 4)
+    with pytest.raises(ValueError, match=r"n_sft_examples=5 exceeds the 4 records"):
+        sft_passages(str(path), "sft", 5)

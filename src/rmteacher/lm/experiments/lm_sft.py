@@ -4,6 +4,7 @@ the base LM fine-tuned with trl's SFTTrainer to continue a prompt in the chat fo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
@@ -79,6 +80,12 @@ class LmSftParams(StageParams):
                 check_model_source(self.base_policy, f"{self.STAGE}.base_policy")
                 check_tokenizer_files(self.base_policy, f"{self.STAGE}.base_policy")
             if self.prompt_data:
+                if Path(self.prompt_data).is_file():
+                    raise ValueError(
+                        f"{self.STAGE}.prompt_data: {self.prompt_data} is a file; expected a "
+                        f"folder holding {TRAIN_SPLIT}.jsonl and {TEST_SPLIT}.jsonl, or a Hub "
+                        "dataset id"
+                    )
                 check_data_source(
                     self.prompt_data, (TRAIN_SPLIT, TEST_SPLIT), f"{self.STAGE}.prompt_data"
                 )
