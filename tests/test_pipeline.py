@@ -190,10 +190,11 @@ def test_noop_repro_and_dvc_exp_run_rerun_only_the_changed_stage(tiny_run):
     assert max(map(len, shown)) <= 160
     assert shown[0].split()[0] == "Path" and {"value", "verdict"} <= set(shown[0].split())
     sh("git add -A && git commit -qm tiny", copy, env)
-    log = sh("dvc exp run -S theory_best_of_n.max_n=4", copy, env).stdout
+    # up to the headline stage, which reads every stage's metrics (the book, which also does,
+    # is left out for CI time): DVC must rerun the changed stage and nothing else before it
+    log = sh("dvc exp run -S theory_best_of_n.max_n=4 outcomes", copy, env).stdout
     ran = re.findall(r"Running stage '([a-z_]+)'", log)
-    assert ran[:2] == ["params_check", "theory_best_of_n"]
-    assert sorted(ran[2:]) == ["book", "outcomes"]  # the headlines and the book read its metrics
+    assert ran == ["params_check", "theory_best_of_n", "outcomes"]
     assert json.loads((copy / "metrics" / "theory_best_of_n.json").read_text())
 
 

@@ -43,7 +43,9 @@ class RlooParams(StageParams):
         (0, 1, 2, 3, 4), "seeds of the mixes and controls (one run per RM and seed)", ge=0
     )
     rms: tuple[str, ...] = param(MIXES + CONTROLS, "mixes and controls trained on with `seeds`")
-    beta0_rms: tuple[str, ...] = param(("perfect",), "RMs also trained at beta = 0 (`seeds`)")
+    beta0_rms: tuple[str, ...] = param(
+        ("perfect",), "RMs also trained at beta = 0 (`seeds`; [] for none)", may_be_empty=True
+    )
     family_seeds: tuple[int, ...] = param(
         (0, 1, 2), "seeds of each controlled-family member (empty: no family runs)", ge=0
     )
