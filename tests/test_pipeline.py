@@ -196,6 +196,9 @@ def test_noop_repro_and_dvc_exp_run_rerun_only_the_changed_stage(tiny_run):
     ran = re.findall(r"Running stage '([a-z_]+)'", log)
     assert ran == ["params_check", "theory_best_of_n", "outcomes"]
     assert json.loads((copy / "metrics" / "theory_best_of_n.json").read_text())
+    # back to the committed run (the book is stale after the targeted experiment)
+    sh("git checkout -- . && dvc checkout --quiet", copy, env)
+    assert "Data and pipelines are up to date" in sh("dvc status", copy, env).stdout
 
 
 def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
