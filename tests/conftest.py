@@ -49,3 +49,32 @@ def tiny_reward_dir(tiny_policy_dir, tmp_path_factory):
     rm.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return str(out)
+
+
+def tiny_config(family: str, tokenizer, **extra):
+    """A 2-layer config of the paper's families: 'gpt_neox' (Pythia) or 'llama' (Llama 3),
+    sized to `tokenizer`; `extra` overrides or adds fields."""
+    from transformers import GPTNeoXConfig, LlamaConfig
+
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    common.update(extra)
+    if family == "gpt_neox":  # Pythia's architecture: parallel attention + MLP, rotary on 1/4
+        return GPTNeoXConfig(**common, rotary_pct=0.25, use_parallel_residual=True)
+    return LlamaConfig(**common, num_key_value_heads=1)  # grouped-query attention, as Llama 3
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_config():
+    """`tiny_config`, for tests that build stand-ins of the paper's model families."""
+    return tiny_config

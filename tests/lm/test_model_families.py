@@ -26,34 +26,13 @@ GENERATION = {"max_new_tokens": 6, "temperature": 1.0}
 WORDS = "the day was long and the house stood quiet by the road in the morning light".split()
 
 
-def tiny_config(family: str, tokenizer, **extra):
-    from transformers import GPTNeoXConfig, LlamaConfig
-
-    common = dict(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-        **extra,
-    )
-    if family == "gpt_neox":  # Pythia's architecture: parallel attention + MLP, rotary on 1/4
-        return GPTNeoXConfig(**common, rotary_pct=0.25, use_parallel_residual=True)
-    return LlamaConfig(**common, num_key_value_heads=1)  # grouped-query attention, as Llama 3
-
-
 @pytest.fixture(scope="module")
 def tokenizer_dir(tiny_policy_dir):
     return tiny_policy_dir  # the world's tokenizer, chat template included
 
 
 @pytest.fixture(scope="module", params=["gpt_neox", "llama"])
-def base_policy(request, tokenizer_dir, tmp_path_factory):
+def base_policy(request, tokenizer_dir, tmp_path_factory, tiny_hf_config):
     from transformers import GPTNeoXForCausalLM, LlamaForCausalLM
 
     from rmteacher.core.hf import load_tokenizer
@@ -61,7 +40,7 @@ def base_policy(request, tokenizer_dir, tmp_path_factory):
     tokenizer = load_tokenizer(tokenizer_dir)
     torch.manual_seed(0)
     model_class = GPTNeoXForCausalLM if request.param == "gpt_neox" else LlamaForCausalLM
-    model = model_class(tiny_config(request.param, tokenizer))
+    model = model_class(tiny_hf_config(request.param, tokenizer))
     out = tmp_path_factory.mktemp(f"{request.param}_base")
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -69,7 +48,7 @@ def base_policy(request, tokenizer_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def llama_gold(tokenizer_dir, tmp_path_factory):
+def llama_gold(tokenizer_dir, tmp_path_factory, tiny_hf_config):
     """The ground truth's stand-in: a one-output Llama sequence classifier (random weights)."""
     from transformers import LlamaForSequenceClassification
 
@@ -77,7 +56,7 @@ def llama_gold(tokenizer_dir, tmp_path_factory):
 
     tokenizer = load_tokenizer(tokenizer_dir)
     torch.manual_seed(1)
-    model = LlamaForSequenceClassification(tiny_config("llama", tokenizer, num_labels=1))
+    model = LlamaForSequenceClassification(tiny_hf_config("llama", tokenizer, num_labels=1))
     out = tmp_path_factory.mktemp("llama_gold")
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

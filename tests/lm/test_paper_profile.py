@@ -49,26 +49,10 @@ class MultiObjectiveRewardModel(LlamaForSequenceClassification):
 '''
 
 
-def llama_config(tokenizer, **extra):
-    from transformers import LlamaConfig
-
-    return LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        intermediate_size=64,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        **extra,
-    )
-
-
 @pytest.fixture(scope="module")
-def stand_ins(tiny_policy_dir, tmp_path_factory):
+def stand_ins(tiny_policy_dir, tmp_path_factory, tiny_hf_config):
     """{name: path} of the stand-in models and data (see the module docstring)."""
-    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    from transformers import GPTNeoXForCausalLM, LlamaForSequenceClassification
 
     from rmteacher.core.hf import load_tokenizer
 
@@ -76,29 +60,15 @@ def stand_ins(tiny_policy_dir, tmp_path_factory):
     tokenizer = load_tokenizer(tiny_policy_dir)
     tokenizer.chat_template = None  # Pythia's tokenizer has no chat template
     torch.manual_seed(0)
-    pythia = GPTNeoXForCausalLM(
-        GPTNeoXConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-            max_position_embeddings=256,
-            rotary_pct=0.25,
-            use_parallel_residual=True,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    pythia = GPTNeoXForCausalLM(tiny_hf_config("gpt_neox", tokenizer))
     pythia.save_pretrained(root / "pythia")
     tokenizer.save_pretrained(root / "pythia")
 
-    from transformers import LlamaForSequenceClassification
-
     armo_dir = root / "armorm"
     torch.manual_seed(1)
-    armo = LlamaForSequenceClassification(llama_config(tokenizer, num_labels=N_OBJECTIVES))
+    armo = LlamaForSequenceClassification(
+        tiny_hf_config("llama", tokenizer, num_labels=N_OBJECTIVES)
+    )
     armo.save_pretrained(armo_dir)
     load_tokenizer(tiny_policy_dir).save_pretrained(armo_dir)  # ArmoRM's has a chat template
     (armo_dir / "modeling_stand_in.py").write_text(REMOTE_CODE)
