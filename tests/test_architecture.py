@@ -15,16 +15,16 @@ SRC = ROOT / "src"
 
 # Lowest first. A module may import from its own layer or a lower one, never a higher one.
 LAYERS = [
-    ["rmteacher.core", "rmteacher.paper"],
+    ["rmteacher.core", "rmteacher.paper", "rmteacher.models"],
     ["rmteacher.metrics", "rmteacher.rewards"],
     ["rmteacher.theory.exact", "rmteacher.lm.world", "rmteacher.lm.trainers"],
-    ["rmteacher.theory.experiments", "rmteacher.lm.rm", "rmteacher.lm.pg", "rmteacher.lm.analysis"],
+    ["rmteacher.theory", "rmteacher.lm.rm", "rmteacher.lm.pg", "rmteacher.lm.analysis"],
     ["rmteacher.report"],
-    ["rmteacher.lm.experiments"],
+    ["rmteacher.stages"],
     ["rmteacher.pipeline", "rmteacher.outcomes", "rmteacher.verify"],
     ["rmteacher.cli", "rmteacher.__main__"],
 ]
-TRACKS = ("rmteacher.theory", "rmteacher.lm")
+TRACKS = (("rmteacher.theory", "rmteacher.stages.theory"), ("rmteacher.lm", "rmteacher.stages.lm"))
 
 
 def module_name(path: Path) -> str:
@@ -140,9 +140,9 @@ def is_unit(stage: str) -> bool:
 def entry(stage: str) -> tuple[str, set[str]]:
     """(the stage's own experiment module, the modules its notebook or pg-run starts from)."""
     if is_unit(stage):
-        module = f"rmteacher.lm.experiments.{STAGES[stage]['cmd'].split()[2]}"
+        module = f"rmteacher.stages.lm.{STAGES[stage]['cmd'].split()[2]}"
         return module, {module}
-    return f"experiments.{stage.removeprefix('theory_')}", notebook_imports(stage)
+    return f".{stage.removeprefix('theory_')}", notebook_imports(stage)
 
 
 def closure(stage: str) -> set[str]:
@@ -158,13 +158,13 @@ def closure(stage: str) -> set[str]:
         seen.add(name)
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-        other_stage = ".experiments." in name and not name.endswith(own)
+        other_stage = ".stages." in name and not name.endswith(own)
         todo += imports_of(name, top_level=other_stage and name not in THEORY_HELPERS)
     return seen
 
 
 # theory experiment modules whose functions other theory stages call (not just their params)
-THEORY_HELPERS = {"rmteacher.theory.experiments.accuracy_speed"}
+THEORY_HELPERS = {"rmteacher.stages.theory.accuracy_speed"}
 
 
 def notebook_imports(stage: str) -> set[str]:
@@ -208,7 +208,7 @@ def test_stage_deps_exist_and_cover_all_the_code_it_runs(stage):
     "edited, reruns, spared",
     [
         (
-            "src/rmteacher/theory/experiments/escape_time.py",
+            "src/rmteacher/stages/theory/escape_time.py",
             {"theory_escape_time"},
             {"theory_gradient_bound", "theory_accuracy_speed", "rloo", "lm_sft"},
         ),

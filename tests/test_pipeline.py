@@ -363,7 +363,7 @@ def test_dvc_plots_page_renders_in_headless_chromium_without_network(tiny_run):
 @pytest.mark.parametrize(
     "edited, stale, untouched",
     [
-        ("src/rmteacher/theory/experiments/escape_time.py", ["theory_escape_time"], LM_STAGES),
+        ("src/rmteacher/stages/theory/escape_time.py", ["theory_escape_time"], LM_STAGES),
         ("src/rmteacher/lm/pg/loop.py", ["rloo", "sec42_pg"], THEORY_STAGES + ["rm_eval"]),
     ],
 )

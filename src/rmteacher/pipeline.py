@@ -24,25 +24,25 @@ from rmteacher.core.stage import StageOutputs, repo_root
 # One module per stage, in pipeline order: each defines the stage's parameter class and `run`.
 # Importing them is cheap (heavy libraries are imported inside `run`), so `rmteacher check` is too.
 STAGE_MODULES = (
-    "rmteacher.theory.experiments.gradient_bound",
-    "rmteacher.theory.experiments.escape_time",
-    "rmteacher.theory.experiments.accuracy_speed",
-    "rmteacher.theory.experiments.policy_dependence",
-    "rmteacher.theory.experiments.best_of_n",
-    "rmteacher.lm.experiments.lm_pretrain",
-    "rmteacher.lm.experiments.lm_gold",
-    "rmteacher.lm.experiments.lm_sft",
-    "rmteacher.lm.experiments.rm_train",
-    "rmteacher.lm.experiments.rm_eval",
-    "rmteacher.lm.experiments.rloo_lr",
-    "rmteacher.lm.experiments.rloo",
-    "rmteacher.lm.experiments.sec41_report",
-    "rmteacher.lm.experiments.sec42_policies",
-    "rmteacher.lm.experiments.sec42_eval",
-    "rmteacher.lm.experiments.sec42_pg",
-    "rmteacher.lm.experiments.sec42_report",
-    "rmteacher.lm.experiments.alt_normalization",
-    "rmteacher.lm.experiments.reward_scaling",
+    "rmteacher.stages.theory.gradient_bound",
+    "rmteacher.stages.theory.escape_time",
+    "rmteacher.stages.theory.accuracy_speed",
+    "rmteacher.stages.theory.policy_dependence",
+    "rmteacher.stages.theory.best_of_n",
+    "rmteacher.stages.lm.lm_pretrain",
+    "rmteacher.stages.lm.lm_gold",
+    "rmteacher.stages.lm.lm_sft",
+    "rmteacher.stages.lm.rm_train",
+    "rmteacher.stages.lm.rm_eval",
+    "rmteacher.stages.lm.rloo_lr",
+    "rmteacher.stages.lm.rloo",
+    "rmteacher.stages.lm.sec41_report",
+    "rmteacher.stages.lm.sec42_policies",
+    "rmteacher.stages.lm.sec42_eval",
+    "rmteacher.stages.lm.sec42_pg",
+    "rmteacher.stages.lm.sec42_report",
+    "rmteacher.stages.lm.alt_normalization",
+    "rmteacher.stages.lm.reward_scaling",
 )
 
 OFFLINE_ENV = {
@@ -268,7 +268,7 @@ def run_unit(
     folder, or `out`. Returns the exit code."""
     if stage not in UNIT_STAGES:
         raise ParamsError(f"pg-run: stage '{stage}' has no cached units ({', '.join(UNIT_STAGES)})")
-    from rmteacher.lm.experiments import rloo
+    from rmteacher.stages.lm import rloo
 
     params = stage_params(stage, repo_root() / params_path)
     rloo.unit_specs(params, unit, seed, rm)  # ParamsError before anything is loaded

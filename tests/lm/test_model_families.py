@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from rmteacher.core import fast_gpt2
 from rmteacher.lm.pg.loop import PgRunConfig
 from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, tracked_run
 from rmteacher.lm.rm.training import train_reward_model
 from rmteacher.lm.world.sft import finetune
 from rmteacher.lm.world.ultrafeedback import read_pairs, sft_rows
+from rmteacher.models import fast_gpt2
 from rmteacher.report import evaluate_rewards_on_policy
 from rmteacher.rewards.normalize import Normalization
 from rmteacher.rewards.registry import load_reward

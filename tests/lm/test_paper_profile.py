@@ -171,10 +171,10 @@ def paper_params(stand_ins) -> dict:
 
 def test_the_paper_profile_runs_section_4_1_on_stand_ins(stand_ins, tmp_path, monkeypatch):
     from rmteacher.core import paths
-    from rmteacher.lm.experiments import lm_sft, rloo, rm_eval, rm_train
     from rmteacher.lm.world.prompts import World
     from rmteacher.lm.world.ultrafeedback import read_pairs, train_test_split
     from rmteacher.rewards.registry import load_reward
+    from rmteacher.stages.lm import lm_sft, rloo, rm_eval, rm_train
 
     groups = paper_params(stand_ins)
     monkeypatch.chdir(tmp_path)  # every stage writes relative to the project root
@@ -244,7 +244,7 @@ def test_the_paper_profile_runs_section_4_1_on_stand_ins(stand_ins, tmp_path, mo
 
 def test_bad_data_sources_are_one_line_before_compute(stand_ins, tmp_path):
     from rmteacher.core.params import ParamsError
-    from rmteacher.lm.experiments.lm_sft import LmSftParams
+    from rmteacher.stages.lm.lm_sft import LmSftParams
 
     only_train = tmp_path / "only_train"
     only_train.mkdir()

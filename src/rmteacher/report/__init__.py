@@ -8,14 +8,14 @@ reward variance and on-policy accuracy on the policy's own samples, and the pred
     report.table, report.ranking, write_report(report, "report/sft")
 """
 
-from rmteacher.report.evaluate import (
+from rmteacher.lm.rm.teacher import (
     PREDICTORS,
     PolicyReport,
     evaluate_rewards_on_policy,
     predicted_ranking,
     rm_rows,
 )
-from rmteacher.report.inputs import (
+from rmteacher.lm.rm.teacher_inputs import (
     GOLD,
     ReportInputError,
     check_out_dir,

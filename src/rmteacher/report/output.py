@@ -11,8 +11,8 @@ import pandas as pd
 
 from rmteacher.core import paths
 from rmteacher.lm.rm.evaluation import save_reward_matrices
-from rmteacher.report.evaluate import PREDICTORS, UNTIED_ABOVE, PolicyReport
-from rmteacher.report.inputs import GOLD
+from rmteacher.lm.rm.teacher import PREDICTORS, UNTIED_ABOVE, PolicyReport
+from rmteacher.lm.rm.teacher_inputs import GOLD
 
 
 def default_out_dir(policy_spec: str) -> Path:

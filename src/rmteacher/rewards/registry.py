@@ -197,8 +197,8 @@ class SequenceClassifierReward:
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
         import torch
 
-        from rmteacher.core import fast_gpt2
         from rmteacher.core.hf import context_length
+        from rmteacher.models import fast_gpt2
 
         texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
         limit = context_length(self.model.config)  # a text cut to fit keeps its end

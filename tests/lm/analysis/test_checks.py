@@ -3,7 +3,7 @@
 import pandas as pd
 
 from rmteacher.lm.analysis.checks import family_table, manipulation_checks
-from rmteacher.lm.experiments.rm_eval import RmEvalParams
+from rmteacher.stages.lm.rm_eval import RmEvalParams
 
 MIXES = {"rm_onpolicy_100": 1.0, "rm_onpolicy_50": 0.5, "rm_onpolicy_0": 0.0}
 

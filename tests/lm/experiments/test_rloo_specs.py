@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from rmteacher.core.params import ParamsError
-from rmteacher.lm.experiments.rloo import (
+from rmteacher.stages.lm.rloo import (
     MIXES,
     RlooParams,
     run_specs,
@@ -17,7 +17,7 @@ from rmteacher.lm.experiments.rloo import (
     unit_key,
     unit_specs,
 )
-from rmteacher.lm.experiments.rloo_lr import choose
+from rmteacher.stages.lm.rloo_lr import choose
 
 ROOT = Path(__file__).resolve().parents[3]
 

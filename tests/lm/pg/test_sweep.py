@@ -1,9 +1,9 @@
 """How each Section 4.2 policy-gradient variant maps onto the loop's settings: GRPO's reward
 scaling is always chosen explicitly, never left to a library default."""
 
-from rmteacher.lm.experiments.sec42_pg import Sec42PgParams
 from rmteacher.lm.pg.loop import PgRunConfig
 from rmteacher.lm.pg.sweep import VARIANTS
+from rmteacher.stages.lm.sec42_pg import Sec42PgParams
 
 
 def test_variants_pin_the_algorithm_and_grpo_reward_scaling(pg_config_base):

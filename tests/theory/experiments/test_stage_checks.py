@@ -15,11 +15,11 @@ import pytest
 
 from rmteacher.core.params import ParamsError, StageParams, load_params_file
 from rmteacher.pipeline import STAGE_MODULES
-from rmteacher.theory.experiments.accuracy_speed import AccuracySpeedParams
-from rmteacher.theory.experiments.best_of_n import BestOfNParams
-from rmteacher.theory.experiments.escape_time import EscapeTimeParams
-from rmteacher.theory.experiments.gradient_bound import GradientBoundParams
-from rmteacher.theory.experiments.policy_dependence import PolicyDependenceParams
+from rmteacher.stages.theory.accuracy_speed import AccuracySpeedParams
+from rmteacher.stages.theory.best_of_n import BestOfNParams
+from rmteacher.stages.theory.escape_time import EscapeTimeParams
+from rmteacher.stages.theory.gradient_bound import GradientBoundParams
+from rmteacher.stages.theory.policy_dependence import PolicyDependenceParams
 
 ROOT = Path(__file__).resolve().parents[3]
 THEORY = {

@@ -13,7 +13,7 @@ import pytest
 from myst_nb.core.variables import format_plain_text
 
 from rmteacher.core.params import load_params_file
-from rmteacher.theory.experiments import (
+from rmteacher.stages.theory import (
     accuracy_speed,
     best_of_n,
     escape_time,

@@ -43,13 +43,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rmteacher.core import fast_gpt2
 from rmteacher.lm.world.sampling import (
     chat_prompt_batch,
     prompt_budget,
     sample_tokens,
     sequence_token_logprobs,
 )
+from rmteacher.models import fast_gpt2
 from rmteacher.rewards.registry import RewardError
 
 ALGORITHMS = ("rloo", "grpo")

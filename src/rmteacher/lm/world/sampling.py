@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from rmteacher.core import fast_gpt2
 from rmteacher.lm.world.tokenizer import chat_prompt
+from rmteacher.models import fast_gpt2
 
 
 @dataclass

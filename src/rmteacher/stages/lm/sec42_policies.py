@@ -59,7 +59,6 @@ def run(params: Sec42PoliciesParams) -> PoliciesResult:
     import pandas as pd
 
     from rmteacher.core.hf import load_policy
-    from rmteacher.lm.experiments.lm_sft import LmSftParams
     from rmteacher.lm.world.policies import (
         jensen_shannon,
         output_profile,
@@ -70,6 +69,7 @@ def run(params: Sec42PoliciesParams) -> PoliciesResult:
     from rmteacher.lm.world.prompts import World
     from rmteacher.lm.world.sampling import sample_responses
     from rmteacher.rewards.registry import load_reward
+    from rmteacher.stages.lm.lm_sft import LmSftParams
 
     sft = LmSftParams.from_file()  # prompt format and lengths of the Section 4.1 SFT
     world = World.load()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.lm.experiments.rm_train import MIX_FRACTIONS, mix_rm_name
+from rmteacher.stages.lm.rm_train import MIX_FRACTIONS, mix_rm_name
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
 
-from rmteacher.core import fast_gpt2
+from rmteacher.models import fast_gpt2
 
 CONFIG = dict(
     vocab_size=300,

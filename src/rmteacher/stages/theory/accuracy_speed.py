@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rmteacher.core.params import StageParams, param
-from rmteacher.theory.exact import bounds, constructions, quantities, tabular
-from rmteacher.theory.experiments.common import (
+from rmteacher.theory.common import (
     SinglePromptSetup,
     check_constructible,
     expected_gold_along,
@@ -32,6 +31,7 @@ from rmteacher.theory.experiments.common import (
     tabular_flow,
     theorem2_setup,
 )
+from rmteacher.theory.exact import bounds, constructions, quantities, tabular
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -26,14 +26,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.theory.exact import bounds, constructions, flow, quantities, tabular
-from rmteacher.theory.experiments.common import (
+from rmteacher.theory.common import (
     check_constructible,
     finite_or_nan,
     loglog_slope,
     rarity_setups,
     tabular_flow,
 )
+from rmteacher.theory.exact import bounds, constructions, flow, quantities, tabular
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,9 +128,9 @@ def check_reachable_tabular(p) -> None:
 def check_reachable_mlp(p) -> None:
     """Raise ValueError if r_G cannot rise by gamma on the tracked prompt of the MLP T sweep or
     an MLP rarity setup (builds the seeded torch policies; no flow)."""
+    from rmteacher.theory import rarity
     from rmteacher.theory.exact import autoregressive as ar
     from rmteacher.theory.exact.mlp_flow import initial_probabilities, mlp_ground_truth, mlp_policy
-    from rmteacher.theory.experiments import rarity
 
     with ar.single_threaded():
         space, model = mlp_policy(p)
@@ -278,7 +278,7 @@ def run(p: EscapeTimeParams) -> EscapeTimeResult:
     """Both sweeps, for both policies. Slopes are NaN when fewer than two finite points exist."""
     import pandas as pd
 
-    from rmteacher.theory.experiments import rarity
+    from rmteacher.theory import rarity
 
     table = pd.concat(
         [tabular_sweep(p), autoregressive_sweep(p), rarity.tabular_sweep(p), rarity.mlp_sweep(p)],

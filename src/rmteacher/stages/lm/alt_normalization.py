@@ -59,13 +59,13 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
         with_paper,
     )
     from rmteacher.lm.analysis.variants import sign_comparison, survival_verdict
-    from rmteacher.lm.experiments.rloo import MIXES, RlooParams, chosen_learning_rate
     from rmteacher.lm.pg.loop import PgRunConfig
     from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_grid
     from rmteacher.lm.rm.evaluation import load_eval_matrices, load_suite
     from rmteacher.lm.world.prompts import World
     from rmteacher.paper import TABLE9
     from rmteacher.rewards.normalize import Normalization
+    from rmteacher.stages.lm.rloo import MIXES, RlooParams, chosen_learning_rate
 
     rloo = RlooParams.from_file()  # Section 4.1's RLOO settings (the stage tracks that group)
     world = World.load()

@@ -71,7 +71,7 @@ def display_order(rms) -> tuple[list, dict]:
     """Mixes by on-policy share, then the controls, then the rest; viridis for the mixes."""
     import seaborn as sns
 
-    from rmteacher.lm.experiments.rloo import CONTROLS, MIXES
+    from rmteacher.stages.lm.rloo import CONTROLS, MIXES
 
     order = [rm for rm in (*MIXES, *CONTROLS) if rm in set(rms)]
     order += sorted(set(rms) - set(order))
@@ -109,7 +109,7 @@ def table2_view(corr, interval_source) -> pd.DataFrame:
 
 def stage_max_grad_norm() -> float:
     """The gradient clipping of rloo's main runs, from its validated params."""
-    from rmteacher.lm.experiments.rloo import RlooParams
+    from rmteacher.stages.lm.rloo import RlooParams
 
     return RlooParams.from_file().max_grad_norm or float("inf")
 
@@ -122,7 +122,7 @@ def run(params: Sec41ReportParams) -> Sec41Report:
 
     from rmteacher.core import paths
     from rmteacher.lm.analysis import sec41 as analysis
-    from rmteacher.lm.experiments.rloo import MIXES
+    from rmteacher.stages.lm.rloo import MIXES
 
     table = pd.read_csv(paths.RM_TABLE)
     checks = pd.read_csv(paths.CHECKS)

@@ -68,9 +68,6 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
     import pandas as pd
 
     from rmteacher.core import paths
-    from rmteacher.lm.experiments.rloo import RlooParams, base_config, chosen_learning_rate
-    from rmteacher.lm.experiments.sec42_eval import Sec42EvalParams
-    from rmteacher.lm.experiments.sec42_policies import Sec42PoliciesParams
     from rmteacher.lm.pg.sweep import (
         VARIANTS,
         InitialPolicy,
@@ -87,6 +84,9 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
     from rmteacher.lm.world.policies import policy_path
     from rmteacher.lm.world.prompts import World
     from rmteacher.rewards.registry import load_reward
+    from rmteacher.stages.lm.rloo import RlooParams, base_config, chosen_learning_rate
+    from rmteacher.stages.lm.sec42_eval import Sec42EvalParams
+    from rmteacher.stages.lm.sec42_policies import Sec42PoliciesParams
 
     policies = list(Sec42PoliciesParams.from_file().policies)
     evaluated = Sec42EvalParams.from_file().reward_models

@@ -30,13 +30,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from rmteacher.lm.rm.evaluation import TABLE1_COLUMNS, score_matrix
+from rmteacher.lm.rm.teacher_inputs import GOLD, ReportInputError, check_report_inputs
 from rmteacher.metrics.rm_metrics import (
     accuracy,
     gold_tie_fraction,
     onpolicy_properties,
     untied_accuracy,
 )
-from rmteacher.report.inputs import GOLD, ReportInputError, check_report_inputs
 from rmteacher.rewards.normalize import Normalization
 
 PREDICTORS = {

@@ -60,10 +60,10 @@ def run(params: RlooLrParams) -> LrResult:
     from dataclasses import replace
 
     from rmteacher.core import paths
-    from rmteacher.lm.experiments.rloo import RlooParams, base_config, training_plan
     from rmteacher.lm.pg.sweep import InitialPolicy, run_grid
     from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
     from rmteacher.lm.world.prompts import World
+    from rmteacher.stages.lm.rloo import RlooParams, base_config, training_plan
 
     rloo = RlooParams.from_file()
     world = World.load()

@@ -18,8 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.theory.common import finite_or_nan, loglog_slope
 from rmteacher.theory.exact import bounds, quantities, tabular
-from rmteacher.theory.experiments.common import finite_or_nan, loglog_slope
 
 if TYPE_CHECKING:
     import pandas as pd

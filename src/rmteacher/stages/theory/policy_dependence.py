@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.theory.exact import bounds, constructions, quantities
-from rmteacher.theory.experiments.common import (
+from rmteacher.theory.common import (
     check_constructible,
     expected_gold_along,
     finite_or_nan,
     loglog_slope,
     tabular_flow,
 )
+from rmteacher.theory.exact import bounds, constructions, quantities
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,8 +16,7 @@ import numpy as np
 
 from rmteacher.core.params import StageParams, param
 from rmteacher.core.stage import repo_root
-from rmteacher.theory.exact import constructions, quantities
-from rmteacher.theory.experiments.accuracy_speed import (
+from rmteacher.stages.theory.accuracy_speed import (
     ACCURATE,
     REMARK2,
     AccuracySpeedParams,
@@ -25,6 +24,7 @@ from rmteacher.theory.experiments.accuracy_speed import (
     theorem2_rms,
     theorem2_times,
 )
+from rmteacher.theory.exact import constructions, quantities
 
 if TYPE_CHECKING:
     import pandas as pd

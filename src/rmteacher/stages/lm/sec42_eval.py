@@ -89,7 +89,7 @@ def reusable_samples(prompts, n_samples: int, seed: int):
     import json
 
     from rmteacher.core import paths
-    from rmteacher.lm.experiments.rm_eval import RmEvalParams
+    from rmteacher.stages.lm.rm_eval import RmEvalParams
 
     rm_eval = RmEvalParams.from_file()
     samples = paths.RM_EVAL / "samples.json"
@@ -108,7 +108,6 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
 
     from rmteacher.core import paths
     from rmteacher.core.hf import load_policy
-    from rmteacher.lm.experiments.sec42_policies import Sec42PoliciesParams
     from rmteacher.lm.rm.evaluation import (
         load_eval_matrices,
         load_suite,
@@ -117,13 +116,14 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
         score_matrix,
     )
     from rmteacher.lm.rm.preferences import offpolicy_eval_pairs
+    from rmteacher.lm.rm.teacher import predicted_ranking, rm_rows
     from rmteacher.lm.rm.training import read_manifest
     from rmteacher.lm.world.policies import policy_path
     from rmteacher.lm.world.prompts import World
     from rmteacher.lm.world.sampling import sample_responses
     from rmteacher.report import evaluate_rewards_on_policy, read_prompts, write_report
-    from rmteacher.report.evaluate import predicted_ranking, rm_rows
     from rmteacher.rewards.registry import check_reward_spec, load_reward
+    from rmteacher.stages.lm.sec42_policies import Sec42PoliciesParams
 
     policies = list(Sec42PoliciesParams.from_file().policies)
     world = World.load()

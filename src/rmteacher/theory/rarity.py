@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from scipy.optimize import brentq
 
+from rmteacher.theory.common import rarity_setups, tabular_flow
 from rmteacher.theory.exact import autoregressive as ar
 from rmteacher.theory.exact import bounds, constructions, quantities
 from rmteacher.theory.exact.mlp_flow import (
@@ -27,7 +28,6 @@ from rmteacher.theory.exact.mlp_flow import (
     mlp_policy,
     mlp_time_to_gamma,
 )
-from rmteacher.theory.experiments.common import rarity_setups, tabular_flow
 
 RARE_TOKEN = 0  # y* = (0, ..., 0), index 0 of the lexicographic enumeration of V^L
 
