@@ -1,8 +1,13 @@
-"""The package's shape: imports only point down the layers, nothing imports in a cycle, the two
-tracks never import each other, stage modules are cheap to import, and every stage's DVC deps
-cover exactly the code it runs (so an edit reruns that stage and never the other track's)."""
+"""The package's shape: imports only point down the floors (and, inside the language-model
+track, down its sub-layers), nothing imports in a cycle, the two tracks never import each other,
+no stage module imports another stage module or reads another stage's params, parameter modules
+are cheap to import, the README's layout table lists the floors in this order, and every stage's
+DVC deps and params are exactly the code it runs and the settings it takes."""
 
 import ast
+import dataclasses
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +18,19 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
-# Lowest first. A module may import from its own layer or a lower one, never a higher one.
+# The floors, lowest first (issue 18): a module may import from its own floor or a lower one,
+# never a higher one. README.md's layout table lists them in this order.
+FLOORS = [
+    ["rmteacher.core", "rmteacher.paper", "rmteacher.models"],
+    ["rmteacher.metrics", "rmteacher.rewards"],
+    ["rmteacher.theory", "rmteacher.lm"],
+    ["rmteacher.report"],
+    ["rmteacher.stages"],
+    ["rmteacher.pipeline", "rmteacher.outcomes", "rmteacher.verify"],
+    ["rmteacher.cli", "rmteacher.__main__"],
+]
+# Finer layers, lowest first: inside the floors, the language-model track's world (corpus,
+# sampling, SFT) sits below its reward models, policy gradient and analyses.
 LAYERS = [
     ["rmteacher.core", "rmteacher.paper", "rmteacher.models"],
     ["rmteacher.metrics", "rmteacher.rewards"],
@@ -57,8 +74,8 @@ def imports_of(name: str, top_level: bool = False) -> set[str]:
     return found
 
 
-def layer_of(name: str) -> int | None:
-    for index, prefixes in enumerate(LAYERS):
+def layer_of(name: str, layers=None) -> int | None:
+    for index, prefixes in enumerate(layers or LAYERS):
         if any(name == p or name.startswith(p + ".") for p in prefixes):
             return index
     return None
@@ -69,9 +86,78 @@ def is_bare_package(name: str) -> bool:
     return MODULES[name].name == "__init__.py" and not imports_of(name)
 
 
-def test_every_module_has_a_layer():
-    unplaced = [m for m in MODULES if layer_of(m) is None and not is_bare_package(m)]
-    assert not unplaced, f"add these modules to a layer: {unplaced}"
+def floor_of(name: str) -> int | None:
+    return layer_of(name, FLOORS)
+
+
+def test_every_module_has_a_floor_and_a_layer():
+    unplaced = [
+        m
+        for m in MODULES
+        if (layer_of(m) is None or floor_of(m) is None) and not is_bare_package(m)
+    ]
+    assert not unplaced, f"add these modules to a floor and a layer: {unplaced}"
+
+
+def test_imports_only_point_down_the_floors():
+    upward = [
+        f"{name} (floor {floor_of(name)}) imports {target} (floor {floor_of(target)})"
+        for name in MODULES
+        if not is_bare_package(name)
+        for target in imports_of(name)
+        if not is_bare_package(target) and floor_of(target) > floor_of(name)
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_the_readme_layout_table_lists_the_floors_in_order():
+    """README.md's Layout table has one row per floor, lowest first, naming its packages."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("<!-- floors:start -->")[1].split("<!-- floors:end -->")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    named = [
+        sorted("rmteacher." + n.strip("`/").removesuffix(".py").replace("/", ".")
+               for n in re.findall(r"`([\w/.]+)`", row.split("|")[2]))
+        for row in rows[1:]
+    ]  # fmt: skip
+    assert named == [sorted(floor) for floor in FLOORS]
+
+
+STAGE_MODULE = re.compile(r"rmteacher\.stages\.(theory|lm)\.(?!params\b)\w+$")
+
+
+def is_stage_module(name: str) -> bool:
+    """One module per DVC stage: src/rmteacher/stages/<track>/<stage>.py."""
+    return bool(STAGE_MODULE.match(name))
+
+
+def test_no_stage_module_imports_another_stage_module():
+    """Stages exchange data through declared DVC outputs only; a stage module imports no other
+    stage module and no other stage's parameter module."""
+    found = [
+        f"{name} imports {target}"
+        for name in MODULES
+        if name.startswith("rmteacher.stages.")
+        for target in imports_of(name)
+        if target.startswith("rmteacher.stages.")
+        and not is_bare_package(target)
+        and target.rsplit(".", 1)[1] != name.rsplit(".", 1)[1]
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_no_stage_reads_another_stage_s_params():
+    """A stage receives everything it uses through its own params object (its group and the
+    shared settings it takes) or a declared artifact: no stage or library module reads a params
+    group itself (only core.params, the pipeline and the CLI do)."""
+    readers = [
+        f"{name}: {call}"
+        for name in MODULES
+        if name.startswith(("rmteacher.stages.", "rmteacher.lm.", "rmteacher.theory."))
+        for call in re.findall(r"\w+\.(?:from_file|from_groups)\(|load_params_file\(",
+                               MODULES[name].read_text())
+    ]  # fmt: skip
+    assert not readers, "\n".join(readers)
 
 
 def test_imports_only_point_down_the_layers():
@@ -115,8 +201,9 @@ def test_no_import_cycles():
             visit(name, [name])
 
 
-def test_stage_modules_import_no_heavy_library():
-    """`rmteacher check` imports every stage module; torch and transformers load only in run."""
+def test_parameter_modules_import_no_heavy_library():
+    """`rmteacher check` imports every stage's parameter module; torch and transformers load only
+    with the stage modules (`run`)."""
     code = (
         "import sys, rmteacher.pipeline as p; p.stage_registry(); "
         "print(sorted(m for m in ('torch', 'transformers', 'trl', 'datasets') if m in sys.modules))"
@@ -137,20 +224,17 @@ def is_unit(stage: str) -> bool:
     return "matrix" in STAGES[stage]
 
 
-def entry(stage: str) -> tuple[str, set[str]]:
-    """(the stage's own experiment module, the modules its notebook or pg-run starts from)."""
+def entry(stage: str) -> set[str]:
+    """The modules a stage's notebook (or a unit's `pg-run`) starts from."""
     if is_unit(stage):
-        module = f"rmteacher.stages.lm.{STAGES[stage]['cmd'].split()[2]}"
-        return module, {module}
-    return f".{stage.removeprefix('theory_')}", notebook_imports(stage)
+        return {f"rmteacher.stages.lm.{STAGES[stage]['cmd'].split()[2]}"}
+    return notebook_imports(stage)
 
 
 def closure(stage: str) -> set[str]:
     """Every rmteacher module the stage's notebook (or a unit's `pg-run`) can run: the modules it
-    imports and all they import (lazy imports too), except that another stage's module (imported
-    for its parameter class) only contributes what runs at its import."""
-    own, start = entry(stage)
-    seen, todo = set(), list(start)
+    imports and all they import, lazy imports too (no stage module imports another)."""
+    seen, todo = set(), list(entry(stage))
     while todo:
         name = todo.pop()
         if name in seen or name not in MODULES:
@@ -158,18 +242,11 @@ def closure(stage: str) -> set[str]:
         seen.add(name)
         parts = name.split(".")
         todo += [".".join(parts[:i]) for i in range(1, len(parts))]
-        other_stage = ".stages." in name and not name.endswith(own)
-        todo += imports_of(name, top_level=other_stage and name not in THEORY_HELPERS)
+        todo += imports_of(name)
     return seen
 
 
-# theory experiment modules whose functions other theory stages call (not just their params)
-THEORY_HELPERS = {"rmteacher.stages.theory.accuracy_speed"}
-
-
 def notebook_imports(stage: str) -> set[str]:
-    import json
-
     cells = json.loads((ROOT / "notebooks" / f"{stage}.ipynb").read_text())["cells"]
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     names = set()
@@ -234,3 +311,77 @@ def test_an_edit_reruns_its_stages_and_spares_the_other_track(edited, reruns, sp
     hit = {s for s in LM_OR_THEORY if covered(ROOT / edited, stage_deps(s))}
     assert reruns <= hit, f"{edited} should rerun {sorted(reruns - hit)}"
     assert not (spared & hit), f"{edited} should not rerun {sorted(spared & hit)}"
+
+
+# --- DVC stage params -------------------------------------------------------------------------
+
+
+def declared_params(stage: str) -> set[str]:
+    """The stage's params in dvc.yaml, a whole group spelled out as its keys."""
+    from rmteacher.core.params import SHARED_GROUPS
+    from rmteacher.pipeline import stage_registry
+
+    groups = {**stage_registry(), **SHARED_GROUPS}
+    keys = set()
+    for entry in STAGES[stage].get("params", []):
+        if entry in groups:
+            keys |= {f"{entry}.{f.name}" for f in dataclasses.fields(groups[entry])
+                     if "group" not in f.metadata}  # fmt: skip
+        else:
+            keys.add(entry)
+    return keys
+
+
+def received_params(stage: str) -> set[str]:
+    """What a notebook stage's params object holds: its own group and the shared keys it takes."""
+    from rmteacher.pipeline import stage_registry
+
+    cls = stage_registry()[stage]
+    shared = cls.shared_keys()
+    return {f"{shared.get(f.name, stage)}.{f.name}" for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize("stage", sorted(s for s in LM_OR_THEORY if not is_unit(s)))
+def test_a_stage_s_params_are_exactly_the_settings_its_params_object_receives(stage):
+    """A stage's params in dvc.yaml are its own group and the shared settings it takes (no other
+    stage's group), so a change of any setting it uses reruns it and nothing else does."""
+    assert declared_params(stage) == received_params(stage)
+
+
+UNIT_KEYS = ("rloo.epochs", "rloo.family_epochs", "rloo.noclip_epochs") + tuple(
+    f"pg.{name}" for name in (
+        "evals_per_epoch", "num_generations", "prompts_per_step", "beta", "learning_rate",
+        "max_grad_norm", "eval_prompts", "eval_samples", "keep_samples",
+    )
+)  # fmt: skip
+
+
+def unit_settings(unit: str, params) -> tuple:
+    """Everything a seed-0 unit of this kind trains with (`rloo.unit_setup`), comparably."""
+    from rmteacher.stages.lm import rloo
+
+    specs = [s for s in rloo.run_specs(params, ["fam_n0_c1"]) if s["unit"] == unit]
+    prompts = [f"prompt {i}" for i in range(4096)]
+    plan, configs, keep = rloo.unit_setup(
+        params, specs, prompts, {"max_new_tokens": 8, "temperature": 1.0}, params.learning_rate
+    )
+    return plan, tuple(configs), keep
+
+
+@pytest.mark.parametrize("unit", ["main", "beta0", "family", "noclip"])
+def test_a_unit_s_params_are_exactly_the_settings_that_change_its_runs(unit):
+    """Change each candidate setting on its own: the unit's runs change exactly for the keys its
+    matrix stage declares (plus pg.num_processes, which decides how the unit is launched). So
+    rloo_beta0 does not declare pg.beta, nor rloo_noclip pg.max_grad_norm."""
+    from rmteacher.stages.lm.params.rloo import RlooParams
+
+    base = RlooParams(learning_rate=1e-3, seeds=(0,), beta0_rms=("perfect",), family_seeds=(0,),
+                      noclip_seeds=(0,))  # fmt: skip
+    changed = {"pg.num_processes"}
+    for key in UNIT_KEYS:
+        name = key.split(".")[1]
+        value = getattr(base, name)
+        other = dataclasses.replace(base, **{name: value * 2 + 1})
+        if unit_settings(unit, other) != unit_settings(unit, base):
+            changed.add(key)
+    assert declared_params(f"rloo_{unit}") == changed

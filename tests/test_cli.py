@@ -259,6 +259,8 @@ def test_a_stage_rerun_with_the_same_seed_writes_the_same_bytes(project):
         "metrics/theory_best_of_n.json",
         "book/figures/theory_best_of_n",
     ]
+    construction = "artifacts/theory_accuracy_speed"  # the stage's declared dependency
+    shutil.copytree(ROOT / construction, project / construction)
 
     def snapshot():
         result = rmteacher("run", "theory_best_of_n", cwd=project)

@@ -269,7 +269,7 @@ def test_adding_a_seed_reruns_only_that_seed_s_runs(tiny_run):
 
 
 def test_a_run_on_two_processes_through_accelerate_launch(tiny_run, tmp_path):
-    """rloo.num_processes = 2 makes `rmteacher pg-run` launch the unit with `accelerate launch`
+    """pg.num_processes = 2 makes `rmteacher pg-run` launch the unit with `accelerate launch`
     (two CPU processes, gloo). It finishes and writes what the one-process unit wrote: the same
     columns, evaluation steps and optimizer steps, and the same step-0 evaluation (same initial
     policy, same evaluation seed). Later points agree only in distribution: each process samples
@@ -278,7 +278,7 @@ def test_a_run_on_two_processes_through_accelerate_launch(tiny_run, tmp_path):
     tests/lm/pg/test_data_parallel.py."""
     copy, env, _ = tiny_run
     values = yaml.safe_load((copy / "params.yaml").read_text())
-    values["rloo"]["num_processes"] = 2
+    values["pg"]["num_processes"] = 2
     two = tmp_path / "params_two_processes.yaml"
     two.write_text(yaml.safe_dump(values, sort_keys=False))
     out = tmp_path / "gold_seed_0"

@@ -4,10 +4,15 @@ models would teach a policy."""
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
+from rmteacher import outcomes, pipeline, verify
 from rmteacher.core.params import ParamsError
+from rmteacher.core.stage import repo_root
+from rmteacher.pipeline import check_params_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +117,7 @@ def add_report_parser(sub) -> None:
 def run_report(args) -> int:
     """`rmteacher report`: check every input (one error line, exit 2), then sample, score, write
     the report files and print the table."""
+    # pandas and seaborn (~2 s): loaded for this command only, so `rmteacher check` stays fast
     from rmteacher.report import (
         ReportInputError,
         check_out_dir,
@@ -172,8 +178,6 @@ def run_report(args) -> int:
 
 def run_outcomes(args) -> int:
     """Print, check or write the README's outcome table."""
-    from rmteacher import outcomes
-
     readme = Path("README.md")
     metrics = outcomes.read_metrics(Path("metrics"))
     if args.headlines:
@@ -199,11 +203,6 @@ def run_outcomes(args) -> int:
 
 def run_verify(args) -> int:
     """Exit 0 when every metric reproduced the revision's within tolerance, 1 when not."""
-    import subprocess
-
-    from rmteacher import verify
-    from rmteacher.core.stage import repo_root
-
     root = repo_root()
     known = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{args.against}^{{commit}}"],
@@ -221,9 +220,6 @@ def run_verify(args) -> int:
 def run_pg_unit(args) -> int:
     """`rmteacher pg-run`: bad params in one line (exit 2), a missing upstream output in one line
     (exit 1), Ctrl-C or SIGTERM in one line (exit 130; a unit writes its files only at the end)."""
-    import signal
-
-    from rmteacher import pipeline
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -250,9 +246,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_verify(args)
     if args.command == "outcomes":
         return run_outcomes(args)
-    from rmteacher import pipeline
-    from rmteacher.pipeline import check_params_file
-
     try:
         if args.command == "run":
             seconds = pipeline.run_stage(args.stage, args.params)

@@ -7,6 +7,8 @@ public RMs (columns GRM-Gemma-2-2B, GRM-Llama-3.2-3B, RM-Tulu-V2-8B, RM-Gemma-2B
 
 from __future__ import annotations
 
+import pandas as pd
+
 # Table 1: reward variance, on-policy accuracy, off-policy accuracy of each RM under the initial
 # policy (the five on-policy mixes, the perfect-accuracy RM and r_G itself).
 TABLE1 = {
@@ -65,13 +67,6 @@ TABLE10 = {
         (0.101, 0.339, 0.336, 0.647, 0.800),
     ),
 }
-TABLE10_COLUMNS = (
-    "gold_increase",
-    "proxy_increase",
-    "reward_variance",
-    "onpolicy_accuracy",
-    "offpolicy_accuracy",
-)
 
 # Table 12 (GRPO on the Table 10 policies): per RM (r_G increase, proxy increase).
 TABLE12 = {
@@ -83,7 +78,6 @@ TABLE12 = {
 
 def table1_frame():
     """Table 1 as a DataFrame with columns rm and paper_<column>."""
-    import pandas as pd
 
     return pd.DataFrame(
         [(rm, *values) for rm, values in TABLE1.items()],
@@ -93,7 +87,6 @@ def table1_frame():
 
 def table2_frame(table: dict = TABLE2):
     """Table 2 (or Table 9) as a DataFrame indexed by property, columns paper_<cell>."""
-    import pandas as pd
 
     return pd.DataFrame(table, index=[f"paper_{c}" for c in TABLE2_CELLS]).T
 
@@ -101,8 +94,6 @@ def table2_frame(table: dict = TABLE2):
 def table10_text():
     """Table 10 as policy x RM cells 'r_G increase | proxy increase | variance | on-policy acc. |
     off-policy acc.', the layout of sec42_report's own table."""
-    import pandas as pd
-
     rows = {
         policy: {
             rm: " | ".join(f"{v:.3f}" for v in values)

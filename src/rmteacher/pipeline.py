@@ -13,36 +13,50 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from rmteacher.core.params import STAGE_PARAMS, ParamsError, StageParams, load_params_file
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from rmteacher.core.params import (
+    SHARED_GROUPS,
+    STAGE_PARAMS,
+    ParamGroup,
+    ParamsError,
+    StageParams,
+    load_params_file,
+    shared_group,
+)
 from rmteacher.core.stage import StageOutputs, repo_root
 
-# One module per stage, in pipeline order: each defines the stage's parameter class and `run`.
-# Importing them is cheap (heavy libraries are imported inside `run`), so `rmteacher check` is too.
+# One parameter module per stage, in pipeline order (each stage's `run` is in
+# rmteacher.stages.<track>.<module>). They import nothing heavy, so `rmteacher check` is cheap.
 STAGE_MODULES = (
-    "rmteacher.stages.theory.gradient_bound",
-    "rmteacher.stages.theory.escape_time",
-    "rmteacher.stages.theory.accuracy_speed",
-    "rmteacher.stages.theory.policy_dependence",
-    "rmteacher.stages.theory.best_of_n",
-    "rmteacher.stages.lm.lm_pretrain",
-    "rmteacher.stages.lm.lm_gold",
-    "rmteacher.stages.lm.lm_sft",
-    "rmteacher.stages.lm.rm_train",
-    "rmteacher.stages.lm.rm_eval",
-    "rmteacher.stages.lm.rloo_lr",
-    "rmteacher.stages.lm.rloo",
-    "rmteacher.stages.lm.sec41_report",
-    "rmteacher.stages.lm.sec42_policies",
-    "rmteacher.stages.lm.sec42_eval",
-    "rmteacher.stages.lm.sec42_pg",
-    "rmteacher.stages.lm.sec42_report",
-    "rmteacher.stages.lm.alt_normalization",
-    "rmteacher.stages.lm.reward_scaling",
+    "rmteacher.stages.theory.params.gradient_bound",
+    "rmteacher.stages.theory.params.escape_time",
+    "rmteacher.stages.theory.params.accuracy_speed",
+    "rmteacher.stages.theory.params.policy_dependence",
+    "rmteacher.stages.theory.params.best_of_n",
+    "rmteacher.stages.lm.params.lm_pretrain",
+    "rmteacher.stages.lm.params.lm_gold",
+    "rmteacher.stages.lm.params.lm_sft",
+    "rmteacher.stages.lm.params.rm_train",
+    "rmteacher.stages.lm.params.rm_eval",
+    "rmteacher.stages.lm.params.rloo_lr",
+    "rmteacher.stages.lm.params.rloo",
+    "rmteacher.stages.lm.params.sec41_report",
+    "rmteacher.stages.lm.params.sec42_policies",
+    "rmteacher.stages.lm.params.sec42_eval",
+    "rmteacher.stages.lm.params.sec42_pg",
+    "rmteacher.stages.lm.params.sec42_report",
+    "rmteacher.stages.lm.params.alt_normalization",
+    "rmteacher.stages.lm.params.reward_scaling",
 )
 
 OFFLINE_ENV = {
@@ -88,9 +102,7 @@ PROGRESS_MARKS = ("it/s]", "s/it]", "\r")
 def _kernel_manager_class():
     """A kernel manager on local IPC sockets instead of TCP ports: nothing listens on the network
     and ipykernel prints no "running over TCP without encryption" warning."""
-    import subprocess
-    import tempfile
-
+    # jupyter_client (~0.2 s): only when a stage runs, not for `rmteacher check`
     from jupyter_client.manager import AsyncKernelManager
 
     class IpcKernelManager(AsyncKernelManager):
@@ -176,11 +188,8 @@ def _group_params(
         raise ParamsError(f"unknown stage '{stage}'; stages: {', '.join(registry)}")
     if stage not in data:
         raise ParamsError(f"{path}: no group '{stage}' (stages: {', '.join(registry)})")
-    group = data[stage]
-    if group is not None and not isinstance(group, dict):
-        raise ParamsError(f"{path}: group '{stage}' must be a mapping, got {group!r}")
     try:
-        params = registry[stage].from_mapping(group)
+        params = registry[stage].from_groups(data, path)
         if deep:
             params.check_models()
         return params
@@ -196,10 +205,17 @@ def check_params_file(path: str | Path = "params.yaml", deep: bool = False) -> N
     registry = stage_registry()
     data = load_params_file(path)
     for group in data:
-        if group not in registry:
-            raise ParamsError(f"{path}: unknown group '{group}'; stages: {', '.join(registry)}")
+        if group not in registry and group not in SHARED_GROUPS:
+            raise ParamsError(f"{path}: unknown group '{group}'; {_known(registry)}")
+    for group in SHARED_GROUPS:
+        shared_group(group, data, path)  # each shared group is validated whole
     for stage in data:
-        _group_params(registry, data, stage, path, deep)
+        if stage in registry:
+            _group_params(registry, data, stage, path, deep)
+
+
+def _known(registry) -> str:
+    return f"stages: {', '.join(registry)}; shared groups: {', '.join(SHARED_GROUPS)}"
 
 
 def stage_names() -> list[str]:
@@ -216,7 +232,7 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
         raise ParamsError(f"stage '{stage}' has no notebook at {notebook.relative_to(root)}")
     os.environ.update(OFFLINE_ENV)
     executed.parent.mkdir(parents=True, exist_ok=True)
-    import papermill
+    import papermill  # ~0.4 s: only when a stage runs, not for `rmteacher check`
 
     start = time.perf_counter()
     _INTERRUPTED.clear()
@@ -268,7 +284,7 @@ def run_unit(
     folder, or `out`. Returns the exit code."""
     if stage not in UNIT_STAGES:
         raise ParamsError(f"pg-run: stage '{stage}' has no cached units ({', '.join(UNIT_STAGES)})")
-    from rmteacher.stages.lm import rloo
+    from rmteacher.stages.lm import rloo  # torch (~1.3 s): only for pg-run, not `rmteacher check`
 
     params = stage_params(stage, repo_root() / params_path)
     rloo.unit_specs(params, unit, seed, rm)  # ParamsError before anything is loaded
@@ -280,8 +296,8 @@ def run_unit(
         return _accelerate_launch(params.num_processes, argv)
     accelerator = None
     if launched:
-        import torch
-        from accelerate import Accelerator
+        import torch  # loaded by rloo above already
+        from accelerate import Accelerator  # ~1.3 s: only in processes accelerate launched
 
         accelerator = Accelerator(cpu=not torch.cuda.is_available())  # before any model loads
     rloo.run_unit(params, unit, seed, rm, accelerator=accelerator, out=out)
@@ -291,10 +307,7 @@ def run_unit(
 def _accelerate_launch(processes: int, argv: list[str]) -> int:
     """`accelerate launch` of `python -m rmteacher ARGV` on `processes` local processes: one per
     GPU where there are GPUs (NCCL), else CPU processes (gloo)."""
-    import subprocess
-    import sys
-
-    import torch
+    import torch  # ~1 s: only for pg-run, not `rmteacher check`
 
     gpus = torch.cuda.device_count()
     if gpus and gpus < processes:
@@ -309,31 +322,60 @@ def _accelerate_launch(processes: int, argv: list[str]) -> int:
 
 
 def _yaml():
-    from ruamel.yaml import YAML
-
     yaml = YAML()
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 100
     return yaml
 
 
-def render_defaults() -> str:
-    """params.yaml text for the default profile: one group per stage, each key documented."""
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+def param_groups() -> dict[str, type[ParamGroup]]:
+    """Every group of params.yaml in file order: the stages in pipeline order, each shared group
+    (e.g. `pg`) just before the first stage that takes settings from it."""
+    groups: dict[str, type[ParamGroup]] = {}
+    for stage, cls in stage_registry().items():
+        for name in dict.fromkeys(cls.shared_keys().values()):
+            groups.setdefault(name, SHARED_GROUPS[name])
+        groups[stage] = cls
+    return groups
 
+
+def group_defaults(cls: type[ParamGroup]) -> dict[str, Any]:
+    """The defaults of the keys a group holds in params.yaml (a stage's shared fields are its
+    shared groups' keys)."""
+    own = {name for name, *_ in cls.describe()}
+    return {key: value for key, value in cls.defaults().items() if key in own}
+
+
+def check_group(groups: dict, name: str, mapping, path) -> None:
+    """Validate one group of a params file or profile on its own (a stage group may not set its
+    shared fields: they belong to the shared group)."""
+    if name not in groups:
+        raise ParamsError(f"{path}: unknown stage '{name}'; {_known(stage_registry())}")
+    if not isinstance(mapping, dict):
+        raise ParamsError(f"{path}: group '{name}' must be a mapping")
+    cls = groups[name]
+    if issubclass(cls, StageParams):
+        cls.from_groups({name: mapping}, path)
+    else:
+        cls.from_mapping(mapping)
+
+
+def render_defaults() -> str:
+    """params.yaml text for the default profile: one group per stage and per shared group, each
+    key documented."""
     doc = CommentedMap()
-    for index, (stage, cls) in enumerate(stage_registry().items()):
+    for index, (name, cls) in enumerate(param_groups().items()):
         group = CommentedMap()
-        for name, _type, default, text in cls.describe():
+        for key, _type, default, text in cls.describe():
             value = default
             if isinstance(default, tuple):
                 value = CommentedSeq(default)
                 value.fa.set_flow_style()
-            group[name] = value
-            group.yaml_set_comment_before_after_key(name, before=text, indent=2)
-        doc[stage] = group
+            group[key] = value
+            group.yaml_set_comment_before_after_key(key, before=text, indent=2)
+        doc[name] = group
         head = " ".join((cls.__doc__ or "").split("\n\n")[0].split())
-        doc.yaml_set_comment_before_after_key(stage, before=("\n" if index else "") + head)
+        doc.yaml_set_comment_before_after_key(name, before=("\n" if index else "") + head)
     stream = io.StringIO()
     stream.write("# Default profile. Regenerate with `rmteacher params --write`; override with\n")
     stream.write("# `dvc exp run -S group.key=value` or a profile (`make repro PROFILE=tiny`).\n")
@@ -349,30 +391,30 @@ def write_params(path: str | Path = "params.yaml") -> Path:
 
 def params_match_defaults(path: str | Path = "params.yaml") -> bool:
     data = load_params_file(path)
-    registry = stage_registry()
-    return set(data) == set(registry) and all(
-        registry[stage].from_mapping(data[stage]).to_dict() == registry[stage].defaults()
-        for stage in registry
+    groups = param_groups()
+    if set(data) != set(groups):
+        return False
+    for name in groups:
+        check_group(groups, name, data[name] or {}, path)
+    return all(
+        {**group_defaults(cls), **(data[name] or {})} == group_defaults(cls)
+        for name, cls in groups.items()
     )
 
 
 def load_profile(name: str, profiles_dir: Path) -> dict[str, dict[str, Any]]:
-    """The validated overlay {stage: {key: value}} of profiles/<name>.yaml ('default' = all
+    """The validated overlay {group: {key: value}} of profiles/<name>.yaml ('default' = all
     registered defaults)."""
-    registry = stage_registry()
+    groups = param_groups()
     if name == "default":
-        return {stage: cls.defaults() for stage, cls in registry.items()}
+        return {group: group_defaults(cls) for group, cls in groups.items()}
     path = profiles_dir / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in profiles_dir.glob("*.yaml")) + ["default"]
         raise ParamsError(f"no profile '{name}' ({path}); available: {', '.join(known)}")
     overlay = load_params_file(path)
-    for stage, group in overlay.items():
-        if stage not in registry:
-            raise ParamsError(f"{path}: unknown stage '{stage}'; stages: {', '.join(registry)}")
-        if not isinstance(group, dict):
-            raise ParamsError(f"{path}: group '{stage}' must be a mapping")
-        registry[stage].from_mapping(group)  # type and range check of the overridden keys
+    for group, mapping in overlay.items():
+        check_group(groups, group, mapping, path)  # type and range check of the overridden keys
     return overlay
 
 
@@ -404,9 +446,9 @@ def apply_profile(name: str, params_path: str | Path = "params.yaml") -> list[st
             if plain_old != value:
                 changes.append(f"{stage}.{key}: {plain_old!r} -> {value!r}")
                 target[key] = value
-    registry = stage_registry()
-    for stage in overlay:
-        registry[stage].from_mapping(dict(doc[stage]))
+    groups = param_groups()
+    for group in overlay:
+        check_group(groups, group, dict(doc[group]), params_path)
     stream = io.StringIO()
     yaml.dump(doc, stream)
     params_path.write_text(stream.getvalue())

@@ -59,10 +59,10 @@ def test_glue_records_each_metric_for_the_book(repo, monkeypatch):
     """myst_nb.glue is called once per metric, extra glue value and parameter, with plain
     values (a list parameter as text)."""
     glued = {}
-    import myst_nb
+    from rmteacher.core import stage as stage_module  # imports myst_nb's glue at its top
 
     monkeypatch.setattr(
-        myst_nb, "glue", lambda name, value, display=True: glued.update({name: value})
+        stage_module, "myst_glue", lambda name, value, display=True: glued.update({name: value})
     )
     stage = open_stage(ToyParams, {})
     stage.finish({"x": np.float32(0.5), "verdict": True}, glue_values={"verdict": "yes"})
@@ -91,10 +91,10 @@ def test_undefined_numbers_are_glued_as_nan(repo, monkeypatch):
     """An interval from one seed is undefined: it is glued as NaN (prints "nan" under any float
     format), not None (which no float format accepts)."""
     glued = {}
-    import myst_nb
+    from rmteacher.core import stage as stage_module  # imports myst_nb's glue at its top
 
     monkeypatch.setattr(
-        myst_nb, "glue", lambda name, value, display=True: glued.update({name: value})
+        stage_module, "myst_glue", lambda name, value, display=True: glued.update({name: value})
     )
     open_stage(ToyParams, {}).finish({"low": float("nan"), "high": None})
     assert np.isnan(glued["low"]) and np.isnan(glued["high"])

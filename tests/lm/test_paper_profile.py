@@ -156,15 +156,14 @@ def paper_params(stand_ins) -> dict:
             "family_noise": [0.0, 1.0],
             "family_compression": [1.0],
         },
-        "rloo": {
-            "rms": ["rm_onpolicy_100", "gold"],
-            "epochs": 1.0,
+        "pg": {
             "prompts_per_step": 4,
             "eval_prompts": 4,
             "eval_samples": 2,
             "learning_rate": 1e-3,
             "num_processes": 1,
         },
+        "rloo": {"rms": ["rm_onpolicy_100", "gold"], "epochs": 1.0},
     }
     return {stage: {**groups.get(stage, {}), **values} for stage, values in toy.items()}
 
@@ -232,7 +231,7 @@ def test_the_paper_profile_runs_section_4_1_on_stand_ins(stand_ins, tmp_path, mo
     assert table.loc["perfect", "onpolicy_accuracy"] == 1.0
     assert np.isfinite(table.reward_variance.astype(float)).all()
 
-    rloo_params = rloo.RlooParams.from_mapping(groups["rloo"])
+    rloo_params = rloo.RlooParams.from_groups(groups)
     assert rloo_params.beta == 0.05 and rloo_params.num_generations == 2
     rloo.run_unit(rloo_params, "main", 0, "rm_onpolicy_100")
     curves = pd.read_csv(rloo.unit_dir("main", 0, "rm_onpolicy_100") / "curves.csv")

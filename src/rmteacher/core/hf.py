@@ -11,6 +11,7 @@ from pathlib import Path
 
 def device():
     """The torch device to compute on: CUDA when available, else CPU."""
+    # torch (~1 s): `rmteacher check` imports this module and must not load it
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -52,6 +53,7 @@ def check_model_source(spec: str, what: str, *, kind: str = "causal-lm") -> None
 
 
 def load_tokenizer(spec: str):
+    # transformers (~0.6 s): `rmteacher check` imports this module and must not load it
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(spec)
@@ -64,6 +66,7 @@ def load_tokenizer(spec: str):
 
 def load_policy(spec: str, what: str = "policy"):
     """(causal LM in eval mode on `device()`, tokenizer) from a directory or (online) a Hub id."""
+    # torch and transformers (~1.5 s): `rmteacher check` imports this module, never them
     import torch
     from transformers import AutoModelForCausalLM
 

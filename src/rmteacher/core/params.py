@@ -1,8 +1,10 @@
 """Stage parameters: one frozen, documented dataclass per DVC stage, validated before compute.
 
 A stage's dataclass subclasses `StageParams`, sets `STAGE` (the params.yaml group and DVC stage
-name) and declares its fields with `param(default, doc, ...)`. `from_mapping` rejects unknown
-keys, wrong types and out-of-range values with a one-line `ParamsError` naming the key.
+name) and declares its fields with `param(default, doc, ...)`; settings several stages share
+(e.g. the policy-gradient regime) form a shared group (`ParamGroup` with `GROUP`), and a stage
+takes the ones it uses as fields with `shared(Group, name)`. `from_mapping` rejects unknown keys,
+wrong types and out-of-range values with a one-line `ParamsError` naming the key.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+
+from ruamel.yaml import YAML  # the YAML 1.2 reader DVC uses, so `1e-8` is a float for both
+from ruamel.yaml.error import YAMLError
 
 
 class ParamsError(ValueError):
@@ -33,21 +38,33 @@ def param(
 
 
 STAGE_PARAMS: dict[str, type[StageParams]] = {}
+SHARED_GROUPS: dict[str, type[ParamGroup]] = {}
+
+
+def shared(group: type[ParamGroup], name: str):
+    """A stage field whose value comes from a shared group of params.yaml (`group.GROUP`), with
+    that group's default, doc and bounds: a stage receives the shared settings it uses through
+    its own params object, and declares exactly those keys (`group.name`) in dvc.yaml."""
+    source = next(f for f in dataclasses.fields(group) if f.name == name)
+    return dataclasses.field(
+        default=source.default, metadata={**source.metadata, "group": group.GROUP}
+    )
 
 
 @dataclass(frozen=True)
-class StageParams:
-    """Base class of every stage's parameters."""
+class ParamGroup:
+    """A documented, validated group of params.yaml. A subclass that sets `GROUP` and is not a
+    stage is a shared group (settings several stages take with `shared`)."""
 
-    STAGE: ClassVar[str] = ""
+    GROUP: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.STAGE:
-            STAGE_PARAMS[cls.STAGE] = cls
+        if cls.__dict__.get("GROUP") and not getattr(cls, "STAGE", ""):
+            SHARED_GROUPS[cls.GROUP] = cls
 
     @classmethod
-    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> StageParams:
+    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> ParamGroup:
         """Validate a params group and build the dataclass (missing keys take their defaults)."""
         mapping = dict(mapping or {})
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -56,11 +73,11 @@ class StageParams:
                 close = difflib.get_close_matches(str(key), fields, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise ParamsError(
-                    f"{cls.STAGE}: unknown parameter '{key}'{hint}; allowed: {', '.join(fields)}"
+                    f"{cls.GROUP}: unknown parameter '{key}'{hint}; allowed: {', '.join(fields)}"
                 )
         hints = typing.get_type_hints(cls)
         values = {
-            name: _coerce(cls.STAGE, name, hints[name], field.metadata, mapping[name])
+            name: _coerce(cls.GROUP, name, hints[name], field.metadata, mapping[name])
             for name, field in fields.items()
             if name in mapping
         }
@@ -78,15 +95,6 @@ class StageParams:
         `rmteacher run`, not by a plain `rmteacher check`; subclasses override."""
 
     @classmethod
-    def from_file(cls, path: str | Path = "params.yaml") -> StageParams:
-        """This stage's validated group of a params file (missing group: the defaults). Stages
-        that build on another stage's settings read that group with it."""
-        group = load_params_file(path).get(cls.STAGE)
-        if group is not None and not isinstance(group, dict):
-            raise ParamsError(f"{path}: group '{cls.STAGE}' must be a mapping, got {group!r}")
-        return cls.from_mapping(group)
-
-    @classmethod
     def defaults(cls) -> dict[str, Any]:
         return cls().to_dict()
 
@@ -98,11 +106,63 @@ class StageParams:
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, object, str]]:
+        """(name, type, default, doc) of the keys of this group in params.yaml (a stage's shared
+        fields belong to their own group)."""
         hints = typing.get_type_hints(cls)
         return [
             (f.name, _type_name(hints[f.name]), f.default, f.metadata.get("doc", ""))
             for f in dataclasses.fields(cls)
+            if "group" not in f.metadata
         ]
+
+
+@dataclass(frozen=True)
+class StageParams(ParamGroup):
+    """Base class of every stage's parameters: its own params.yaml group (`STAGE`, also the DVC
+    stage name) and the fields it takes from shared groups (`shared`)."""
+
+    STAGE: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("STAGE"):
+            cls.GROUP = cls.STAGE  # the stage's own group, named as the stage
+            STAGE_PARAMS[cls.STAGE] = cls
+
+    @classmethod
+    def shared_keys(cls) -> dict[str, str]:
+        """{field: shared group} of the fields this stage takes from shared groups."""
+        return {
+            f.name: f.metadata["group"] for f in dataclasses.fields(cls) if "group" in f.metadata
+        }
+
+    @classmethod
+    def from_groups(cls, data: Mapping[str, Any], path: str | Path = "params.yaml") -> StageParams:
+        """This stage's params from a whole params file's groups: its own group (missing: the
+        defaults) and, for its shared fields, the shared groups (each validated whole)."""
+        group = data.get(cls.STAGE)
+        if group is not None and not isinstance(group, dict):
+            raise ParamsError(f"{path}: group '{cls.STAGE}' must be a mapping, got {group!r}")
+        values = dict(group or {})
+        keys = cls.shared_keys()
+        for key in values:
+            if key in keys:
+                raise ParamsError(
+                    f"{cls.STAGE}.{key}: set in the shared group '{keys[key]}' "
+                    f"({keys[key]}.{key}), not in {cls.STAGE}"
+                )
+        for name in dict.fromkeys(keys.values()):
+            settings = shared_group(name, data, path)
+            values |= {key: getattr(settings, key) for key, g in keys.items() if g == name}
+        return cls.from_mapping(values)
+
+
+def shared_group(name: str, data: Mapping[str, Any], path: str | Path = "params.yaml"):
+    """The validated shared group `name` of a params file's groups (missing: the defaults)."""
+    group = data.get(name)
+    if group is not None and not isinstance(group, dict):
+        raise ParamsError(f"{path}: group '{name}' must be a mapping, got {group!r}")
+    return SHARED_GROUPS[name].from_mapping(group)
 
 
 def _type_name(tp: Any) -> str:
@@ -175,9 +235,6 @@ def load_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: no such params file")
-    from ruamel.yaml import YAML  # the YAML 1.2 reader DVC uses, so `1e-8` is a float for both
-    from ruamel.yaml.error import YAMLError
-
     try:
         data = YAML(typ="safe", pure=True).load(path.read_text()) or {}
     except YAMLError as err:

@@ -17,6 +17,9 @@ FIGURES = Path("book/figures")
 EXECUTED = Path("book/executed")
 NOTEBOOKS = Path("notebooks")
 
+# theory_accuracy_speed: Theorem 2's construction, which theory_best_of_n reads
+THEORY_CONSTRUCTION = ARTIFACTS / "theory_accuracy_speed" / "construction.json"
+
 # lm_pretrain (committed to git, so a fresh clone skips the stage)
 CORPUS = Path("data/corpus/corpus.jsonl.gz")
 BASE_LM = Path("models/base_lm")
@@ -29,6 +32,7 @@ GOLD_RM = Path("models/gold_rm")
 SFT = ARTIFACTS / "lm_sft"
 SFT_POLICY = SFT / "policy"
 WORLD = SFT / "world.json"
+SFT_RECIPE = SFT / "recipe.json"  # passage format and lengths of the SFT, for sec42_policies
 
 # rm_train
 RM_TRAIN = ARTIFACTS / "rm_train"
@@ -41,6 +45,7 @@ RM_TABLE_METRICS = METRICS / "rm_table.csv"
 CHECKS = RM_EVAL / "checks.csv"  # the manipulation checks, computed before any policy gradient
 NORMALIZATIONS = RM_EVAL / "normalization.json"
 SUITE = RM_EVAL / "suite.json"  # the controls and the controlled family, as rm_eval built them
+EVAL_SAMPLING = RM_EVAL / "sampling.json"  # seed and samples per prompt of rm_eval's samples
 
 # rloo_lr, rloo and sec41_report
 RLOO_LR = ARTIFACTS / "rloo_lr"
@@ -52,6 +57,7 @@ CORRELATIONS = METRICS / "correlations.csv"
 
 # Section 4.2
 SEC42_POLICIES = ARTIFACTS / "sec42_policies"
+POLICY_LIST = SEC42_POLICIES / "policies.json"  # the Section 4.2 policies, in order
 SEC42_EVAL = ARTIFACTS / "sec42_eval"
 POLICY_RM_EVAL = SEC42_EVAL / "policy_rm_eval.csv"
 REPORT_EXAMPLE = SEC42_EVAL / "report_example"

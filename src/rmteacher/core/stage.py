@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from myst_nb import glue as myst_glue
+
 from rmteacher.core import paths
 from rmteacher.core.params import StageParams, load_params_file
 
@@ -33,8 +36,6 @@ def repo_root(start: Path | None = None) -> Path:
 
 def plain(value: Any, where: str = "value") -> Any:
     """Plain JSON values: numpy scalars and arrays unwrapped, non-finite floats as None."""
-    import numpy as np
-
     if isinstance(value, dict):
         return {str(k): plain(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray):
@@ -85,8 +86,6 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     """`myst_nb.glue` with numpy scalars unwrapped, so `{glue:text}` format specs apply; an
     undefined number (None or non-finite, e.g. an interval from one seed) is glued as NaN, which
     every float format prints as "nan"."""
-    from myst_nb import glue as myst_glue
-
     try:
         value = plain(value)
     except TypeError:
@@ -134,6 +133,7 @@ class Stage:
         metric's glued form, e.g. a verdict as text) and every parameter as `param_<name>` (a list
         as comma-separated text), so the book quotes settings without typing them; return the
         metrics as a table."""
+        # pandas (~0.4 s): `rmteacher check` imports this module and must not load it
         import pandas as pd
 
         for name, frame in (plots or {}).items():
@@ -160,8 +160,10 @@ def open_stage(
     the notebook runs by hand, params.yaml's group), set the plot theme, return the Stage."""
     outputs = StageOutputs(params_cls.STAGE, root)
     if injected is None:
-        injected = load_params_file(outputs.root / "params.yaml").get(params_cls.STAGE)
-    params = params_cls.from_mapping(injected)
+        params = params_cls.from_groups(load_params_file(outputs.root / "params.yaml"))
+    else:
+        params = params_cls.from_mapping(injected)
+    # seaborn (~1.4 s): `rmteacher check` imports this module and must not load it
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid")

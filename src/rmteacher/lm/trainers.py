@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 
 def trainer_kwargs(output_dir: str, seed: int) -> dict:
@@ -56,7 +58,6 @@ class CoarseProgress(TrainerCallback):
 
 def quiet(trainer):
     """Drop the per-step log printer (logging_steps=1 would print every step into notebooks)."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
@@ -65,7 +66,6 @@ def quiet(trainer):
 
 def log_table(trainer):
     """trainer.state.log_history as a DataFrame of per-step training logs."""
-    import pandas as pd
 
     rows = [h for h in trainer.state.log_history if "loss" in h and "train_runtime" not in h]
     return pd.DataFrame(rows)

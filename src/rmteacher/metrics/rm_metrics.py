@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats  # here, not at import: every policy-gradient unit imports this module
 
 
 def _pair_signs(rewards: np.ndarray) -> np.ndarray:
@@ -66,7 +67,6 @@ def correlation(x, y) -> tuple[float, float]:
         raise ValueError("correlation needs two sequences of the same length >= 3")
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan"), float("nan")
-    from scipy import stats  # here, not at import: every policy-gradient unit imports this module
 
     return float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0])
 

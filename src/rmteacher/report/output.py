@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
 from rmteacher.core import paths
 from rmteacher.lm.rm.evaluation import save_reward_matrices
@@ -63,8 +65,6 @@ def format_report(report: PolicyReport) -> str:
 def report_figure(report: PolicyReport):
     """A matplotlib Figure (no pyplot state): reward variance against on-policy accuracy with a
     gold reward, else a bar chart of reward variance, best predicted teacher first."""
-    import seaborn as sns
-    from matplotlib.figure import Figure
 
     table = report.table
     rms = table[table["rm"] != GOLD]

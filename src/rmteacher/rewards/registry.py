@@ -18,8 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from rmteacher.core.hf import check_model_source, check_reward_model_dir
+from rmteacher.core.hf import check_model_source, check_reward_model_dir, context_length
+from rmteacher.core.hf import device as default_device
 from rmteacher.rewards import offtheshelf  # noqa: F401  (registers afinn, textblob, minilm_sentiment)
 from rmteacher.rewards.scorers import SCORERS, ScoreFn, check_scorer_installed, register_scorer
 
@@ -39,8 +41,6 @@ __all__ = [
 @register_scorer("vader")
 def _vader() -> ScoreFn:
     """VADER compound sentiment of the response, in [-1, 1] (Hutto and Gilbert, 2014)."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
     analyzer = SentimentIntensityAnalyzer()
     return lambda prompts, responses: [analyzer.polarity_scores(r)["compound"] for r in responses]
 
@@ -162,10 +162,10 @@ class SequenceClassifierReward:
     or, for a model with its own code (`+remote_code`), its output's `score` when it has one."""
 
     def __init__(self, spec: str, device=None):
+        # torch and transformers (~1.5 s): params check reward specs with this module
+        # (`rmteacher check`), which must not load them
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        from rmteacher.core.hf import device as default_device
 
         spec, remote_code = model_spec(spec)
         self.device = device or default_device()
@@ -195,10 +195,9 @@ class SequenceClassifierReward:
         return f"{prompt} {response}"
 
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float]:
-        import torch
+        import torch  # loaded by __init__ already
 
-        from rmteacher.core.hf import context_length
-        from rmteacher.models import fast_gpt2
+        from rmteacher.models import fast_gpt2  # torch at import: see __init__
 
         texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
         limit = context_length(self.model.config)  # a text cut to fit keeps its end

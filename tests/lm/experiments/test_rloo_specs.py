@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from rmteacher.core.params import ParamsError
+from rmteacher.lm.pg.settings import PgSettings
+from rmteacher.lm.rm.names import MIXES
 from rmteacher.stages.lm.rloo import (
-    MIXES,
     RlooParams,
     run_specs,
     unit_dir,
@@ -82,9 +83,12 @@ def test_a_unit_names_a_planned_run_or_fails_in_one_line():
 
 
 def test_data_parallel_needs_a_batch_that_divides():
-    with pytest.raises(ParamsError, match="prompts_per_step=16 does not divide among num_proc"):
-        RlooParams.from_mapping({"num_processes": 3})
-    assert RlooParams.from_mapping({"num_processes": 4}).num_processes == 4
+    # the rule belongs to the policy-gradient settings, now their own group `pg`
+    with pytest.raises(ParamsError, match="pg.prompts_per_step=16 does not divide among num_proc"):
+        PgSettings.from_mapping({"num_processes": 3})
+    assert PgSettings.from_mapping({"num_processes": 4}).num_processes == 4
+    groups = {"pg": {"num_processes": 4}}
+    assert RlooParams.from_groups(groups).num_processes == 4
 
 
 def test_dvc_matrix_stages_are_exactly_the_planned_units_in_their_folders():

@@ -71,9 +71,9 @@ def tiny_params(stage):
 
 
 def test_each_theory_stage_module_defines_exactly_its_params_class():
-    """What `pipeline.stage_registry` relies on: the module is listed, in pipeline order, and
-    holds exactly one StageParams subclass."""
-    modules = [m for m in STAGE_MODULES if m.startswith("rmteacher.theory.")]
+    """What `pipeline.stage_registry` relies on: the parameter module is listed, in pipeline
+    order, and holds exactly one StageParams subclass, which its stage module's `run` takes."""
+    modules = [m for m in STAGE_MODULES if m.startswith("rmteacher.stages.theory.")]
     assert [THEORY[stage].__module__ for stage in THEORY] == modules
     for name in modules:
         module = importlib.import_module(name)
@@ -82,7 +82,9 @@ def test_each_theory_stage_module_defines_exactly_its_params_class():
             for _, cls in inspect.getmembers(module, inspect.isclass)
             if issubclass(cls, StageParams) and cls.__module__ == name
         ]
-        assert len(defined) == 1 and callable(module.run), name
+        stage = importlib.import_module(name.replace(".params.", "."))
+        assert len(defined) == 1 and callable(stage.run), name
+        assert getattr(stage, defined[0].__name__) is defined[0], name
 
 
 def test_plain_check_of_the_whole_file_imports_no_heavy_library():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from myst_nb.core.variables import format_plain_text
 
+from rmteacher.core import paths
 from rmteacher.core.params import load_params_file
 from rmteacher.stages.theory import (
     accuracy_speed,
@@ -20,6 +21,7 @@ from rmteacher.stages.theory import (
     gradient_bound,
     policy_dependence,
 )
+from rmteacher.theory.theorem2 import Theorem2Construction
 
 ROOT = Path(__file__).resolve().parents[3]
 GLUE_REF = re.compile(r"\{glue(?::text)?\}`\.\./executed/(theory_\w+)\.ipynb::(\w+)(?::([^`]+))?`")
@@ -39,9 +41,16 @@ def stage_params(cls, **extra):
 
 
 @pytest.fixture(scope="module")
-def results():
-    """{stage: run result} from the tiny profile plus EDGE."""
+def results(tmp_path_factory):
+    """{stage: run result} from the tiny profile plus EDGE (run in a scratch directory:
+    theory_accuracy_speed saves its construction under artifacts/)."""
     construction = stage_params(accuracy_speed.AccuracySpeedParams)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("theory_stages"))
+        return run_all(construction)
+
+
+def run_all(construction):
     return {
         "theory_gradient_bound": gradient_bound.run(
             stage_params(gradient_bound.GradientBoundParams)
@@ -175,14 +184,12 @@ def test_policy_dependence_and_best_of_n_metrics(metrics):
     assert bon["bon_accurate_rm_is_best"]
 
 
-def test_best_of_n_reads_its_construction_from_params_yaml(tmp_path, monkeypatch):
-    """Without a `construction`, Best-of-N uses params.yaml's theory_accuracy_speed group (what
-    the notebook relies on), not the defaults."""
+def test_best_of_n_reads_the_construction_theory_accuracy_speed_saved(tmp_path, monkeypatch):
+    """Without a `construction`, Best-of-N uses the one theory_accuracy_speed saved (its declared
+    artifact, what the notebook relies on), not the defaults."""
     construction = accuracy_speed.AccuracySpeedParams.from_mapping({"seed": 3, "n_rankings": 2})
-    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    group = {"theory_accuracy_speed": construction.to_dict()}
-    (tmp_path / "params.yaml").write_text(json.dumps(group))  # JSON is YAML
     monkeypatch.chdir(tmp_path)
+    Theorem2Construction.of(construction).save(paths.THEORY_CONSTRUCTION)
     params = stage_params(best_of_n.BestOfNParams)
     from_file = best_of_n.run(params).metrics
     assert from_file == best_of_n.run(params, construction).metrics

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from rmteacher.lm.rm.suite import family_name
+
 
 def manipulation_checks(
     table: pd.DataFrame, manifest: dict, params, family: pd.DataFrame
@@ -96,7 +98,6 @@ def family_table(table: pd.DataFrame, members: list[dict]) -> pd.DataFrame:
     """The controlled family (and r_G, its eta = 0, c = 1 member): rank noise eta, compression
     floor c, reward variance and on-policy accuracy (tie rule and untied) under the initial
     policy."""
-    from rmteacher.lm.rm.suite import family_name
 
     by_rm = table.set_index("rm")
     rows = [{"rm": "gold", "eta": 0.0, "compression": 1.0}]

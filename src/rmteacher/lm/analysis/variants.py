@@ -3,7 +3,10 @@ Adam and under plain SGD."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+
+from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
 
 
 def scale_sensitivity(curves: pd.DataFrame) -> pd.DataFrame:
@@ -27,7 +30,6 @@ def sign_comparison(
     `bootstrap_correlations`): `same_sign` compares the point values; `kept` says the alternative's
     interval excludes 0 on the standard value's side, `reversed` that it excludes 0 on the other
     side (neither: the alternative cannot tell)."""
-    import numpy as np
 
     rows = []
     for prop in standard.index.intersection(alternative.index):
@@ -60,7 +62,6 @@ def survival_verdict(signs: pd.DataFrame, properties=("reward_variance", "varian
     """'Table 2's variance statistics survive the alternative normalisation': reproduced if every
     statistic of `properties` is kept (interval on the standard value's side), not reproduced if
     any is reversed, else undecided."""
-    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
 
     rows = signs[signs.property.isin(properties)]
     if rows.empty:
@@ -82,7 +83,6 @@ def adam_undoes_scaling_verdict(effects: pd.DataFrame) -> str:
     """'Adam undoes a uniform reward scale, plain SGD does not': reproduced if on every seed
     Adam's scale effect is smaller in size than SGD's, not reproduced if it is larger on every
     seed, undecided otherwise."""
-    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
 
     smaller = effects["adam"].abs() < effects["sgd"].abs()
     return REPRODUCED if smaller.all() else NOT_REPRODUCED if not smaller.any() else UNDECIDED

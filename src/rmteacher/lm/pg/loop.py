@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from rmteacher.lm.world.sampling import (
     chat_prompt_batch,
@@ -49,7 +50,6 @@ from rmteacher.lm.world.sampling import (
     sample_tokens,
     sequence_token_logprobs,
 )
-from rmteacher.models import fast_gpt2
 from rmteacher.rewards.registry import RewardError
 
 ALGORITHMS = ("rloo", "grpo")
@@ -182,7 +182,6 @@ def train(
     clipping, reward statistics, within-group variance, KL, response length, time per part).
     With an `accelerator` of W > 1 processes, data parallel (module docstring); the log's
     statistics are means over all B prompts, identical on every process."""
-    from tqdm.auto import tqdm
 
     world = 1 if accelerator is None else accelerator.num_processes
     rank = 0 if accelerator is None else accelerator.process_index
@@ -289,8 +288,3 @@ def train(
         if on_step is not None:
             on_step(step + 1, policy)
     return policy.eval(), pd.DataFrame(rows)
-
-
-def uses_fast_path(model) -> bool:
-    """Whether sampling and log-probabilities of `model` run through `fast_gpt2`."""
-    return fast_gpt2.supports(model)

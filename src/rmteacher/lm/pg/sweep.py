@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rmteacher.core import paths
+from rmteacher.core.hf import load_policy
 from rmteacher.lm.pg.loop import PgRunConfig, train
 from rmteacher.lm.pg.reward import NormalizedReward
 from rmteacher.lm.pg.tracking import EvalSchedule, Evaluator, schedule
@@ -61,18 +63,34 @@ class TrainingPlan:
         )
 
     @classmethod
-    def for_params(cls, train_prompts, params) -> TrainingPlan:
-        """`build` from a stage's params (eval_prompts, eval_samples, num_generations,
-        prompts_per_step, epochs, evals_per_epoch)."""
+    def for_settings(
+        cls, train_prompts, settings, epochs: float, evals_per_epoch: int | None = None
+    ) -> TrainingPlan:
+        """`build` from a stage's policy-gradient settings (its pg fields: eval_prompts,
+        eval_samples, num_generations, prompts_per_step and, unless given, evals_per_epoch)."""
         return cls.build(
             train_prompts,
-            params.eval_prompts,
-            params.eval_samples,
-            params.num_generations,
-            params.prompts_per_step,
-            params.epochs,
-            params.evals_per_epoch,
+            settings.eval_prompts,
+            settings.eval_samples,
+            settings.num_generations,
+            settings.prompts_per_step,
+            epochs,
+            settings.evals_per_epoch if evals_per_epoch is None else evals_per_epoch,
         )
+
+
+def run_config(settings, generation: dict, learning_rate: float, seed: int = 0) -> PgRunConfig:
+    """One run's loop settings from a stage's pg fields (k, batch, beta, clipping), the initial
+    policy's generation settings and the learning rate (`settings.chosen_learning_rate`)."""
+    return PgRunConfig(
+        num_generations=settings.num_generations,
+        prompts_per_step=settings.prompts_per_step,
+        beta=settings.beta,
+        learning_rate=learning_rate,
+        max_grad_norm=settings.max_grad_norm,
+        seed=seed,
+        **generation,
+    )
 
 
 @dataclass(frozen=True)
@@ -88,7 +106,6 @@ class InitialPolicy:
 
     @classmethod
     def load(cls, name: str, path: str, generation: dict) -> InitialPolicy:
-        from rmteacher.core.hf import load_policy
 
         model, tokenizer = load_policy(path, f"policy '{name}'")
         return cls(name, path, model, tokenizer, dict(generation))
@@ -252,7 +269,6 @@ def write_train_logs(logs: pd.DataFrame, stage: str, path=None, timings_path=Non
     `path`), minus the wall-clock `time_*` columns, which differ on every run (so a forced rerun
     with the same seed leaves dvc.lock unchanged); those go, with the run keys, to untracked
     artifacts/timings/<stage>.csv (or `timings_path`)."""
-    from rmteacher.core import paths
 
     timings = [c for c in logs.columns if c.startswith("time_")]
     logs.drop(columns=timings).to_csv(path or paths.train_logs(stage), index=False)

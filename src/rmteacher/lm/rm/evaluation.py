@@ -5,12 +5,14 @@ policy gradient uses, and reading back what rm_eval and sec42_eval saved."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rmteacher.core import paths
+from rmteacher.lm.rm.suite import ControlledReward, FamilyMember, Memo, prompt_stats
 from rmteacher.lm.rm.training import read_manifest
 from rmteacher.metrics.rm_metrics import (
     accuracy,
@@ -47,7 +49,6 @@ def build_suite(spec: dict, manifest: dict, gold=None, mixes=None) -> dict[str, 
     controlled family and r_G last. r_G (`gold`, loaded from the manifest if not given) is shared
     and memoised, so each sample is scored by the r_G model once however many rewards are built
     on it."""
-    from rmteacher.lm.rm.suite import ControlledReward, FamilyMember, Memo
 
     rewards = {
         rm["name"]: load_reward(rm["path"], rm["name"])
@@ -74,9 +75,6 @@ def build_suite(spec: dict, manifest: dict, gold=None, mixes=None) -> dict[str, 
 def suite_spec(world, params, gold_matrix: np.ndarray, prompts: list[str]) -> dict:
     """The controls' and family's definitions (rm_eval's params, r_G's per-prompt mean and std on
     the initial policy's samples), saved so that later stages rebuild exactly these rewards."""
-    from dataclasses import asdict
-
-    from rmteacher.lm.rm.suite import FamilyMember, prompt_stats
 
     members = [
         FamilyMember(eta, compression, params.family_fraction, params.family_seed + i, params.seed)

@@ -21,8 +21,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from datasets import Dataset
+from scipy import stats
+from transformers import (
+    DataCollatorWithPadding,
+    GPT2Config,
+    GPT2ForSequenceClassification,
+    Trainer,
+    TrainingArguments,
+)
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
 from rmteacher.lm.world.corpus import Passage, windows
+from rmteacher.lm.world.sampling import sample_responses
 
 
 def passages_of_varied_length(
@@ -49,7 +62,6 @@ def passages_of_varied_length(
 
 def vader_passage(prompts, responses) -> np.ndarray:
     """VADER compound sentiment of each prompt followed by its response."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     analyzer = SentimentIntensityAnalyzer()
     return np.array(
@@ -64,7 +76,6 @@ def training_examples(
     base, tokenizer, passages, temperatures, max_new_tokens, seed
 ) -> pd.DataFrame:
     """One row per (passage, response source): prompt, response, source and the VADER label."""
-    from rmteacher.lm.world.sampling import sample_responses
 
     prompts = [p.prompt for p in passages]
     frames = [
@@ -100,8 +111,6 @@ def training_examples(
 
 def new_reward_model(tokenizer, n_embd: int, n_layer: int, n_head: int, n_positions: int, seed):
     """A freshly initialised one-output GPT-2 regressor on `tokenizer`'s vocabulary."""
-    import torch
-    from transformers import GPT2Config, GPT2ForSequenceClassification
 
     config = GPT2Config(
         vocab_size=len(tokenizer),
@@ -134,10 +143,6 @@ def chat_texts(tokenizer, prompts, responses) -> list[str]:
 
 def fit(model, tokenizer, train: pd.DataFrame, *, epochs, learning_rate, batch_size, seed):
     """Regress the labels with transformers' Trainer (mean squared error); returns the log."""
-    from datasets import Dataset
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
-    from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
 
     encoded = tokenizer(
         chat_texts(tokenizer, train.prompt, train.response),
@@ -181,7 +186,6 @@ def agreement(scores: np.ndarray, labels: np.ndarray, pairs: np.ndarray) -> dict
     """How well r_G reproduces VADER on held-out examples: Pearson and Spearman correlation, and
     on response pairs of the same prompt that VADER does not tie, the fraction r_G orders the
     same way."""
-    from scipy import stats
 
     a, b = pairs[:, 0], pairs[:, 1]
     vader_sign = np.sign(labels[a] - labels[b])

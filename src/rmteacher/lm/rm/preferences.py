@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from rmteacher.core.hf import context_length
+from rmteacher.lm.rm.gold import chat_texts
 from rmteacher.lm.world.sampling import sample_responses
 
 RECORDED = ["off_uf_chosen", "off_uf_rejected"]
@@ -96,7 +97,6 @@ def candidate_pairs(
 
 def chat_lengths(tokenizer, prompts, responses) -> np.ndarray:
     """Token count of each (prompt, response) as a reward model reads it (chat template)."""
-    from rmteacher.lm.rm.gold import chat_texts
 
     texts = chat_texts(tokenizer, list(prompts), list(responses))
     return np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]])

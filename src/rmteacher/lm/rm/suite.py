@@ -27,10 +27,8 @@ variance, is the same for every member.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -127,15 +125,3 @@ def prompt_stats(prompts: list[str], gold_matrix: np.ndarray) -> dict[str, tuple
     mean = gold_matrix.mean(axis=1)
     std = gold_matrix.std(axis=1, ddof=1)
     return {p: (float(m), float(s)) for p, m, s in zip(prompts, mean, std, strict=True)}
-
-
-def save_family(path: Path, members: list[FamilyMember], stats: dict) -> None:
-    path.write_text(
-        json.dumps({"members": [asdict(m) for m in members], "prompt_stats": stats}) + "\n"
-    )
-
-
-def load_family(path: Path) -> tuple[list[FamilyMember], dict]:
-    data = json.loads(path.read_text())
-    stats = {p: tuple(v) for p, v in data["prompt_stats"].items()}
-    return [FamilyMember(**m) for m in data["members"]], stats

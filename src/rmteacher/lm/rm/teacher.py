@@ -27,10 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
+from rmteacher.core.hf import load_policy
 from rmteacher.lm.rm.evaluation import TABLE1_COLUMNS, score_matrix
 from rmteacher.lm.rm.teacher_inputs import GOLD, ReportInputError, check_report_inputs
+from rmteacher.lm.world.sampling import sample_responses
 from rmteacher.metrics.rm_metrics import (
     accuracy,
     gold_tie_fraction,
@@ -38,6 +41,7 @@ from rmteacher.metrics.rm_metrics import (
     untied_accuracy,
 )
 from rmteacher.rewards.normalize import Normalization
+from rmteacher.rewards.registry import Reward, RewardError, load_reward, loads_a_model
 
 PREDICTORS = {
     "combined": "(reward variance + on-policy accuracy) / 2",
@@ -174,11 +178,6 @@ def evaluate_rewards_on_policy(
     if gold_spec is not None:
         rewards[GOLD] = gold_spec
     light = probe_light_rewards(rewards, prompts)
-    import torch
-
-    from rmteacher.core.hf import load_policy
-    from rmteacher.lm.world.sampling import sample_responses
-    from rmteacher.rewards.registry import load_reward
 
     steps = tqdm(
         total=1 + len(rewards),
@@ -239,7 +238,6 @@ def probe_light_rewards(rewards: dict[str, object], prompts: list[str]) -> dict[
     report (ReportInputError naming it) before the policy samples. Model-backed RMs are loaded
     one at a time after sampling, as before; their specs were checked by check_report_inputs.
     Returns {name: loaded reward} for the probed ones."""
-    from rmteacher.rewards.registry import Reward, RewardError, load_reward, loads_a_model
 
     loaded = {}
     for name, spec in rewards.items():

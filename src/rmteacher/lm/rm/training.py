@@ -8,12 +8,16 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from datasets import Dataset
+from transformers import AutoModelForSequenceClassification
+from trl import RewardConfig, RewardTrainer
 
+from rmteacher.core.hf import context_length, load_tokenizer
 from rmteacher.core.paths import RM_MANIFEST, RM_TRAIN
+from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
 
 
 def preference_dataset(pairs: pd.DataFrame):
-    from datasets import Dataset
 
     return Dataset.from_list(
         [
@@ -41,11 +45,6 @@ def train_reward_model(
 ) -> pd.DataFrame:
     """Train on `pairs` (prompt, chosen, rejected) with loss -log sigma(r_c - r_r) plus
     `center_rewards_coefficient` * mean((r_c + r_r)^2); save to `out_dir`; return the log."""
-    from transformers import AutoModelForSequenceClassification
-    from trl import RewardConfig, RewardTrainer
-
-    from rmteacher.core.hf import context_length, load_tokenizer
-    from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
 
     tokenizer = load_tokenizer(init_dir)
     model = AutoModelForSequenceClassification.from_pretrained(init_dir, num_labels=1)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from transformers import GPT2Config, GPT2LMHeadModel
 
 from rmteacher.core.hf import device, n_parameters
 from rmteacher.core.paths import BASE_LM, HELDOUT_DOCUMENTS
@@ -19,7 +20,6 @@ from rmteacher.lm.world.tokenizer import train_tokenizer
 
 def new_gpt2(tokenizer, n_embd: int, n_layer: int, n_head: int, n_positions: int, seed: int):
     """A freshly initialised GPT-2 whose special token ids come from `tokenizer`."""
-    from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(
         vocab_size=len(tokenizer),

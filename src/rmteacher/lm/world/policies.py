@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rmteacher.core.paths import SEC42_POLICIES, SFT_POLICY
+from rmteacher.lm.world.prompts import instruct
+
 POLICY_SOURCES: dict[str, tuple[str, ...] | None] = {
     "sft": None,
     "sft_austen": ("austen/",),
@@ -23,8 +26,6 @@ POLICY_SOURCES: dict[str, tuple[str, ...] | None] = {
 
 def policy_path(name: str) -> Path:
     """Where policy `name` is saved: lm_sft's directory for 'sft', else the sec42 stage's."""
-    from rmteacher.core.paths import SEC42_POLICIES, SFT_POLICY
-
     if name not in POLICY_SOURCES:
         raise ValueError(f"unknown policy '{name}'; known: {', '.join(POLICY_SOURCES)}")
     return SFT_POLICY if POLICY_SOURCES[name] is None else SEC42_POLICIES / name
@@ -67,14 +68,14 @@ def train_variant(
     name: str, sft, n_examples: int, epochs: float, learning_rate: float, batch_size: int, seed: int
 ):
     """Fine-tune the base LM into policy `name` on its corpus sources only, with the prompt
-    format and lengths of the Section 4.1 SFT (`sft` is lm_sft's validated params)."""
+    format and lengths of the Section 4.1 SFT (`sft`: lm_sft's `SftRecipe`)."""
+    # transformers (~2 s): sec42_policies' params import this module (POLICY_SOURCES) for
+    # `rmteacher check`, which must not load it
     from rmteacher.lm.world.sft import document_passages, train_policy, training_documents
 
     sources = POLICY_SOURCES[name]
     if sources is None:
         raise ValueError(f"policy '{name}' is trained by the lm_sft stage, not here")
-    from rmteacher.lm.world.prompts import instruct
-
     passages = instruct(
         document_passages(
             training_documents(sources), n_examples, sft.prompt_words, sft.continuation_words, seed

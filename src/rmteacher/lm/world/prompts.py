@@ -17,8 +17,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
 from rmteacher.core.paths import BASE_LM, SFT_POLICY, WORLD
 from rmteacher.lm.world.corpus import Passage, windows
+from rmteacher.lm.world.ultrafeedback import ultrafeedback_splits
 
 MOODS = {"happy": "In a happy mood, continue:", "sad": "In a sad mood, continue:"}
 PLAIN = "Continue:"
@@ -78,8 +82,6 @@ def instruct(passages: list[Passage], params) -> list[Passage]:
     """The passages with their mood instructions, if lm_sft's `params` ask for them."""
     if not params.mood_instructions:
         return list(passages)
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
     vader = SentimentIntensityAnalyzer()
     return [
         with_instruction(
@@ -102,16 +104,14 @@ def make_world(params, tokenizer=None) -> World:
     """Seeded, disjoint prompt splits from `LmSftParams` (see the module docstring), or with
     `params.prompt_data` UltraFeedback's (`ultrafeedback.ultrafeedback_splits`; `tokenizer`, the
     base policy's, measures lengths); a split that cannot be filled is a one-line ValueError."""
-    import numpy as np
-
     if params.prompt_data:
-        from rmteacher.lm.world.ultrafeedback import ultrafeedback_splits
-
         prompts = ultrafeedback_splits(params, tokenizer)
         return World(
             prompts, params.max_new_tokens, params.temperature, base_dir=params.base_policy
         )
 
+    # torch and transformers (~2 s): sec42_policies' params import this module (through
+    # lm.world.policies) for `rmteacher check`, which must not load them
     from rmteacher.lm.world.base_lm import heldout_documents
     from rmteacher.lm.world.sft import training_documents
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from rmteacher.core.hf import context_length
 from rmteacher.lm.world.tokenizer import chat_prompt
 from rmteacher.models import fast_gpt2
 
@@ -57,7 +58,6 @@ def chat_prompt_batch(
 def prompt_budget(model, max_new_tokens: int) -> int | None:
     """How many prompt tokens fit beside `max_new_tokens` in the model's context (None: no
     limit known)."""
-    from rmteacher.core.hf import context_length
 
     positions = context_length(model.config)
     return None if positions is None else positions - max_new_tokens

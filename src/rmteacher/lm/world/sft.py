@@ -6,12 +6,53 @@ from __future__ import annotations
 
 import json
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from datasets import Dataset
+from transformers import AutoModelForCausalLM
+from trl import SFTConfig, SFTTrainer
 
+from rmteacher.core import paths
+from rmteacher.core.hf import context_length, load_tokenizer
 from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
-from rmteacher.lm.world.corpus import Passage, to_passage
+from rmteacher.lm.world.corpus import Passage, load_documents, to_passage
+
+
+@dataclass(frozen=True)
+class SftRecipe:
+    """How lm_sft fine-tuned the initial policy, as far as another policy fine-tuned "the same
+    way" needs it (sec42_policies): the base policy, the passage format (prompt and continuation
+    words, mood instructions and their VADER threshold) and the lengths. lm_sft saves it beside
+    its outputs (artifacts/lm_sft/recipe.json), so a later stage reads it as a declared
+    dependency rather than lm_sft's params."""
+
+    base_policy: str
+    prompt_data: str
+    sft_data: str
+    max_text_tokens: int
+    prompt_words: int
+    continuation_words: int
+    mood_instructions: bool
+    mood_threshold: float
+    max_new_tokens: int
+
+    @classmethod
+    def of(cls, params) -> SftRecipe:
+        """The recipe of lm_sft's params (any object with these fields)."""
+        return cls(**{name: getattr(params, name) for name in cls.__dataclass_fields__})
+
+    def save(self, path: Path = paths.SFT_RECIPE) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: Path = paths.SFT_RECIPE) -> SftRecipe:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} missing: run the lm_sft stage first")
+        return cls(**json.loads(path.read_text()))
 
 
 def document_passages(
@@ -83,11 +124,6 @@ def finetune(
     model and tokenizer to `out_dir`. A tokenizer without a chat template gets the paper's; one
     whose template does not mark the assistant turn trains on prompt/completion examples.
     Returns the per-step log (loss, grad_norm, mean_token_accuracy, ...)."""
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM
-    from trl import SFTConfig, SFTTrainer
-
-    from rmteacher.core.hf import context_length, load_tokenizer
 
     tokenizer = load_tokenizer(base_dir)
     if not tokenizer.chat_template:
@@ -125,9 +161,8 @@ def finetune(
 def training_documents(sources: tuple[str, ...] | None = None) -> list[dict]:
     """Pretraining documents (never the held-out prompt passages of lm_pretrain), optionally
     only those whose source starts with one of `sources`."""
-    from rmteacher.core.paths import HELDOUT_DOCUMENTS as path
-    from rmteacher.lm.world.corpus import load_documents
 
+    path = paths.HELDOUT_DOCUMENTS
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: run the lm_pretrain stage first")
     heldout = set(json.loads(path.read_text()))

@@ -4,25 +4,29 @@ Section 4.1's settings, and Table 2 recomputed beside the standard normalisation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
-from rmteacher.core.params import StageParams, param
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class AltNormalizationParams(StageParams):
-    """Table 9 analog: the Section 4.1 RMs normalised by the square root of their mean
-    per-prompt variance instead of the global std, RLOO up to the correlation epoch, and Table 2
-    recomputed."""
-
-    STAGE = "alt_normalization"
-    seeds: tuple[int, ...] = param((0, 1, 2), "training seeds", ge=0)
-    epochs: float = param(1.0, "trl epochs (the correlations use epoch 1)", gt=0)
-    n_bootstrap: int = param(2000, "bootstrap resamples over seeds", ge=10)
+from rmteacher.core import paths
+from rmteacher.lm.analysis.sec41 import (
+    CELLS,
+    PROPERTY_LABELS,
+    bootstrap_correlations,
+    correlation_table,
+    increases_at,
+    rm_properties,
+    with_paper,
+)
+from rmteacher.lm.analysis.variants import sign_comparison, survival_verdict
+from rmteacher.lm.pg.settings import chosen_learning_rate
+from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_config, run_grid
+from rmteacher.lm.rm.evaluation import load_eval_matrices, load_suite
+from rmteacher.lm.rm.names import MIXES
+from rmteacher.lm.world.prompts import World
+from rmteacher.paper import TABLE9
+from rmteacher.rewards.normalize import Normalization
+from rmteacher.stages.lm.params.alt_normalization import AltNormalizationParams
 
 
 @dataclass(frozen=True)
@@ -43,56 +47,22 @@ class AltNormalizationResult:
 
 
 def run(params: AltNormalizationParams) -> AltNormalizationResult:
-    """Train every rloo RM but r_G under the alternative normalisation and recompute Table 2."""
-    from dataclasses import replace
-
-    import pandas as pd
-
-    from rmteacher.core import paths
-    from rmteacher.lm.analysis.sec41 import (
-        CELLS,
-        PROPERTY_LABELS,
-        bootstrap_correlations,
-        correlation_table,
-        increases_at,
-        rm_properties,
-        with_paper,
-    )
-    from rmteacher.lm.analysis.variants import sign_comparison, survival_verdict
-    from rmteacher.lm.pg.loop import PgRunConfig
-    from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_grid
-    from rmteacher.lm.rm.evaluation import load_eval_matrices, load_suite
-    from rmteacher.lm.world.prompts import World
-    from rmteacher.paper import TABLE9
-    from rmteacher.rewards.normalize import Normalization
-    from rmteacher.stages.lm.rloo import MIXES, RlooParams, chosen_learning_rate
-
-    rloo = RlooParams.from_file()  # Section 4.1's RLOO settings (the stage tracks that group)
+    """Train every RM of rloo's Table 2 set (the mixes and the perfect RM it ran, from its
+    declared output artifacts/rloo/curves.csv) under the alternative normalisation, in Section
+    4.1's regime (the pg fields), and recompute Table 2."""
     world = World.load()
     suite = load_suite()
-    rms = [rm for rm in rloo.rms if rm in MIXES or rm == "perfect"]  # Table 2's RMs
+    standard_curves = pd.read_csv(paths.curves("rloo"))
+    ran = dict.fromkeys(standard_curves[standard_curves.variant == "main"].rm)
+    rms = [rm for rm in ran if rm in MIXES or rm == "perfect"]  # Table 2's RMs, in rloo's order
     check_rms(rms, list(suite), "rloo.rms")
     matrices = load_eval_matrices([*rms, "gold"])
     alternative = {name: Normalization.from_per_prompt_variance(m) for name, m in matrices.items()}
     policy = InitialPolicy.load("sft", world.policy_dir, world.generation())
-    plan = TrainingPlan.build(
-        world.prompt_texts("pg_train"),
-        rloo.eval_prompts,
-        rloo.eval_samples,
-        rloo.num_generations,
-        rloo.prompts_per_step,
-        params.epochs,
-        evals_per_epoch=1,
+    plan = TrainingPlan.for_settings(
+        world.prompt_texts("pg_train"), params, params.epochs, evals_per_epoch=1
     )
-    base = PgRunConfig(
-        num_generations=rloo.num_generations,
-        prompts_per_step=rloo.prompts_per_step,
-        beta=rloo.beta,
-        learning_rate=chosen_learning_rate(rloo),
-        max_grad_norm=rloo.max_grad_norm,
-        seed=0,
-        **world.generation(),
-    )
+    base = run_config(params, world.generation(), chosen_learning_rate(params.learning_rate))
     runs = [
         {"rm": rm, "proxy": suite[rm], "norm": alternative[rm], "cfg": replace(base, seed=seed)}
         for seed in params.seeds
@@ -101,7 +71,6 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
     curves, _, _ = run_grid(policy, plan, runs, suite["gold"], alternative["gold"])
 
     props = rm_properties(pd.read_csv(paths.RM_TABLE))
-    standard_curves = pd.read_csv(paths.curves("rloo"))
     alt_at = increases_at(curves, params.epochs)
     standard = standard_curves[
         (standard_curves.variant == "main") & standard_curves.rm.isin(rms)

@@ -7,31 +7,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rmteacher.core.params import StageParams, param
+from rmteacher.lm.analysis.variants import (
+    adam_undoes_scaling_verdict,
+    scale_effects_by_seed,
+    scale_sensitivity,
+)
+from rmteacher.lm.pg.loop import PgRunConfig
+from rmteacher.lm.pg.sweep import (
+    InitialPolicy,
+    TrainingPlan,
+    check_rms,
+    run_grid,
+    scaling_runs,
+)
+from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
+from rmteacher.lm.world.prompts import World
+from rmteacher.stages.lm.params.reward_scaling import RewardScalingParams
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-@dataclass(frozen=True)
-class RewardScalingParams(StageParams):
-    """Claim 12: multiply a normalised reward by c; under Adam the runs nearly coincide, under
-    plain SGD time rescales by 1/c (gradient clipping off in both)."""
-
-    STAGE = "reward_scaling"
-    rm: str = param("rm_onpolicy_100", "Section 4.1 RM to train on")
-    scales: tuple[float, ...] = param((0.25, 1.0, 4.0), "reward multipliers c", gt=0)
-    seeds: tuple[int, ...] = param((0, 1), "training seeds", ge=0)
-    epochs: float = param(2.0, "trl epochs", gt=0)
-    evals_per_epoch: int = param(2, "evaluations per epoch (plus one at the start)", ge=1)
-    beta: float = param(
-        0.0, "KL weight; 0 so that scaling the reward scales the whole objective", ge=0
-    )
-    adam_learning_rate: float = param(3e-4, "Adam learning rate", gt=0)
-    sgd_learning_rate: float = param(0.01, "plain SGD learning rate", gt=0)
-    prompts_per_step: int = param(32, "prompts per optimizer step", ge=1)
-    eval_prompts: int = param(64, "training prompts used for evaluation", ge=2)
-    eval_samples: int = param(4, "samples per evaluation prompt", ge=1)
 
 
 @dataclass(frozen=True)
@@ -48,24 +42,6 @@ class RewardScalingResult:
 
 def run(params: RewardScalingParams) -> RewardScalingResult:
     """The optimizer x scale x seed grid from the Section 4.1 initial policy."""
-    from rmteacher.lm.analysis.variants import (
-        adam_undoes_scaling_verdict,
-        scale_effects_by_seed,
-        scale_sensitivity,
-    )
-    from rmteacher.lm.pg.loop import PgRunConfig
-    from rmteacher.lm.pg.sweep import (
-        InitialPolicy,
-        TrainingPlan,
-        check_rms,
-        run_grid,
-        scaling_runs,
-    )
-    from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
-    from rmteacher.lm.world.prompts import World
-    from rmteacher.stages.lm.rloo import RlooParams
-
-    rloo = RlooParams.from_file()  # k comes from Section 4.1
     world = World.load()
     norms = load_normalizations()
     check_rms([params.rm], list(norms), "reward_scaling.rm")
@@ -75,13 +51,13 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
         world.prompt_texts("pg_train"),
         params.eval_prompts,
         params.eval_samples,
-        rloo.num_generations,
+        params.num_generations,
         params.prompts_per_step,
         params.epochs,
         params.evals_per_epoch,
     )
     base = PgRunConfig(
-        num_generations=rloo.num_generations,
+        num_generations=params.num_generations,
         prompts_per_step=params.prompts_per_step,
         beta=params.beta,
         learning_rate=params.adam_learning_rate,

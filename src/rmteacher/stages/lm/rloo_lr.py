@@ -6,31 +6,18 @@ has drifted far enough for r_G itself to be hacked)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.core import paths
+from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, run_config, run_grid
+from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
+from rmteacher.lm.world.prompts import World
+from rmteacher.stages.lm.params.rloo_lr import RlooLrParams
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-@dataclass(frozen=True)
-class RlooLrParams(StageParams):
-    """The learning rate of every Section 4.1 run, chosen on r_G alone by a small sweep: the rate
-    with the largest mean r_G increase at `epochs` among those whose mean KL stays <= `max_kl`."""
-
-    STAGE = "rloo_lr"
-    learning_rates: tuple[float, ...] = param(
-        (1e-4, 3e-4, 1e-3, 3e-3), "candidate Adam learning rates", gt=0
-    )
-    seeds: tuple[int, ...] = param((0, 1), "training seeds per rate", ge=0)
-    epochs: float = param(1.0, "epochs of each run (the rule reads this point)", gt=0)
-    max_kl: float = param(4.0, "largest mean KL (nats) a rate may reach at `epochs`", gt=0)
-
-    def check(self) -> None:
-        if len(set(self.learning_rates)) != len(self.learning_rates):
-            raise ParamsError(f"{self.STAGE}.learning_rates: values must be distinct")
 
 
 @dataclass(frozen=True)
@@ -54,24 +41,14 @@ def choose(summary: pd.DataFrame, max_kl: float) -> float:
 
 
 def run(params: RlooLrParams) -> LrResult:
-    """RLOO on r_G at every rate and seed, with rloo's other settings; writes
-    artifacts/rloo_lr/choice.json."""
-    import json
-    from dataclasses import replace
-
-    from rmteacher.core import paths
-    from rmteacher.lm.pg.sweep import InitialPolicy, run_grid
-    from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
-    from rmteacher.lm.world.prompts import World
-    from rmteacher.stages.lm.rloo import RlooParams, base_config, training_plan
-
-    rloo = RlooParams.from_file()
+    """RLOO on r_G at every rate and seed, in the rest of Section 4.1's regime (the pg fields);
+    writes artifacts/rloo_lr/choice.json."""
     world = World.load()
     norms = load_normalizations()
     suite = load_suite()
     policy = InitialPolicy.load("sft", world.policy_dir, world.generation())
-    plan = training_plan(world, rloo, params.epochs)
-    base = base_config(rloo, world, learning_rate=params.learning_rates[0])
+    plan = TrainingPlan.for_settings(world.prompt_texts("pg_train"), params, params.epochs)
+    base = run_config(params, world.generation(), learning_rate=params.learning_rates[0])
     runs = [
         {
             "rm": "gold",

@@ -7,78 +7,32 @@ threshold fixed in the parameters)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from rmteacher.core.params import ParamsError, StageParams, param
+import numpy as np
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class RmEvalParams(StageParams):
-    """Table 1 and the manipulation checks: reward variance and on-/off-policy accuracy of every
-    RM (mixes, controls, controlled family, r_G) under the initial policy, before any policy
-    gradient, plus the normalisation constants (global mean and std) used by policy gradient."""
-
-    STAGE = "rm_eval"
-    seed: int = param(0, "seed of the evaluation samples and of the family's rank noise", ge=0)
-    n_prompts: int = param(
-        2048, "policy-gradient prompts evaluated: all of them, since RLOO trains on them", ge=2
-    )
-    n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)
-    perfect_fraction: float = param(
-        0.5, "fraction of policy-gradient prompts whose r_G the perfect RM scales", ge=0, le=1
-    )
-    perfect_factor: float = param(0.001, "scale applied to those prompts' r_G", gt=0)
-    perfect_seed: int = param(8122, "seed choosing the scaled prompts", ge=0)
-    perfect_shift: float = param(
-        1.0,
-        "constant added to r_G before the perfect RM's scaling (ArmoRM's scores are positive; "
-        "'perfect_unshifted' is the same RM without it)",
-    )
-    family_noise: tuple[float, ...] = param(
-        (0.0, 0.5, 1.0, 2.0), "rank-noise levels eta of the controlled family", ge=0
-    )
-    family_compression: tuple[float, ...] = param(
-        (1.0, 0.3, 0.1), "compression floors c of the controlled family (1 = none)", gt=0, le=1
-    )
-    family_fraction: float = param(0.75, "fraction of prompts each member compresses", gt=0, le=1)
-    family_seed: int = param(17, "seed of the compressed prompts and their factors", ge=0)
-    check_gold_variance: tuple[float, ...] = param(
-        (0.15, 0.5), "manipulation check: allowed range of r_G's reward variance", ge=0, le=1
-    )
-    check_gold_ties: float = param(
-        0.05, "manipulation check: largest share of on-policy pairs r_G may tie", ge=0, le=1
-    )
-    check_pairs: int = param(20000, "manipulation check: fewest pairs per mix", ge=1)
-    check_own_accuracy: float = param(
-        0.70, "manipulation check: lowest held-out untied accuracy on a mix's own data", ge=0, le=1
-    )
-    check_variance_span: float = param(
-        1.5, "manipulation check: smallest max/min reward variance over the mixes", ge=1
-    )
-    check_offpolicy_trend: float = param(
-        0.7,
-        "manipulation check: smallest Spearman correlation of off-policy share with off-policy "
-        "(untied) accuracy over the mixes",
-        ge=-1,
-        le=1,
-    )
-
-    check_family_variance: float = param(
-        0.1,
-        "manipulation check: largest relative change of reward variance that rank noise may cause",
-        ge=0,
-    )
-
-    def check(self) -> None:
-        if self.n_samples * self.n_prompts > 200_000:
-            raise ParamsError(f"{self.STAGE}: n_prompts * n_samples must be <= 200000")
-        low, high = (self.check_gold_variance + (None,))[:2]
-        if len(self.check_gold_variance) != 2 or low > high:
-            raise ParamsError(f"{self.STAGE}.check_gold_variance: expected [low, high]")
+from rmteacher.core import paths
+from rmteacher.core.hf import load_policy
+from rmteacher.lm.analysis.checks import family_table, manipulation_checks
+from rmteacher.lm.rm.evaluation import (
+    build_suite,
+    rm_table,
+    save_reward_matrices,
+    save_suite_spec,
+    score_matrix,
+    suite_spec,
+)
+from rmteacher.lm.rm.preferences import heldout_pairs
+from rmteacher.lm.rm.suite import Memo
+from rmteacher.lm.rm.training import read_manifest
+from rmteacher.lm.world.prompts import World
+from rmteacher.lm.world.sampling import sample_responses
+from rmteacher.metrics.rm_metrics import untied_accuracy
+from rmteacher.paper import table1_frame
+from rmteacher.rewards.registry import load_reward
+from rmteacher.stages.lm.params.rm_eval import RmEvalParams
 
 
 @dataclass(frozen=True)
@@ -96,9 +50,6 @@ class RmEvalResult:
 
 def heldout_scores(reward, candidates, kind: str):
     """(RM scores [M, 2], r_G [M, 2]) of the held-out test pairs of one kind ('on' or 'off')."""
-    from rmteacher.lm.rm.evaluation import score_matrix
-    from rmteacher.lm.rm.preferences import heldout_pairs
-
     prompts, responses, gold = heldout_pairs(candidates, kind)
     return score_matrix(reward, prompts, responses), gold
 
@@ -107,28 +58,6 @@ def run(params: RmEvalParams) -> RmEvalResult:
     """Sample the initial policy on every policy-gradient prompt, build the suite (controls and
     family need r_G's per-prompt statistics on these samples), score everything, and save the
     reward matrices, normalisations, suite and Table 1 under artifacts/rm_eval."""
-    import numpy as np
-    import pandas as pd
-
-    from rmteacher.core import paths
-    from rmteacher.core.hf import load_policy
-    from rmteacher.lm.analysis.checks import family_table, manipulation_checks
-    from rmteacher.lm.rm.evaluation import (
-        build_suite,
-        rm_table,
-        save_reward_matrices,
-        save_suite_spec,
-        score_matrix,
-        suite_spec,
-    )
-    from rmteacher.lm.rm.suite import Memo
-    from rmteacher.lm.rm.training import read_manifest
-    from rmteacher.lm.world.prompts import World
-    from rmteacher.lm.world.sampling import sample_responses
-    from rmteacher.metrics.rm_metrics import untied_accuracy
-    from rmteacher.paper import table1_frame
-    from rmteacher.rewards.registry import load_reward
-
     world = World.load()
     world.require("pg_train", params.n_prompts, "rm_eval.n_prompts")
     manifest = read_manifest()
@@ -171,6 +100,8 @@ def run(params: RmEvalParams) -> RmEvalResult:
     )
     save_reward_matrices(matrices, norms, prompts, responses, paths.RM_EVAL)
     save_suite_spec(spec)
+    sampling = {"seed": params.seed, "n_samples": params.n_samples}  # for sec42_eval's reuse
+    paths.EVAL_SAMPLING.write_text(json.dumps(sampling) + "\n")
     table.to_csv(paths.RM_TABLE, index=False)
     core = [
         "rm",

@@ -4,55 +4,17 @@ Bradley-Terry proxy RMs (trl RewardTrainer) trained on mixes of on- and off-poli
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from rmteacher.core.params import ParamsError, StageParams, param
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-MIX_FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)
-
-
-def mix_rm_name(fraction: float) -> str:
-    """Name of the proxy RM trained with this on-policy fraction: 1.0 -> 'rm_onpolicy_100'."""
-    return f"rm_onpolicy_{round(100 * fraction)}"
-
-
-@dataclass(frozen=True)
-class RmTrainParams(StageParams):
-    """Preference pairs labelled by the ground truth r_G - on-policy (two initial-policy samples)
-    and off-policy (best of several other writers' responses vs a random other) - and five
-    Bradley-Terry RMs trained on mixes of them with equal pair counts (trl RewardTrainer)."""
-
-    STAGE = "rm_train"
-    seed: int = param(0, "seed of sampling, of the on-policy mix and of training", ge=0)
-    gold: str = param(
-        "models/gold_rm", "ground-truth reward r_G: model path, scorer name or Hub id"
-    )
-    onpolicy_fractions: tuple[float, ...] = param(
-        MIX_FRACTIONS, "on-policy fraction of each proxy RM's prompts", ge=0, le=1
-    )
-    offpolicy_temperatures: tuple[float, ...] = param(
-        (1.0, 1.3),
-        "temperatures of the base-LM off-policy candidates (the corpus continuation is another; "
-        "UltraFeedback's own two responses are, and the paper samples none: [])",
-        gt=0,
-        may_be_empty=True,
-    )
-    n_pairs: int = param(20000, "preference pairs of every RM (ties never count)", ge=10)
-    epochs: float = param(1.0, "reward-model training epochs", gt=0)
-    learning_rate: float = param(5e-4, "reward-model learning rate (constant)", gt=0)
-    batch_size: int = param(64, "pairs per step", ge=1)
-    center_rewards_coefficient: float = param(0.01, "trl's reward-centering penalty", ge=0)
-
-    def check(self) -> None:
-        names = [mix_rm_name(f) for f in self.onpolicy_fractions]
-        if len(set(names)) != len(names):
-            raise ParamsError(f"{self.STAGE}.onpolicy_fractions: values must be distinct")
-        from rmteacher.rewards.registry import check_reward_spec
-
-        check_reward_spec(self.gold, f"{self.STAGE}.gold")
+from rmteacher.core import paths
+from rmteacher.core.hf import load_policy
+from rmteacher.lm.rm.names import mix_rm_name
+from rmteacher.lm.rm.preferences import candidate_pairs, mix_pairs
+from rmteacher.lm.rm.training import train_reward_model, write_manifest
+from rmteacher.lm.world.prompts import World
+from rmteacher.rewards.registry import load_reward
+from rmteacher.stages.lm.params.rm_train import RmTrainParams
 
 
 @dataclass(frozen=True)
@@ -71,15 +33,6 @@ def run(params: RmTrainParams) -> RmTrainResult:
     """Sample and label candidate pairs for the RM-training and test prompts, then train one RM
     per on-policy fraction; writes the candidates, the RMs and the manifest under
     artifacts/rm_train."""
-    import pandas as pd
-
-    from rmteacher.core import paths
-    from rmteacher.core.hf import load_policy
-    from rmteacher.lm.rm.preferences import candidate_pairs, mix_pairs
-    from rmteacher.lm.rm.training import train_reward_model, write_manifest
-    from rmteacher.lm.world.prompts import World
-    from rmteacher.rewards.registry import load_reward
-
     world = World.load()
     gold = load_reward(params.gold, "gold", what="rm_train.gold")
     policy, tokenizer = load_policy(world.policy_dir, "initial policy")

@@ -9,26 +9,16 @@ interval from resampling each RM's seeds."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from rmteacher.core.params import StageParams, param
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class Sec41ReportParams(StageParams):
-    """Table 2 over the mixes (and over mixes + the perfect RM, as the paper), paired tests of the
-    claims, the controlled family's surface, increases at matched KL and every verdict."""
-
-    STAGE = "sec41_report"
-    increase_epoch: float = param(1.0, "epoch at which increases are compared (paper: 1)", gt=0)
-    n_bootstrap: int = param(2000, "bootstrap resamples over seeds", ge=10)
-    seed: int = param(0, "bootstrap seed", ge=0)
-    matched_kl: float = param(
-        1.0, "KL (nats) at which every run's r_G increase is also read (Figure 4)", gt=0
-    )
+from rmteacher.core import paths
+from rmteacher.lm.analysis import sec41 as analysis
+from rmteacher.lm.analysis.sec41 import CELLS, PROPERTY_LABELS
+from rmteacher.lm.rm.names import CONTROLS, MIXES
+from rmteacher.stages.lm.params.sec41_report import Sec41ReportParams
 
 
 @dataclass(frozen=True)
@@ -69,10 +59,6 @@ class Sec41Report:
 
 def display_order(rms) -> tuple[list, dict]:
     """Mixes by on-policy share, then the controls, then the rest; viridis for the mixes."""
-    import seaborn as sns
-
-    from rmteacher.stages.lm.rloo import CONTROLS, MIXES
-
     order = [rm for rm in (*MIXES, *CONTROLS) if rm in set(rms)]
     order += sorted(set(rms) - set(order))
     mixes = [rm for rm in order if rm.startswith("rm_onpolicy_")]
@@ -85,10 +71,6 @@ def display_order(rms) -> tuple[list, dict]:
 
 def table2_view(corr, interval_source) -> pd.DataFrame:
     """'value [low, high] (paper p)' per Table 2 cell, indexed by property label."""
-    import pandas as pd
-
-    from rmteacher.lm.analysis.sec41 import CELLS, PROPERTY_LABELS
-
     return pd.DataFrame(
         {
             cell: [
@@ -107,23 +89,9 @@ def table2_view(corr, interval_source) -> pd.DataFrame:
     )
 
 
-def stage_max_grad_norm() -> float:
-    """The gradient clipping of rloo's main runs, from its validated params."""
-    from rmteacher.stages.lm.rloo import RlooParams
-
-    return RlooParams.from_file().max_grad_norm or float("inf")
-
-
 def run(params: Sec41ReportParams) -> Sec41Report:
     """Table 2, the claims and their verdicts from rm_eval's outputs and rloo's runs; writes
     metrics/correlations.csv."""
-    import numpy as np
-    import pandas as pd
-
-    from rmteacher.core import paths
-    from rmteacher.lm.analysis import sec41 as analysis
-    from rmteacher.stages.lm.rloo import MIXES
-
     table = pd.read_csv(paths.RM_TABLE)
     checks = pd.read_csv(paths.CHECKS)
     curves = pd.read_csv(paths.curves("rloo"))
@@ -294,7 +262,7 @@ def run(params: Sec41ReportParams) -> Sec41Report:
         .reset_index()
     )
     clipping = analysis.clipping_ablation(
-        curves, logs, params.increase_epoch, steps_per_epoch, stage_max_grad_norm()
+        curves, logs, params.increase_epoch, steps_per_epoch, params.max_grad_norm or float("inf")
     )
     grad_mixes = grad[grad.rm.isin(paper_set + ["gold", "perfect_unshifted"])]
     grad_corr = float(np.corrcoef(grad_mixes.reward_variance, grad_mixes.grad_norm)[0, 1])

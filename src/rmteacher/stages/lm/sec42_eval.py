@@ -7,51 +7,40 @@ sampling noise? The Section 4.1 policy's samples and scores are rm_eval's, reuse
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from rmteacher.core.params import ParamsError, StageParams, param
+import numpy as np
+import pandas as pd
 
-if TYPE_CHECKING:
-    import numpy as np
-    import pandas as pd
-
-    from rmteacher.report import PolicyReport
-
-DEFAULT_RMS = (
-    "rm_onpolicy_100",
-    "rm_onpolicy_0",
-    "fam_n1_c1",
-    "fam_n0_c0.1",
-    "afinn",
-    "textblob",
-    "minilm_sentiment",
+from rmteacher.core import paths
+from rmteacher.core.hf import load_policy
+from rmteacher.lm.rm.evaluation import (
+    load_eval_matrices,
+    load_suite,
+    reward_specs,
+    save_reward_matrices,
+    score_matrix,
 )
+from rmteacher.lm.rm.preferences import offpolicy_eval_pairs
+from rmteacher.lm.rm.teacher import (
+    PolicyReport,
+    evaluate_rewards_on_policy,
+    predicted_ranking,
+    rm_rows,
+)
+from rmteacher.lm.rm.teacher_inputs import read_prompts
+from rmteacher.lm.rm.training import read_manifest
+from rmteacher.lm.world.policies import policy_path
+from rmteacher.lm.world.prompts import World
+from rmteacher.lm.world.sampling import sample_responses
+from rmteacher.metrics.rm_metrics import reward_variance
+from rmteacher.report import write_report
+from rmteacher.rewards.normalize import Normalization
+from rmteacher.rewards.registry import check_reward_spec, load_reward
+from rmteacher.stages.lm.params.sec42_eval import Sec42EvalParams
+
 EXAMPLE_PROMPTS = "examples/prompts.txt"
-
-
-@dataclass(frozen=True)
-class Sec42EvalParams(StageParams):
-    """For every policy x reward model, on that policy's own samples: the normalisation (global
-    mean and std), reward variance, on-policy accuracy against r_G (tie rule and untied),
-    off-policy accuracy and the predicted teacher ranking of `rmteacher report`; whether each
-    RM's variance differs across policies by more than its noise."""
-
-    STAGE = "sec42_eval"
-    seed: int = param(0, "seed of the evaluation samples (rm_eval's, to reuse its samples)", ge=0)
-    reward_models: tuple[str, ...] = param(
-        DEFAULT_RMS,
-        "RMs: Section 4.1 mixes and family members by name, scorer names, model paths",
-    )
-    n_prompts: int = param(1024, "policy-gradient prompts evaluated (paper: 500)", ge=2)
-    n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)
-    n_bootstrap: int = param(200, "prompt resamples behind each variance's noise", ge=10)
-
-    def check(self) -> None:
-        if len(set(self.reward_models)) != len(self.reward_models):
-            raise ParamsError(f"{self.STAGE}.reward_models: values must be distinct")
-        if "gold" in self.reward_models:
-            raise ParamsError(f"{self.STAGE}.reward_models: r_G itself is the gold, not an RM")
 
 
 @dataclass(frozen=True)
@@ -70,11 +59,6 @@ class Sec42EvalResult:
 
 def variance_noise(raw: np.ndarray, n_boot: int, seed: int) -> float:
     """Std of the reward variance when the prompts are resampled (the normalisation refitted)."""
-    import numpy as np
-
-    from rmteacher.metrics.rm_metrics import reward_variance
-    from rmteacher.rewards.normalize import Normalization
-
     rng = np.random.default_rng(seed)
     draws = []
     for _ in range(n_boot):
@@ -85,15 +69,13 @@ def variance_noise(raw: np.ndarray, n_boot: int, seed: int) -> float:
 
 def reusable_samples(prompts, n_samples: int, seed: int):
     """rm_eval's samples of the Section 4.1 policy on these prompts, if it drew them the same way
-    (same seed and samples per prompt, prompts a prefix of its own), else None."""
-    import json
-
-    from rmteacher.core import paths
-    from rmteacher.stages.lm.rm_eval import RmEvalParams
-
-    rm_eval = RmEvalParams.from_file()
+    (same seed and samples per prompt, as its artifacts/rm_eval/sampling.json records; prompts a
+    prefix of its own), else None."""
     samples = paths.RM_EVAL / "samples.json"
-    if rm_eval.seed != seed or rm_eval.n_samples != n_samples or not samples.is_file():
+    if not (samples.is_file() and paths.EVAL_SAMPLING.is_file()):
+        return None
+    drawn = json.loads(paths.EVAL_SAMPLING.read_text())
+    if drawn != {"seed": seed, "n_samples": n_samples}:
         return None
     saved = json.loads(samples.read_text())
     if saved["prompts"][: len(prompts)] != list(prompts):
@@ -103,29 +85,9 @@ def reusable_samples(prompts, n_samples: int, seed: int):
 
 def run(params: Sec42EvalParams) -> Sec42EvalResult:
     """Evaluate every RM on every Section 4.2 policy (matrices and normalisations saved per policy
-    under artifacts/sec42_eval/<policy>/), then the example report."""
-    import pandas as pd
-
-    from rmteacher.core import paths
-    from rmteacher.core.hf import load_policy
-    from rmteacher.lm.rm.evaluation import (
-        load_eval_matrices,
-        load_suite,
-        reward_specs,
-        save_reward_matrices,
-        score_matrix,
-    )
-    from rmteacher.lm.rm.preferences import offpolicy_eval_pairs
-    from rmteacher.lm.rm.teacher import predicted_ranking, rm_rows
-    from rmteacher.lm.rm.training import read_manifest
-    from rmteacher.lm.world.policies import policy_path
-    from rmteacher.lm.world.prompts import World
-    from rmteacher.lm.world.sampling import sample_responses
-    from rmteacher.report import evaluate_rewards_on_policy, read_prompts, write_report
-    from rmteacher.rewards.registry import check_reward_spec, load_reward
-    from rmteacher.stages.lm.sec42_policies import Sec42PoliciesParams
-
-    policies = list(Sec42PoliciesParams.from_file().policies)
+    under artifacts/sec42_eval/<policy>/), then the example report. The policies are those
+    sec42_policies lists in its artifacts/sec42_policies/policies.json."""
+    policies = json.loads(paths.POLICY_LIST.read_text())
     world = World.load()
     world.require("pg_train", params.n_prompts, "sec42_eval.n_prompts")
     manifest = read_manifest()

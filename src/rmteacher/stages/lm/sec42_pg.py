@@ -5,50 +5,30 @@ GRPO without reward scaling and GRPO with trl's per-group std scaling."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
 
-from rmteacher.core.params import ParamsError, StageParams, param
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-PG_VARIANTS = ("rloo", "grpo", "grpo_group")
-PG_RMS = ("rm_onpolicy_100", "rm_onpolicy_0", "fam_n1_c1", "fam_n0_c0.1", "afinn", "textblob")
-
-
-@dataclass(frozen=True)
-class Sec42PgParams(StageParams):
-    """Policy gradient from every initial policy on every RM (normalised per policy), in Section
-    4.1's regime: RLOO as in the paper, GRPO without reward scaling, and GRPO with trl's per-group
-    std scaling as labelled variants."""
-
-    STAGE = "sec42_pg"
-    reward_models: tuple[str, ...] = param(
-        PG_RMS, "RMs trained on (a subset of sec42_eval.reward_models)"
-    )
-    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "RLOO seeds", ge=0)
-    grpo_seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the GRPO variants", ge=0)
-    variants: tuple[str, ...] = param(
-        PG_VARIANTS,
-        "rloo; grpo (scale_rewards='none'); grpo_group (scale_rewards='group')",
-        choices=PG_VARIANTS,
-    )
-    epochs: float = param(2.0, "epochs (paper 4.2: 2, one pass over the prompts)", gt=0)
-    n_train_prompts: int = param(
-        1024, "policy-gradient prompts used for training (2 epochs = one pass)", ge=2
-    )
-    evals_per_epoch: int = param(
-        1, "evaluations per epoch, plus one at the start (the last enters the tables)", ge=1
-    )
-    grpo_beta: float = param(
-        0.0, "KL coefficient of GRPO (the paper's GRPO KL term carried no gradient)", ge=0
-    )
-
-    def check(self) -> None:
-        for key in ("seeds", "grpo_seeds", "reward_models"):
-            if len(set(getattr(self, key))) != len(getattr(self, key)):
-                raise ParamsError(f"{self.STAGE}.{key}: values must be distinct")
+from rmteacher.core import paths
+from rmteacher.lm.pg.settings import chosen_learning_rate
+from rmteacher.lm.pg.sweep import (
+    VARIANTS,
+    InitialPolicy,
+    TrainingPlan,
+    run_config,
+    run_grid,
+    write_train_logs,
+)
+from rmteacher.lm.rm.evaluation import (
+    load_policy_normalizations,
+    load_suite,
+    reward_specs,
+)
+from rmteacher.lm.rm.training import read_manifest
+from rmteacher.lm.world.policies import policy_path
+from rmteacher.lm.world.prompts import World
+from rmteacher.rewards.registry import load_reward
+from rmteacher.stages.lm.params.sec42_pg import Sec42PgParams
 
 
 @dataclass(frozen=True)
@@ -61,41 +41,22 @@ class Sec42PgResult:
     metrics: dict
 
 
+def evaluated() -> tuple[list[str], set[str]]:
+    """(the Section 4.2 policies in sec42_eval's order, the RMs it evaluated on them), from its
+    declared output artifacts/sec42_eval/policy_rm_eval.csv."""
+    table = pd.read_csv(paths.POLICY_RM_EVAL)
+    return list(dict.fromkeys(table.policy)), set(table.rm)
+
+
 def run(params: Sec42PgParams) -> Sec42PgResult:
     """Every policy x variant x seed x RM run; writes curves and logs under artifacts/sec42_pg."""
-    from dataclasses import replace
-
-    import pandas as pd
-
-    from rmteacher.core import paths
-    from rmteacher.lm.pg.sweep import (
-        VARIANTS,
-        InitialPolicy,
-        TrainingPlan,
-        run_grid,
-        write_train_logs,
-    )
-    from rmteacher.lm.rm.evaluation import (
-        load_policy_normalizations,
-        load_suite,
-        reward_specs,
-    )
-    from rmteacher.lm.rm.training import read_manifest
-    from rmteacher.lm.world.policies import policy_path
-    from rmteacher.lm.world.prompts import World
-    from rmteacher.rewards.registry import load_reward
-    from rmteacher.stages.lm.rloo import RlooParams, base_config, chosen_learning_rate
-    from rmteacher.stages.lm.sec42_eval import Sec42EvalParams
-    from rmteacher.stages.lm.sec42_policies import Sec42PoliciesParams
-
-    policies = list(Sec42PoliciesParams.from_file().policies)
-    evaluated = Sec42EvalParams.from_file().reward_models
-    missing = [rm for rm in params.reward_models if rm not in evaluated]
+    policies, evaluated_rms = evaluated()
+    missing = [rm for rm in params.reward_models if rm not in evaluated_rms]
     if missing:
         raise ValueError(
-            f"sec42_pg.reward_models: {', '.join(missing)} not in sec42_eval.reward_models"
+            f"sec42_pg.reward_models: {', '.join(missing)} not evaluated by sec42_eval "
+            "(sec42_eval.reward_models)"
         )
-    rloo = RlooParams.from_file()
     world = World.load()
     world.require("pg_train", params.n_train_prompts, "sec42_pg.n_train_prompts")
     norms = {policy: load_policy_normalizations(policy) for policy in policies}
@@ -106,16 +67,8 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
         for name in params.reward_models
     }
     prompts = world.prompt_texts("pg_train")[: params.n_train_prompts]
-    plan = TrainingPlan.build(
-        prompts,
-        rloo.eval_prompts,
-        rloo.eval_samples,
-        rloo.num_generations,
-        rloo.prompts_per_step,
-        params.epochs,
-        params.evals_per_epoch,
-    )
-    base = base_config(rloo, world, chosen_learning_rate(rloo))
+    plan = TrainingPlan.for_settings(prompts, params, params.epochs, params.evals_per_epoch)
+    base = run_config(params, world.generation(), chosen_learning_rate(params.learning_rate))
     curves, logs = [], []
     for policy in policies:
         initial = InitialPolicy.load(policy, str(policy_path(policy)), world.generation())
@@ -125,7 +78,7 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
             grpo = settings["algorithm"] == "grpo"
             for seed in params.grpo_seeds if grpo else params.seeds:
                 cfg = replace(
-                    base, seed=seed, beta=params.grpo_beta if grpo else rloo.beta, **settings
+                    base, seed=seed, beta=params.grpo_beta if grpo else params.beta, **settings
                 )
                 runs += [
                     {

@@ -4,38 +4,26 @@ each one's outputs (length, vocabulary, r_G) showing that they differ."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.lm.world.policies import POLICY_SOURCES
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class Sec42PoliciesParams(StageParams):
-    """Several initial policies: the Section 4.1 SFT policy and the base LM fine-tuned on
-    different parts of the corpus (trl SFTTrainer), with a profile of each one's outputs."""
-
-    STAGE = "sec42_policies"
-    seed: int = param(0, "seed of the fine-tuning data and order", ge=0)
-    policies: tuple[str, ...] = param(
-        tuple(POLICY_SOURCES),
-        "initial policies ('sft' reuses lm_sft's)",
-        choices=tuple(POLICY_SOURCES),
-    )
-    n_sft_examples: int = param(8000, "fine-tuning examples of each new policy", ge=8)
-    epochs: float = param(1.0, "fine-tuning epochs", gt=0)
-    learning_rate: float = param(1e-3, "fine-tuning learning rate", gt=0)
-    batch_size: int = param(32, "fine-tuning batch size", ge=1)
-    profile_prompts: int = param(128, "test prompts sampled to profile each policy", ge=2)
-    profile_samples: int = param(4, "samples per profiling prompt", ge=2)
-
-    def check(self) -> None:
-        if len(set(self.policies)) != len(self.policies) or len(self.policies) < 2:
-            raise ParamsError(f"{self.STAGE}.policies: at least two distinct policies")
+from rmteacher.core import paths
+from rmteacher.core.hf import load_policy
+from rmteacher.lm.world.policies import (
+    POLICY_SOURCES,
+    jensen_shannon,
+    output_profile,
+    policy_path,
+    train_variant,
+    unigram_distribution,
+)
+from rmteacher.lm.world.prompts import World
+from rmteacher.lm.world.sampling import sample_responses
+from rmteacher.lm.world.sft import SftRecipe
+from rmteacher.rewards.registry import load_reward
+from rmteacher.stages.lm.params.sec42_policies import Sec42PoliciesParams
 
 
 @dataclass(frozen=True)
@@ -54,24 +42,11 @@ class PoliciesResult:
 
 
 def run(params: Sec42PoliciesParams) -> PoliciesResult:
-    """Fine-tune every new policy (saved under artifacts/sec42_policies), then sample each policy
-    on test prompts and profile its outputs."""
-    import pandas as pd
-
-    from rmteacher.core.hf import load_policy
-    from rmteacher.lm.world.policies import (
-        jensen_shannon,
-        output_profile,
-        policy_path,
-        train_variant,
-        unigram_distribution,
-    )
-    from rmteacher.lm.world.prompts import World
-    from rmteacher.lm.world.sampling import sample_responses
-    from rmteacher.rewards.registry import load_reward
-    from rmteacher.stages.lm.lm_sft import LmSftParams
-
-    sft = LmSftParams.from_file()  # prompt format and lengths of the Section 4.1 SFT
+    """Fine-tune every new policy (saved under artifacts/sec42_policies) the way lm_sft trained
+    the Section 4.1 policy (its saved `SftRecipe`), list the policies for the later Section 4.2
+    stages (artifacts/sec42_policies/policies.json), then sample each policy on test prompts and
+    profile its outputs."""
+    sft = SftRecipe.load()  # prompt format and lengths of the Section 4.1 SFT
     world = World.load()
     gold = load_reward("vader")
     logs = []
@@ -89,6 +64,8 @@ def run(params: Sec42PoliciesParams) -> PoliciesResult:
         )
         logs.append(log.assign(policy=name))
     logs = pd.concat(logs, ignore_index=True)
+    paths.POLICY_LIST.parent.mkdir(parents=True, exist_ok=True)
+    paths.POLICY_LIST.write_text(json.dumps(list(params.policies)) + "\n")
     prompts = world.prompt_texts("test")[: params.profile_prompts]
     samples, profiles = {}, []
     for name in params.policies:

@@ -7,24 +7,16 @@ and how well `rmteacher report`'s predicted ranking matched what RLOO did."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from rmteacher.core.params import StageParams, param
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class Sec42ReportParams(StageParams):
-    """Table 10 and Table 12 analogs; per policy the best RM against its runner-up; the policy x RM
-    interaction test; each predictor's rank correlation with the r_G increase; the report's
-    predicted ranking against the realised one."""
-
-    STAGE = "sec42_report"
-    n_bootstrap: int = param(1000, "bootstrap resamples over seeds", ge=10)
-    seed: int = param(0, "bootstrap seed", ge=0)
-
+from rmteacher.core import paths
+from rmteacher.lm.analysis import sec42 as analysis
+from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED, interval_verdict
+from rmteacher.paper import table10_text
+from rmteacher.stages.lm.params.sec42_report import Sec42ReportParams
 
 TABLE_COLUMNS = [
     "policy",
@@ -86,8 +78,6 @@ def best_rm_verdict(winners: pd.DataFrame, interaction: dict) -> str:
     """'The best RM changes across policies': reproduced if the policy x RM interaction is
     significant at 5 % and the policies' best RMs differ; not reproduced if one RM is best for
     every policy and beats its runner-up significantly (Welch, 5 %) on each; else undecided."""
-    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
-
     distinct = winners.best_rm.nunique() > 1
     if distinct and interaction["interaction_p"] < 0.05:
         return REPRODUCED
@@ -99,15 +89,6 @@ def best_rm_verdict(winners: pd.DataFrame, interaction: dict) -> str:
 def run(params: Sec42ReportParams) -> Sec42Report:
     """The tables and decisions from sec42_eval's properties and sec42_pg's runs; writes
     metrics/policy_rm_table.csv."""
-    import numpy as np
-    import pandas as pd
-    from scipy import stats
-
-    from rmteacher.core import paths
-    from rmteacher.lm.analysis import sec42 as analysis
-    from rmteacher.lm.analysis.sec41 import interval_verdict
-    from rmteacher.paper import table10_text
-
     properties = pd.read_csv(paths.POLICY_RM_EVAL)
     properties = properties[properties.rm != "gold"]
     curves = pd.read_csv(paths.curves("sec42_pg"))

@@ -18,55 +18,27 @@ and reported as such; the lower bound is only checked on runs that reach gamma.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-from rmteacher.core.params import StageParams, param
+from rmteacher.core import paths
+from rmteacher.stages.theory.params.accuracy_speed import AccuracySpeedParams
 from rmteacher.theory.common import (
     SinglePromptSetup,
-    check_constructible,
     expected_gold_along,
     finite_or_nan,
     tabular_flow,
-    theorem2_setup,
 )
 from rmteacher.theory.exact import bounds, constructions, quantities, tabular
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class AccuracySpeedParams(StageParams):
-    """Accuracy does not decide speed (Theorems 2/5): the accurate slow RM vs Remark 2's RM,
-    then slow and fast RMs at every accuracy level. Its construction (r_G, pi_0, the two RMs) is
-    also the one theory_best_of_n reads."""
-
-    STAGE = "theory_accuracy_speed"
-    seed: int = param(0, "random seed of r_G, pi_0 and the rankings", ge=0)
-    n_outputs: int = param(12, "|Y|", ge=3, le=2000)
-    gamma: float = param(0.2, "required improvement of E[r_G]", gt=0, lt=2)
-    temperature: float = param(1.0, "std of the initial logits", gt=0)
-    target_prob: float = param(0.02, "pi_0(y_gamma) of the best output", gt=0, lt=1)
-    big_t: float = param(100.0, "T: the slow RMs' rewards lie in (0, 1/T)", ge=1)
-    lam: float = param(0.0, "KL weight", ge=0)
-    n_rankings: int = param(
-        30,
-        "noisy rankings per sweep family (with and without y_gamma first), plus the "
-        "alpha = 1, Remark 2 and reversed rankings",
-        ge=2,
-    )
-    noise: float = param(0.7, "ranking noise in the sweep (spreads the accuracies)", ge=0)
-    horizon_factor: float = param(
-        1e6,
-        "sweep horizon of the slow RMs, in units of Theorem 5's lower bound; later t_gamma "
-        "are censored",
-        gt=1,
-    )
-
-    def check(self) -> None:
-        check_constructible(self.STAGE, "gamma", lambda: setup_from(self))
+from rmteacher.theory.theorem2 import (
+    Theorem2Construction,
+    setup_from,
+    theorem2_horizon,
+    theorem2_rms,
+    theorem2_times,
+    time_to_gamma,
+)
 
 
 @dataclass(frozen=True)
@@ -80,50 +52,11 @@ class AccuracySpeedResult:
     metrics: dict
 
 
-ACCURATE = "perfectly accurate, rewards in (0, 1/T)"
-REMARK2 = "accuracy 2/|Y| (Remark 2)"
 SLOW, FAST = "slow (rewards in (0, 1/T))", "fast (reward 1 on y_gamma)"
-
-
-def setup_from(p) -> SinglePromptSetup:
-    """r_G, pi_0 and y_gamma (ValueError if gamma is unreachable)."""
-    return theorem2_setup(p.seed, p.n_outputs, p.gamma, p.temperature, p.target_prob)
-
-
-def time_to_gamma(setup: SinglePromptSetup, rm: np.ndarray, lam: float, horizon: float) -> float:
-    return tabular_flow(
-        setup.pi0, rm, lam, horizon, gold=setup.gold, gamma=setup.gamma, n_points=2
-    ).t_gamma
-
-
-def theorem2_rms(p, setup: SinglePromptSetup) -> dict[str, np.ndarray]:
-    """Theorem 2's pair: the perfectly accurate slow RM and Remark 2's fast RM."""
-    return {
-        ACCURATE: constructions.slow_rm(setup.gold, p.big_t),
-        REMARK2: constructions.fast_rm(
-            constructions.remark2_order(setup.gold, setup.target),
-            setup.target,
-            setup.pi0[setup.target],
-        ),
-    }
-
-
-def theorem2_horizon(p, setup: SinglePromptSetup) -> float:
-    """Integration horizon of Theorem 2's pair: 5000x the slow RM's lower bound."""
-    return 5000 * bounds.theorem5_slow_lower_bound(p.big_t, setup.gamma, 1)
-
-
-def theorem2_times(p, setup: SinglePromptSetup) -> dict[str, float]:
-    """t_gamma of Theorem 2's pair (inf if not reached within `theorem2_horizon`)."""
-    horizon = theorem2_horizon(p, setup)
-    rms = theorem2_rms(p, setup)
-    return {name: time_to_gamma(setup, rm, p.lam, horizon) for name, rm in rms.items()}
 
 
 def head_to_head(p, setup: SinglePromptSetup) -> tuple[pd.DataFrame, pd.DataFrame]:
     """t_gamma of the two Theorem 2 RMs, and E[r_G](t) curves on a common horizon."""
-    import pandas as pd
-
     rms = theorem2_rms(p, setup)
     times = theorem2_times(p, setup)
     reached = [t for t in times.values() if np.isfinite(t)]
@@ -167,8 +100,6 @@ def sweep_orderings(p, setup: SinglePromptSetup) -> list[tuple[str, str, np.ndar
 def accuracy_sweep(p, setup: SinglePromptSetup) -> pd.DataFrame:
     """One row per (ranking, RM): accuracy, variance, t_gamma (inf if censored at the horizon),
     the bounds, and E[r_G] at the flow's limit (`limit_gold`, from `tabular.flow_limit`)."""
-    import pandas as pd
-
     slow_bound = bounds.theorem5_slow_lower_bound(p.big_t, setup.gamma, 1)
     rho = bounds.theorem5_rho(setup.gold_mean0, setup.gamma, setup.gold[setup.target])
     fast_bound = bounds.theorem5_fast_upper_bound(setup.pi0[setup.target], rho, 1)
@@ -232,8 +163,10 @@ def sweep_metrics(sweep: pd.DataFrame, target: float) -> dict:
 
 
 def run(p: AccuracySpeedParams) -> AccuracySpeedResult:
-    """Theorem 2's head-to-head, then the accuracy sweep."""
+    """Theorem 2's head-to-head, then the accuracy sweep; saves the construction for
+    theory_best_of_n (artifacts/theory_accuracy_speed/construction.json)."""
     setup = setup_from(p)
+    Theorem2Construction.of(p).save(paths.THEORY_CONSTRUCTION)
     rho = bounds.theorem5_rho(setup.gold_mean0, setup.gamma, setup.gold[setup.target])
     max_lam = bounds.theorem5_max_lambda(setup.pi0[setup.target], rho, setup.pi0.min())
     summary, curves = head_to_head(p, setup)

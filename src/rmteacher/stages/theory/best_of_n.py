@@ -2,45 +2,29 @@
 the same RM that is slowest under policy gradient (Theorem 2).
 
 The construction (r_G, pi_0, the two Theorem 2 RMs, the seed) is theory_accuracy_speed's: `run`
-takes that stage's params as `construction` and, when none is given, reads them from the
-theory_accuracy_speed group of params.yaml (which DVC tracks as a param of this stage too), so
-the two stages cannot drift apart. The notebook relies on that default; tests pass them.
+takes it as `construction` and, when none is given, reads the one that stage saved
+(artifacts/theory_accuracy_speed/construction.json, a declared dependency), so the two stages
+cannot drift apart. The notebook relies on that default; tests pass one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-from rmteacher.core.params import StageParams, param
-from rmteacher.core.stage import repo_root
-from rmteacher.stages.theory.accuracy_speed import (
+from rmteacher.core import paths
+from rmteacher.stages.theory.params.best_of_n import BestOfNParams
+from rmteacher.theory.exact import constructions, quantities
+from rmteacher.theory.theorem2 import (
     ACCURATE,
     REMARK2,
-    AccuracySpeedParams,
+    Theorem2Construction,
     setup_from,
     theorem2_rms,
     theorem2_times,
 )
-from rmteacher.theory.exact import constructions, quantities
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class BestOfNParams(StageParams):
-    """Best-of-N with the Theorem 2 RMs (Proposition 1): accuracy is what matters there. The
-    construction (seed, r_G, pi_0, T, gamma, KL weight) is read from the theory_accuracy_speed
-    group, so both stages always use the same RMs."""
-
-    STAGE = "theory_best_of_n"
-    max_n: int = param(16, "largest N", ge=1, le=4096)
-    n_mc: int = param(20000, "Monte Carlo trials per checked N", ge=100)
-    n_random_rms: int = param(50, "extra noisy RMs compared under Best-of-N", ge=0)
-    noise: float = param(0.5, "noise of the extra RMs' rankings", ge=0)
 
 
 @dataclass(frozen=True)
@@ -67,13 +51,11 @@ def candidate_rms(p, construction, setup) -> dict[str, np.ndarray]:
     return rms
 
 
-def run(p: BestOfNParams, construction: AccuracySpeedParams | None = None) -> BestOfNResult:
-    """Best-of-N with Theorem 2's RMs and noisy ones. `construction`: the theory_accuracy_speed
-    params (default: that group of the project's params.yaml)."""
-    import pandas as pd
-
+def run(p: BestOfNParams, construction: Theorem2Construction | None = None) -> BestOfNResult:
+    """Best-of-N with Theorem 2's RMs and noisy ones. `construction`: Theorem 2's construction
+    (default: the one theory_accuracy_speed saved; its params work too)."""
     if construction is None:
-        construction = AccuracySpeedParams.from_file(repo_root() / "params.yaml")
+        construction = Theorem2Construction.load(paths.THEORY_CONSTRUCTION)
     setup = setup_from(construction)
     rms = candidate_rms(p, construction, setup)
     rows = []

@@ -7,49 +7,19 @@ y'_gamma; pi' in Pi' mirrors it. RM r is +1 on y_gamma, r' is +1 on y'_gamma (-1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.stages.theory.params.policy_dependence import PolicyDependenceParams
 from rmteacher.theory.common import (
-    check_constructible,
     expected_gold_along,
     finite_or_nan,
     loglog_slope,
     tabular_flow,
 )
-from rmteacher.theory.exact import bounds, constructions, quantities
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-@dataclass(frozen=True)
-class PolicyDependenceParams(StageParams):
-    """Different initial policies, different best RM (Theorems 3/6)."""
-
-    STAGE = "theory_policy_dependence"
-    seed: int = param(0, "random seed of r_G", ge=0)
-    n_outputs: int = param(10, "|Y|", ge=3, le=2000)
-    v0: float = param(0.0, "common initial E[r_G] of both policy families", gt=-1, lt=1)
-    gamma: float = param(0.1, "required improvement of E[r_G]", gt=0, lt=2)
-    big_t: float = param(10.0, "T: the rare target has probability T^-2 (main figure)", ge=1)
-    c: float = param(0.2, "probability of the likely target", gt=0, lt=1)
-    lam: float = param(0.0, "KL weight", ge=0)
-    t_values: tuple[float, ...] = param((2.0, 5.0, 10.0, 20.0, 50.0), "T values of the sweep", ge=1)
-
-    def check(self) -> None:
-        for key, values in (("big_t", (self.big_t,)), ("t_values", self.t_values)):
-            for big_t in values:
-                if self.c + big_t**-2 >= 1:
-                    raise ParamsError(
-                        f"{self.STAGE}.{key}: c + T^-2 = {self.c + big_t**-2:.3f} >= 1 at "
-                        f"T={big_t:g}, leaving no mass for the other outputs; raise T or lower c"
-                    )
-        check_constructible(self.STAGE, "gamma", lambda: ground_truth(self))
-        for big_t in sorted({*self.t_values, self.big_t}):
-            check_constructible(self.STAGE, "v0", lambda t=big_t: check_v0_reachable(self, t))
+from rmteacher.theory.exact import bounds, quantities
+from rmteacher.theory.theorem6 import POLICIES, RMS, build
 
 
 @dataclass(frozen=True)
@@ -62,49 +32,7 @@ class PolicyDependenceResult:
     metrics: dict
 
 
-POLICIES = ("pi in Pi (likes y_gamma)", "pi' in Pi' (likes y'_gamma)")
-RMS = ("r: +1 on y_gamma", "r': +1 on y'_gamma")
-
-
-def ground_truth(p) -> tuple[np.ndarray, tuple[int, int]]:
-    """r_G and the targets (y_gamma, y'_gamma) = its two best outputs; ValueError unless both
-    lie more than gamma above V_0."""
-    rng = np.random.default_rng(p.seed)
-    gold = rng.uniform(-1, 1, p.n_outputs)
-    best, second = (int(i) for i in np.argsort(gold)[::-1][:2])
-    if gold[second] <= p.v0 + p.gamma:
-        raise ValueError(
-            f"v0 + gamma = {p.v0 + p.gamma:.3f} must be below the second-best r_G "
-            f"({gold[second]:.3f}); lower v0 or gamma"
-        )
-    return gold, (best, second)
-
-
-def check_v0_reachable(p, big_t: float) -> None:
-    """ValueError unless both policies of Theorem 6's families can have E_pi[r_G] = v0 at this
-    T (the condition `build` needs; no root finding)."""
-    gold, (best, second) = ground_truth(p)
-    constructions.theorem6_rest_mean(gold, best, second, p.v0, big_t, p.c)
-    constructions.theorem6_rest_mean(gold, second, best, p.v0, big_t, p.c)
-
-
-def build(p, big_t: float):
-    """r_G, the targets, one policy of each family at this T, and the two RMs. ValueError if
-    E_pi[r_G] = v0 cannot be met (theorem6_policy's message says why)."""
-    gold, (best, second) = ground_truth(p)
-    policies = {
-        POLICIES[0]: constructions.theorem6_policy(gold, best, second, p.v0, big_t, p.c),
-        POLICIES[1]: constructions.theorem6_policy(gold, second, best, p.v0, big_t, p.c),
-    }
-    rms = {
-        RMS[0]: constructions.indicator_rm(p.n_outputs, best),
-        RMS[1]: constructions.indicator_rm(p.n_outputs, second),
-    }
-    return gold, (best, second), policies, rms
-
-
 def grid(p, big_t: float) -> pd.DataFrame:
-    import pandas as pd
 
     gold, targets, policies, rms = build(p, big_t)
     rows = []
@@ -133,7 +61,6 @@ def grid(p, big_t: float) -> pd.DataFrame:
 
 
 def curves(p, table: pd.DataFrame) -> pd.DataFrame:
-    import pandas as pd
 
     gold, _, policies, rms = build(p, p.big_t)
     at_t = table[table["T"] == p.big_t]
@@ -158,8 +85,6 @@ def curves(p, table: pd.DataFrame) -> pd.DataFrame:
 
 def flips_at(table: pd.DataFrame) -> pd.Series:
     """For every T: does each policy learn faster with its own RM (r for Pi, r' for Pi')?"""
-    import pandas as pd
-
     t = table.set_index(["T", "policy", "rm"]).t_gamma
     return pd.Series(
         {
@@ -174,8 +99,6 @@ def flips_at(table: pd.DataFrame) -> pd.Series:
 
 def run(p: PolicyDependenceParams) -> PolicyDependenceResult:
     """Every policy x RM pairing at every T, and the curves at T = big_t."""
-    import pandas as pd
-
     table = pd.concat([grid(p, t) for t in sorted({*p.t_values, p.big_t})], ignore_index=True)
     main = table[table["T"] == p.big_t].set_index(["policy", "rm"]).t_gamma
     best_for = {pol: main[pol].idxmin() for pol in POLICIES}

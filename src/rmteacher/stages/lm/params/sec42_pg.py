@@ -1,0 +1,56 @@
+"""Stage sec42_pg\'s parameters (light: `rmteacher check` imports them without torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rmteacher.core.params import ParamsError, StageParams, param, shared
+from rmteacher.lm.pg.settings import PgSettings
+
+PG_VARIANTS = ("rloo", "grpo", "grpo_group")
+
+
+PG_RMS = ("rm_onpolicy_100", "rm_onpolicy_0", "fam_n1_c1", "fam_n0_c0.1", "afinn", "textblob")
+
+
+@dataclass(frozen=True)
+class Sec42PgParams(StageParams):
+    """Policy gradient from every initial policy on every RM (normalised per policy), in Section
+    4.1's regime: RLOO as in the paper, GRPO without reward scaling, and GRPO with trl's per-group
+    std scaling as labelled variants."""
+
+    STAGE = "sec42_pg"
+    reward_models: tuple[str, ...] = param(
+        PG_RMS, "RMs trained on (a subset of sec42_eval.reward_models)"
+    )
+    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "RLOO seeds", ge=0)
+    grpo_seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the GRPO variants", ge=0)
+    variants: tuple[str, ...] = param(
+        PG_VARIANTS,
+        "rloo; grpo (scale_rewards='none'); grpo_group (scale_rewards='group')",
+        choices=PG_VARIANTS,
+    )
+    epochs: float = param(2.0, "epochs (paper 4.2: 2, one pass over the prompts)", gt=0)
+    n_train_prompts: int = param(
+        1024, "policy-gradient prompts used for training (2 epochs = one pass)", ge=2
+    )
+    evals_per_epoch: int = param(
+        1, "evaluations per epoch, plus one at the start (the last enters the tables)", ge=1
+    )
+    grpo_beta: float = param(
+        0.0, "KL coefficient of GRPO (the paper's GRPO KL term carried no gradient)", ge=0
+    )
+
+    # Section 4.1's policy-gradient regime (params.yaml group `pg`)
+    num_generations: int = shared(PgSettings, "num_generations")
+    prompts_per_step: int = shared(PgSettings, "prompts_per_step")
+    beta: float = shared(PgSettings, "beta")
+    learning_rate: float | None = shared(PgSettings, "learning_rate")
+    max_grad_norm: float = shared(PgSettings, "max_grad_norm")
+    eval_prompts: int = shared(PgSettings, "eval_prompts")
+    eval_samples: int = shared(PgSettings, "eval_samples")
+
+    def check(self) -> None:
+        for key in ("seeds", "grpo_seeds", "reward_models"):
+            if len(set(getattr(self, key))) != len(getattr(self, key)):
+                raise ParamsError(f"{self.STAGE}.{key}: values must be distinct")
