@@ -363,7 +363,7 @@ def unit_settings(unit: str, params) -> tuple:
     specs = [s for s in rloo.run_specs(params, ["fam_n0_c1"]) if s["unit"] == unit]
     prompts = [f"prompt {i}" for i in range(4096)]
     plan, configs, keep = rloo.unit_setup(
-        params, specs, prompts, {"max_new_tokens": 8, "temperature": 1.0}, params.learning_rate
+        params, specs, prompts, {"max_new_tokens": 8, "temperature": 1.0}
     )
     return plan, tuple(configs), keep
 

@@ -2,5 +2,6 @@
 
 * `exact`: the building blocks (tabular and autoregressive policies, gradient flow, reward
   statistics, the paper's bounds and constructions).
-* `experiments`: one module per DVC stage (its parameter class, helpers and `run(params)`).
+* `common`, `theorem2`, `theorem6`, `rarity`: the setups and constructions the theory stages
+  share (the stages themselves are in `rmteacher.stages.theory`).
 """

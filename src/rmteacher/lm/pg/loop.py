@@ -37,13 +37,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from rmteacher.lm.pg.settings import ALGORITHMS, OPTIMIZERS, PgRunConfig  # noqa: F401  (loop's API)
 from rmteacher.lm.world.sampling import (
     chat_prompt_batch,
     prompt_budget,
@@ -52,36 +52,7 @@ from rmteacher.lm.world.sampling import (
 )
 from rmteacher.rewards.registry import RewardError
 
-ALGORITHMS = ("rloo", "grpo")
-OPTIMIZERS = ("adam", "sgd")
 PARTS = ("generation", "reward", "reference", "policy_forward", "backward", "optimizer")
-
-
-@dataclass(frozen=True)
-class PgRunConfig:
-    """One run's settings. `algorithm` 'rloo' or 'grpo'; `optimizer` 'adam' (AdamW, betas (0.9,
-    0.999), no weight decay, as trl) or 'sgd' (no momentum); `max_grad_norm` clips the gradient
-    norm (None: no clipping); `scale_rewards` ('none' or 'group') and the k3 KL apply to GRPO."""
-
-    num_generations: int
-    prompts_per_step: int
-    beta: float
-    learning_rate: float
-    max_new_tokens: int
-    temperature: float
-    seed: int
-    algorithm: str = "rloo"
-    optimizer: str = "adam"
-    max_grad_norm: float | None = 1.0
-    scale_rewards: str = "none"
-
-    def __post_init__(self):
-        if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm: expected one of {ALGORITHMS}, got {self.algorithm!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.scale_rewards not in ("none", "group"):
-            raise ValueError(f"scale_rewards: expected none or group, got {self.scale_rewards!r}")
 
 
 def prompt_schedule(n_prompts: int, per_step: int, max_steps: int, seed: int) -> np.ndarray:

@@ -12,8 +12,9 @@ import pandas as pd
 
 from rmteacher.core import paths
 from rmteacher.core.hf import load_policy
-from rmteacher.lm.pg.loop import PgRunConfig, train
+from rmteacher.lm.pg.loop import train
 from rmteacher.lm.pg.reward import NormalizedReward
+from rmteacher.lm.pg.settings import PgRunConfig
 from rmteacher.lm.pg.tracking import EvalSchedule, Evaluator, schedule
 
 RUN_KEYS = ("policy", "algorithm", "variant", "rm", "seed")
@@ -77,20 +78,6 @@ class TrainingPlan:
             epochs,
             settings.evals_per_epoch if evals_per_epoch is None else evals_per_epoch,
         )
-
-
-def run_config(settings, generation: dict, learning_rate: float, seed: int = 0) -> PgRunConfig:
-    """One run's loop settings from a stage's pg fields (k, batch, beta, clipping), the initial
-    policy's generation settings and the learning rate (`settings.chosen_learning_rate`)."""
-    return PgRunConfig(
-        num_generations=settings.num_generations,
-        prompts_per_step=settings.prompts_per_step,
-        beta=settings.beta,
-        learning_rate=learning_rate,
-        max_grad_norm=settings.max_grad_norm,
-        seed=seed,
-        **generation,
-    )
 
 
 @dataclass(frozen=True)

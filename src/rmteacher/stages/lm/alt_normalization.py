@@ -19,8 +19,8 @@ from rmteacher.lm.analysis.sec41 import (
     with_paper,
 )
 from rmteacher.lm.analysis.variants import sign_comparison, survival_verdict
-from rmteacher.lm.pg.settings import chosen_learning_rate
-from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_config, run_grid
+from rmteacher.lm.pg.settings import run_config
+from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_grid
 from rmteacher.lm.rm.evaluation import load_eval_matrices, load_suite
 from rmteacher.lm.rm.names import MIXES
 from rmteacher.lm.world.prompts import World
@@ -62,7 +62,7 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
     plan = TrainingPlan.for_settings(
         world.prompt_texts("pg_train"), params, params.epochs, evals_per_epoch=1
     )
-    base = run_config(params, world.generation(), chosen_learning_rate(params.learning_rate))
+    base = run_config(params, world.generation())  # pg.learning_rate, or rloo_lr's choice
     runs = [
         {"rm": rm, "proxy": suite[rm], "norm": alternative[rm], "cfg": replace(base, seed=seed)}
         for seed in params.seeds

@@ -12,7 +12,7 @@ from rmteacher.lm.analysis.variants import (
     scale_effects_by_seed,
     scale_sensitivity,
 )
-from rmteacher.lm.pg.loop import PgRunConfig
+from rmteacher.lm.pg.settings import PgRunConfig
 from rmteacher.lm.pg.sweep import (
     InitialPolicy,
     TrainingPlan,

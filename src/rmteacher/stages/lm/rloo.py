@@ -26,13 +26,11 @@ import pandas as pd
 
 from rmteacher.core import paths
 from rmteacher.core.params import ParamsError
-from rmteacher.lm.pg.loop import PgRunConfig
-from rmteacher.lm.pg.settings import chosen_learning_rate
+from rmteacher.lm.pg.settings import PgRunConfig, chosen_learning_rate, run_config
 from rmteacher.lm.pg.sweep import (
     InitialPolicy,
     TrainingPlan,
     check_rms,
-    run_config,
     run_grid,
     write_train_logs,
 )
@@ -147,13 +145,13 @@ def unit_specs(params: RlooParams, unit: str, seed: int, rm: str | None) -> list
 
 
 def unit_setup(
-    params: RlooParams, specs: list[dict], train_prompts, generation: dict, learning_rate: float
+    params: RlooParams, specs: list[dict], train_prompts, generation: dict
 ) -> tuple[TrainingPlan, list[PgRunConfig], int]:
     """What the runs of one unit train with: their shared plan (a unit's runs share their
     length), one loop configuration per run (beta = 0 and no clipping where the run says so) and
     the samples kept per evaluation (the samples to read are seed 0's). Only these settings, and
     `num_processes` (how the unit is launched), are the unit's params in dvc.yaml."""
-    base = run_config(params, generation, learning_rate)
+    base = run_config(params, generation)  # pg.learning_rate, or rloo_lr's choice when null
     configs = [
         replace(
             base,
@@ -189,7 +187,6 @@ def run_unit(
         specs,
         world.prompt_texts("pg_train"),
         world.generation(),
-        chosen_learning_rate(params.learning_rate),
     )
     runs = [
         {

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rmteacher.core import paths
-from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, run_config, run_grid
+from rmteacher.lm.pg.settings import run_config
+from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, run_grid
 from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
 from rmteacher.lm.world.prompts import World
 from rmteacher.stages.lm.params.rloo_lr import RlooLrParams

@@ -10,12 +10,11 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from rmteacher.core import paths
-from rmteacher.lm.pg.settings import chosen_learning_rate
+from rmteacher.lm.pg.settings import run_config
 from rmteacher.lm.pg.sweep import (
     VARIANTS,
     InitialPolicy,
     TrainingPlan,
-    run_config,
     run_grid,
     write_train_logs,
 )
@@ -68,7 +67,7 @@ def run(params: Sec42PgParams) -> Sec42PgResult:
     }
     prompts = world.prompt_texts("pg_train")[: params.n_train_prompts]
     plan = TrainingPlan.for_settings(prompts, params, params.epochs, params.evals_per_epoch)
-    base = run_config(params, world.generation(), chosen_learning_rate(params.learning_rate))
+    base = run_config(params, world.generation())  # pg.learning_rate, or rloo_lr's choice
     curves, logs = [], []
     for policy in policies:
         initial = InitialPolicy.load(policy, str(policy_path(policy)), world.generation())

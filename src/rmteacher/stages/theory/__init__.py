@@ -1,2 +1,2 @@
-"""One module per theory stage: its parameter class (a `StageParams` subclass), helpers, and
-`run(params)`, which returns a frozen result dataclass of tidy tables and metrics."""
+"""One module per theory stage: `run(params)`, which returns a frozen result dataclass of tidy
+tables and metrics; its parameter class (a `StageParams` subclass) is in `params/<name>.py`."""
