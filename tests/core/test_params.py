@@ -91,3 +91,49 @@ def test_cross_field_checks_of_theory_stages():
         registry["theory_escape_time"].from_mapping({"lams": [0.05]})
     with pytest.raises(ParamsError, match="vocab_size\\*\\*seq_len"):
         registry["theory_gradient_bound"].from_mapping({"vocab_size": 16, "seq_len": 8})
+
+
+def test_a_stage_takes_shared_settings_from_their_own_group():
+    """A field declared with `shared` takes its default, bounds and doc from the shared group;
+    from a params file it comes from that group (validated whole), never from the stage's own
+    group; the flattened form (what papermill injects) round-trips."""
+    from rmteacher.core.params import SHARED_GROUPS, ParamGroup, shared
+
+    @dataclass(frozen=True)
+    class DemoShared(ParamGroup):
+        """A test-only shared group."""
+
+        GROUP = "demo_shared"
+        rate: float = param(0.5, "a rate", gt=0)
+        steps: int = param(3, "steps", ge=1)
+
+    @dataclass(frozen=True)
+    class DemoTaker(StageParams):
+        """A test-only stage taking one shared setting."""
+
+        STAGE = "demo_taker"
+        seed: int = param(0, "seed", ge=0)
+        rate: float = shared(DemoShared, "rate")
+
+    try:
+        assert DemoTaker.shared_keys() == {"rate": "demo_shared"}
+        assert [row[0] for row in DemoTaker.describe()] == ["seed"]  # its own group's keys
+        params = DemoTaker.from_groups({"demo_taker": {"seed": 2}, "demo_shared": {"rate": 0.25}})
+        assert (params.seed, params.rate) == (2, 0.25)
+        assert DemoTaker.from_mapping(params.to_dict()) == params
+        with pytest.raises(ParamsError, match="demo_taker.rate: set in the shared group"):
+            DemoTaker.from_groups({"demo_taker": {"rate": 0.25}})
+        with pytest.raises(ParamsError, match="demo_shared.rate: expected a float > 0"):
+            DemoTaker.from_groups({"demo_shared": {"rate": -1}})
+        with pytest.raises(ParamsError, match="demo_shared: unknown parameter 'stpes'"):
+            DemoTaker.from_groups({"demo_shared": {"stpes": 4}})  # the whole group is checked
+    finally:
+        STAGE_PARAMS.pop("demo_taker", None)
+        SHARED_GROUPS.pop("demo_shared", None)
+
+
+def test_params_yaml_holds_the_pg_group_before_its_first_user():
+    from rmteacher.pipeline import param_groups
+
+    groups = list(param_groups())
+    assert "pg" in groups and groups.index("pg") == groups.index("rloo_lr") - 1
