@@ -1,4 +1,4 @@
-"""Stage alt_normalization\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage alt_normalization's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

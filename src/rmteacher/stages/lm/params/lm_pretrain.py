@@ -1,4 +1,4 @@
-"""Stage lm_pretrain\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage lm_pretrain's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage lm_sft\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage lm_sft's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

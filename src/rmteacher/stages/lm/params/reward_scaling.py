@@ -1,4 +1,4 @@
-"""Stage reward_scaling\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage reward_scaling's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage rloo\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage rloo's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage rm_eval\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage rm_eval's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

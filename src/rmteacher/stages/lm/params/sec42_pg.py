@@ -1,4 +1,4 @@
-"""Stage sec42_pg\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage sec42_pg's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from rmteacher.core.params import ParamsError, StageParams, param, shared
 from rmteacher.lm.pg.settings import PgSettings
 
 PG_VARIANTS = ("rloo", "grpo", "grpo_group")
-
-
 PG_RMS = ("rm_onpolicy_100", "rm_onpolicy_0", "fam_n1_c1", "fam_n0_c0.1", "afinn", "textblob")
 
 

@@ -1,4 +1,4 @@
-"""Stage sec42_policies\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage sec42_policies's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

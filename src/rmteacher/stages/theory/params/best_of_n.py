@@ -1,4 +1,4 @@
-"""Stage theory_best_of_n\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage theory_best_of_n's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Stage theory_escape_time\'s parameters (light: `rmteacher check` imports them without torch)."""
+"""Stage theory_escape_time's parameters (light: `rmteacher check` imports them without torch)."""
 
 from __future__ import annotations
 

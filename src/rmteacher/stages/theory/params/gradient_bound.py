@@ -14,8 +14,6 @@ SHAPES = {
     "concave": lambda u: 1 - 2 * (1 - u) ** 4,
     "top_step": lambda u: np.where(u >= 0.9, 1.0, -1.0),
 }
-
-
 SHAPE_NAMES = tuple(SHAPES)
 
 
