@@ -16,7 +16,7 @@ SRC = ROOT / "src"
 # Lowest first. A module may import from its own layer or a lower one, never a higher one.
 LAYERS = [
     ["rmteacher.core", "rmteacher.paper"],
-    ["rmteacher.metrics", "rmteacher.rewards"],
+    ["rmteacher.metrics", "rmteacher.rewards", "rmteacher.verdicts"],
     ["rmteacher.theory.exact", "rmteacher.lm.world", "rmteacher.lm.trainers"],
     ["rmteacher.theory.experiments", "rmteacher.lm.rm", "rmteacher.lm.pg", "rmteacher.lm.analysis"],
     ["rmteacher.report"],

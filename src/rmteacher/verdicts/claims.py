@@ -14,7 +14,7 @@ from rmteacher.verdicts.rules import EVERY, EXACT, INTERVAL, TEST, Claim
 
 REGISTERED = "2026-12-03"
 BEFORE = "before any run of the rule"
-AFTER = "after results were seen (issue 17): exploratory until a rerun decides it"
+AFTER = "after results were seen, by issue 17: exploratory until a rerun decides it"
 REVISED = "revised after results were seen: see the Deviations page"
 
 TABLE2_CHECKS = ("variance_span", "pairs", "own_accuracy")
@@ -68,14 +68,14 @@ CLAIMS: tuple[Claim, ...] = (
     _theory(
         "theory_accuracy_speed",
         "the accurate RM is the slow teacher, within Theorem 5's bounds",
-        "Theorems 2, 5",
+        "Theorems 2 and 5",
         "thm5_slow_bound_holds_all",
         "slow / fast time to gamma: {thm2_slow_over_fast_time_ratio:.1f}",
     ),
     _theory(
         "theory_policy_dependence",
         "the better RM depends on the policy",
-        "Theorems 3, 6",
+        "Theorems 3 and 6",
         "thm3_ranking_flips",
         "slow / fast pairing time: {thm3_slow_over_fast:.1f}",
     ),
@@ -91,7 +91,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         key="perfect_rm_teaches_slowest",
         text="a perfectly accurate, low-variance RM raises r_G slower than every mix RM",
-        source="§4.1, Figure 2 (per epoch)",
+        source="Section 4.1, Figure 2",
         stage="sec41_report",
         statistic="seed-paired difference of r_G increases, each mix minus the perfect RM, at "
         "the Table 2 epoch; the value is the smallest",
@@ -110,7 +110,7 @@ CLAIMS: tuple[Claim, ...] = (
         key="perfect_rm_teaches_slowest_at_kl",
         text="a perfectly accurate, low-variance RM gains less r_G than every mix RM at the same "
         "KL from the initial policy",
-        source="§4.1, Figure 4 reading (beyond the paper's claim)",
+        source="Section 4.1, read at matched KL as in Figure 4",
         stage="sec41_report",
         statistic="seed-paired difference of r_G increases, each mix minus the perfect RM, "
         "where each run's KL path first reaches the matched KL (sec41_report.matched_kl, or "
@@ -130,7 +130,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         key="proxy_beats_gold_early",
         text="a less accurate RM raises r_G faster than training on r_G itself, early",
-        source="§4.1, Figures 2 and 7 (per epoch)",
+        source="Section 4.1, Figures 2 and 7",
         stage="sec41_report",
         statistic="seed-paired difference of r_G increases, each mix minus r_G, at the Table 2 "
         "epoch; the value is the largest",
@@ -151,7 +151,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         key="proxy_beats_gold_early_at_kl",
         text="a less accurate RM gains more r_G than training on r_G itself at the same KL",
-        source="§4.1, Figure 4 reading (beyond the paper's claim)",
+        source="Section 4.1, read at matched KL as in Figure 4",
         stage="sec41_report",
         statistic="seed-paired difference of r_G increases, each mix minus r_G, where each "
         "run's KL path first reaches the matched KL (as for perfect_rm_teaches_slowest_at_kl); "
@@ -204,7 +204,7 @@ CLAIMS: tuple[Claim, ...] = (
         min_units=4,
         min_seeds=2,
         fixed=REGISTERED,
-        registered=BEFORE,
+        registered=REVISED,
         evidence="Pearson {value:.2f} [{low:.2f}, {high:.2f}], n = {n} RMs, permutation p {p:.3f}",
     ),
     Claim(
@@ -232,8 +232,9 @@ CLAIMS: tuple[Claim, ...] = (
         text="at fixed accuracy, more reward variance teaches faster (controlled family)",
         source="beyond the paper",
         stage="sec41_report",
-        statistic="variance coefficient of r_G increase ~ 1 + variance + accuracy, least "
-        "squares over the family's runs at the Table 2 epoch",
+        statistic="variance coefficient $b_v$ of the least-squares plane r_G increase $\\approx b_0 "
+        "+ b_v \\cdot$ variance $+ b_a \\cdot$ accuracy over the family's runs at the Table 2 "
+        "epoch",
         unit="family RMs",
         test=f"{TWO_LEVEL} above $0$: reproduced; below $0$: not reproduced",
         checks=("family_accuracy", "family_variance"),
@@ -242,7 +243,7 @@ CLAIMS: tuple[Claim, ...] = (
         min_seeds=2,
         paper=False,
         fixed=REGISTERED,
-        registered=BEFORE,
+        registered=REVISED,
         evidence="variance coefficient {value:.2f} [{low:.2f}, {high:.2f}], n = {n} RMs",
     ),
     Claim(
@@ -259,7 +260,7 @@ CLAIMS: tuple[Claim, ...] = (
         min_units=3,
         paper=False,
         fixed=REGISTERED,
-        registered=BEFORE,
+        registered=REVISED,
         evidence="noisiest minus most compressed {value:.3f} [{low:.3f}, {high:.3f}], {n} seeds",
     ),
     Claim(
@@ -267,8 +268,8 @@ CLAIMS: tuple[Claim, ...] = (
         text="Table 2's variance statistics survive another normalisation",
         source="Table 9",
         stage="alt_normalization",
-        statistic="the eight Table 2 statistics of reward variance and of variance & accuracy "
-        "(proxy and r_G increase, Pearson and Spearman) over the mix RMs, under both "
+        statistic="the Table 2 statistics of reward variance and of variance & accuracy (proxy "
+        "and r_G increase, Pearson and Spearman: eight in all) over the mix RMs, under both "
         "normalisations on the seeds both ran",
         unit="RMs",
         test=f"a statistic is kept when the alternative's {TWO_LEVEL} lies on the standard "
@@ -287,7 +288,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         key="best_rm_changes_across_policies",
         text="the best RM changes across policies",
-        source="§4.2, Tables 10-12",
+        source="Section 4.2, Tables 10 to 12",
         stage="sec42_report",
         statistic="F of the policy x RM interaction in a two-way ANOVA of the RLOO r_G "
         "increases (seeds as replicates)",
@@ -307,7 +308,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         key="report_ranking_predicts_rloo",
         text="`rmteacher report`'s ranking predicts RLOO's, better than any trivial predictor",
-        source="beyond the paper (§4.2 setting)",
+        source="beyond the paper, in the Section 4.2 setting",
         stage="sec42_report",
         statistic="mean over policies of Spearman(predicted ranking, mean realised r_G "
         "increase) over the policy's RMs, minus the same for the best trivial predictor "
@@ -331,7 +332,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         key="variance_and_accuracy_orders_rms",
         text="variance & accuracy orders each policy's RMs, better than any trivial predictor",
-        source="§4.2 (Table 2's combined measure)",
+        source="Section 4.2, with Table 2's combined measure",
         stage="sec42_report",
         statistic="as report_ranking_predicts_rloo, with variance & accuracy as the predictor",
         unit="RMs",
@@ -350,7 +351,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(
         key="adam_undoes_uniform_scaling",
         text="Adam undoes a uniform reward scale, SGD does not (consistency check)",
-        source="§5.1 remark",
+        source="Section 5.1, remark",
         stage="reward_scaling",
         statistic="per seed, |proxy increase at the largest scale minus at the smallest|, Adam "
         "against SGD",

@@ -35,7 +35,7 @@ class Deviation:
 
 
 FIRST_RESULTS = (
-    "the first world's default run (commit 192fa97, 2026-11-23) had decided this claim under "
+    "The first world's default run (commit 192fa97, 2026-11-23) had decided this claim under "
     "the old rule; the change was not recorded when it was made and is recorded here by issue 17"
 )
 
@@ -163,7 +163,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "coefficient $4$ RMs, $2$ seeds and the leave-one-RM-out gate. The readings at matched "
         "KL are new claims beside the per-epoch ones",
         why="A verdict must not stand on a failed manipulation check or on one seed (issue 17, "
-        "items 4, 5 and 8)",
+        "item 4, item 5 and item 8)",
         results=(
             ("sec41_report", "deviation_d7_old_perfect", "perfect_rm_teaches_slowest"),
             ("sec41_report", "deviation_d7_old_proxy", "proxy_beats_gold_early"),
@@ -200,7 +200,7 @@ DEVIATIONS: tuple[Deviation, ...] = (
         "(variance alone, untied accuracy alone, the trained-on-this-world's-preferences "
         "indicator), with a two-level bootstrap interval over RMs and seeds, above $0$, and "
         "above a random ranking's $95$th percentile; variance & accuracy counted once with the "
-        "report while the two rank every policy's RMs identically",
+        "report while they rank every policy's RMs identically",
         why="A mean of bounds is not an interval, a binary indicator nearly matched the report, "
         "and the two predictors were one statistic counted twice (issue 17, item 7)",
         results=(

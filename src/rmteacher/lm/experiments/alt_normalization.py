@@ -30,8 +30,10 @@ class AltNormalizationResult:
     """`normalizations`: each RM's alternative (mean, scale); `curves`: the runs' evaluation
     curves; `table9`: every Table 2 cell under both normalisations, with the bootstrap and the
     paper's Table 9; `table9_text`: the same as text; `increases`: per RM, mean and std of the
-    increases at the epoch under both normalisations; `signs`: every statistic under both
-    normalisations with intervals and whether its sign is kept (`sign_comparison`); `metrics`."""
+    increases at the epoch under both normalisations; `signs`: the claim's statistics over the
+    mixes under both normalisations (on the seeds both ran), the alternative's two-level
+    interval and whether each is kept, reversed or changes sign; `verdict_texts`: the verdict
+    box's sentences; `metrics`."""
 
     normalizations: pd.DataFrame
     curves: pd.DataFrame
@@ -39,11 +41,13 @@ class AltNormalizationResult:
     table9_text: pd.DataFrame
     increases: pd.DataFrame
     signs: pd.DataFrame
+    verdict_texts: dict
     metrics: dict
 
 
 def run(params: AltNormalizationParams) -> AltNormalizationResult:
     """Train every rloo RM but r_G under the alternative normalisation and recompute Table 2."""
+    import json
     from dataclasses import replace
 
     import pandas as pd
@@ -58,7 +62,7 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
         rm_properties,
         with_paper,
     )
-    from rmteacher.lm.analysis.variants import sign_comparison, survival_verdict
+    from rmteacher.lm.analysis.variants import sign_comparison
     from rmteacher.lm.experiments.rloo import MIXES, RlooParams, chosen_learning_rate
     from rmteacher.lm.pg.loop import PgRunConfig
     from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_grid
@@ -66,6 +70,9 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
     from rmteacher.lm.world.prompts import World
     from rmteacher.paper import TABLE9
     from rmteacher.rewards.normalize import Normalization
+    from rmteacher.verdicts import checks as registry_checks
+    from rmteacher.verdicts import legacy, sections
+    from rmteacher.verdicts.claims import registry_hash
 
     rloo = RlooParams.from_file()  # Section 4.1's RLOO settings (the stage tracks that group)
     world = World.load()
@@ -109,7 +116,7 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
     std_at = increases_at(standard, params.epochs)
     alt_corr = correlation_table(props, alt_at)
     std_corr = correlation_table(props, std_at)
-    boot = bootstrap_correlations(props, alt_at, params.n_bootstrap, seed=0)
+    boot = bootstrap_correlations(props, alt_at, params.n_bootstrap, seed=0)  # RMs and seeds
     table9 = with_paper(alt_corr.join(std_corr.add_prefix("standard_")), TABLE9).join(boot)
     table9.index.name = "property"
 
@@ -135,21 +142,36 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
             rsuffix="_standard",
         )
     )
-    std_boot = bootstrap_correlations(props, std_at, params.n_bootstrap, seed=0)
-    signs = sign_comparison(std_corr, std_boot, alt_corr, boot)
+    std_boot = bootstrap_correlations(props, std_at, params.n_bootstrap, seed=0, resample_rms=False)
+    old_boot = bootstrap_correlations(props, alt_at, params.n_bootstrap, seed=0, resample_rms=False)
+    old_signs = sign_comparison(std_corr, std_boot, alt_corr, old_boot)  # D8's old rule
+    # the claim, over the mixes on the seeds both normalisations ran (the registry's rule)
+    paths.ALT_NORMALIZATION.mkdir(parents=True, exist_ok=True)
+    alt_at.to_csv(paths.ALT_NORMALIZATION_INCREASES, index=False)
+    rm_eval_metrics = json.loads((paths.METRICS / "rm_eval.json").read_text())
+    decided = sections.table9(
+        props,
+        std_at,
+        alt_at,
+        registry_checks.evaluate({"rm_eval": rm_eval_metrics}),
+        [rm for rm in MIXES if rm in rms],
+        params.n_bootstrap,
+        0,
+    )
+    signs = decided.tables["survival"]
     metrics = {
         **{
             f"alt_{prop}_{cell}": float(alt_corr.loc[prop, cell])
             for prop in alt_corr.index
             for cell in CELLS
         },
-        **{f"{r.property}_{r.statistic}_same_sign": r.same_sign for r in signs.itertuples()},
-        "n_statistics": len(signs),
-        "n_same_sign": int(signs.same_sign.sum()),
-        "n_kept": int(signs.kept.sum()),
-        "n_reversed": int(signs.reversed.sum()),
-        "claim_rankings_survive_normalization": survival_verdict(signs),
+        **decided.all_metrics(),
+        "registry_hash": registry_hash(),
+        "deviation_d5_old": legacy.first_world_survival(std_corr, alt_corr),
+        "deviation_d8_old": legacy.kept_survival(old_signs),
         "runs": int(curves.groupby(["rm", "seed"]).ngroups),
     }
     norms = pd.DataFrame({rm: n.to_dict() for rm, n in alternative.items()}).T
-    return AltNormalizationResult(norms, curves, table9, text, increases, signs, metrics)
+    return AltNormalizationResult(
+        norms, curves, table9, text, increases, signs, decided.texts(), metrics
+    )

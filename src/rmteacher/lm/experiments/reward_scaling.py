@@ -49,11 +49,11 @@ class RewardScalingResult:
 def run(params: RewardScalingParams) -> RewardScalingResult:
     """The optimizer x scale x seed grid from the Section 4.1 initial policy."""
     from rmteacher.lm.analysis.variants import (
-        adam_undoes_scaling_verdict,
         scale_effects_by_seed,
         scale_sensitivity,
     )
     from rmteacher.lm.experiments.rloo import RlooParams
+    from rmteacher.verdicts.sections import scaling
     from rmteacher.lm.pg.loop import PgRunConfig
     from rmteacher.lm.pg.sweep import (
         InitialPolicy,
@@ -113,7 +113,7 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
             f"{r.optimizer}_c{r.scale:g}_gold_increase": float(r.gold_increase)
             for r in sensitivity.itertuples()
         },
-        "claim_adam_undoes_uniform_scaling": adam_undoes_scaling_verdict(by_seed),
+        **scaling(by_seed, {}).all_metrics(),  # the claims registry's rule
         "seeds_where_adam_effect_is_smaller": int((by_seed.adam.abs() < by_seed.sgd.abs()).sum()),
         "n_seeds": len(by_seed),
     }
