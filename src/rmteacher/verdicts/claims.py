@@ -232,9 +232,9 @@ CLAIMS: tuple[Claim, ...] = (
         text="at fixed accuracy, more reward variance teaches faster (controlled family)",
         source="beyond the paper",
         stage="sec41_report",
-        statistic="variance coefficient $b_v$ of the least-squares plane r_G increase $\\approx b_0 "
-        "+ b_v \\cdot$ variance $+ b_a \\cdot$ accuracy over the family's runs at the Table 2 "
-        "epoch",
+        statistic="variance coefficient $b_v$ of the least-squares plane r_G increase "
+        "$\\approx b_0 + b_v \\cdot$ variance $+ b_a \\cdot$ accuracy over the family's runs at "
+        "the Table 2 epoch",
         unit="family RMs",
         test=f"{TWO_LEVEL} above $0$: reproduced; below $0$: not reproduced",
         checks=("family_accuracy", "family_variance"),

@@ -145,8 +145,10 @@ def difference_statistic(
     corr = STATISTICS[method]
 
     def statistic(rms, means):
-        best = np.nanmax([corr([o[r] for r in rms], means) for o in others.values()])
-        return corr([main[r] for r in rms], means) - best
+        values = [corr([o[r] for r in rms], means) for o in others.values()]
+        if not np.isfinite(values).any():
+            return float("nan")
+        return corr([main[r] for r in rms], means) - float(np.nanmax(values))
 
     return statistic
 

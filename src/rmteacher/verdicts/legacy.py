@@ -80,6 +80,9 @@ def first_world_survival(standard: pd.DataFrame, alternative: pd.DataFrame) -> s
 def seed_bootstrap_correlation(draws: np.ndarray) -> tuple[str, float, float]:
     """D6's old rule for a correlation: the 95 % interval of seed-only bootstrap draws (each
     RM's seeds resampled, the RMs fixed) lies above 0."""
+    draws = np.asarray(draws, dtype=float)
+    if not np.isfinite(draws).any():
+        return UNDECIDED, float("nan"), float("nan")
     low, high = np.nanquantile(draws, [0.025, 0.975])
     return interval_outcome(low, high), float(low), float(high)
 
@@ -88,7 +91,11 @@ def seed_bootstrap_difference(combined: np.ndarray, accuracies: np.ndarray):
     """D6's old rule for 'variance & accuracy beats accuracy': the seed-only bootstrap interval
     of corr(variance & acc.) - max over accuracies of corr(accuracy) lies above 0.
     `accuracies`: [measures, draws]."""
-    return seed_bootstrap_correlation(combined - np.nanmax(accuracies, axis=0))
+    accuracies = np.asarray(accuracies, dtype=float)
+    best = np.full(accuracies.shape[1], np.nan)
+    defined = np.isfinite(accuracies).any(axis=0)
+    best[defined] = np.nanmax(accuracies[:, defined], axis=0)
+    return seed_bootstrap_correlation(combined - best)
 
 
 def ungated(evidence: Evidence | None) -> str:
@@ -97,10 +104,12 @@ def ungated(evidence: Evidence | None) -> str:
     return UNDECIDED if evidence is None else evidence.outcome
 
 
-def kept_survival(signs: pd.DataFrame) -> str:
-    """D5's new rule, D8's old one: every statistic of reward variance and of variance &
-    accuracy kept (seed-bootstrap interval on the standard value's side), none reversed."""
-    rows = signs[signs.property.isin(("reward_variance", "variance_and_accuracy"))]
+def kept_survival(
+    signs: pd.DataFrame, properties: Sequence[str] = ("reward_variance", "variance_and_accuracy")
+) -> str:
+    """D5's new rule, D8's old one: every statistic of `properties` kept (seed-bootstrap
+    interval on the standard value's side): reproduced; any reversed: not reproduced."""
+    rows = signs[signs.property.isin(properties)]
     if rows.empty:
         return UNDECIDED
     if rows.reversed.any():

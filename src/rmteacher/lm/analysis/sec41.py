@@ -87,13 +87,13 @@ def bootstrap_draws(
     rng = np.random.default_rng(seed)
     if rms is None:
         rms = [rm for rm in props.index if rm in set(increase.rm) and rm != "gold"]
-    groups = {rm: g.reset_index(drop=True) for rm, g in increase[increase.rm.isin(rms)].groupby("rm")}
+    groups = {
+        rm: g.reset_index(drop=True) for rm, g in increase[increase.rm.isin(rms)].groupby("rm")
+    }
     shape = (len([p for p in PROPERTY_LABELS if p in props]), len(CELLS))
     draws = []
     for _ in range(n_boot):
-        picks = (
-            [rms[i] for i in rng.integers(0, len(rms), len(rms))] if resample_rms else list(rms)
-        )
+        picks = [rms[i] for i in rng.integers(0, len(rms), len(rms))] if resample_rms else list(rms)
         if len(set(picks)) < 3:
             draws.append(np.full(shape, np.nan))
             continue

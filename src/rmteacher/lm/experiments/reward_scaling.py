@@ -53,7 +53,6 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
         scale_sensitivity,
     )
     from rmteacher.lm.experiments.rloo import RlooParams
-    from rmteacher.verdicts.sections import scaling
     from rmteacher.lm.pg.loop import PgRunConfig
     from rmteacher.lm.pg.sweep import (
         InitialPolicy,
@@ -64,6 +63,7 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
     )
     from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
     from rmteacher.lm.world.prompts import World
+    from rmteacher.verdicts.sections import scaling
 
     rloo = RlooParams.from_file()  # k comes from Section 4.1
     world = World.load()

@@ -40,7 +40,8 @@ class Sec41Report:
     per claim (verdict, statistic, interval, n, failed checks and gates); `verdict_texts`: the
     sentences of each verdict box (reason, checks, gates); `failed_checks`: each failed
     manipulation check and the claims it makes not testable; `baselines`: each Table 2 predictor
-    beside the trivial ones; `comparisons`: the paired differences behind the claims; `increases`: per run, the increases at the correlation epoch; `curves`: rloo's
+    beside the trivial ones; `comparisons`: the paired differences behind the claims;
+    `increases`: per run, the increases at the correlation epoch; `curves`: rloo's
     curves; `family`: per family member, variance, accuracy and mean r_G increase; `surface`:
     the fitted plane on an (accuracy, variance) grid; `matched`: per RM, the r_G increase at the
     matched KL; `grad_norm`: per RM, the mean gradient norm of the
