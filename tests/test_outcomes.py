@@ -74,7 +74,7 @@ def test_not_testable_and_undecided_rows_say_why(tmp_path):
     gold = next(v for k, v in lines.items() if "predicts the r_G increase (" in k)
     assert "manipulation check failed: variance_span" in gold
     proxy = next(v for k, v in lines.items() if "predicts the proxy increase" in k)
-    assert "1 seed(s) per unit, the rule needs 2" in proxy
+    assert "only one seed per unit, the rule needs 2" in proxy
     combined = next(v for k, v in lines.items() if "better than any" in k)
     assert "gate failed: leave_one_rm_out" in combined
 

@@ -106,7 +106,7 @@ def test_a_failed_manipulation_check_makes_the_claim_not_testable():
 def test_one_seed_makes_the_claim_not_testable():
     x, means = linear()
     verdict = correlation_verdict(x, means, n_seeds=1)
-    assert verdict.verdict == NOT_TESTABLE and "one seed" in verdict.reason
+    assert verdict.verdict == NOT_TESTABLE and "only one seed per unit" in verdict.reason
 
 
 def test_too_few_rms_make_the_claim_not_testable():

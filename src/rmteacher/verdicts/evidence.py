@@ -210,15 +210,16 @@ def some_above(
         if (table.high < 0).all()
         else UNDECIDED
     )
+    p = float(table.p_holm.min()) if table.p_holm.notna().any() else float("nan")
     evidence = Evidence(
         value=float(best.difference),
         low=float(best.low),
         high=float(best.high),
         n=int(table.seeds.min()),
         seeds=int(table.seeds.min()),
-        p=float(np.nanmin(table.p_holm)) if table.p_holm.notna().any() else float("nan"),
+        p=p,
         outcome=outcome,
-        detail=f"best: {best.rm} {best.difference:+.3f}, Holm p {np.nanmin(table.p_holm):.3g}",
+        detail=f"best: {best.rm} {best.difference:+.3f}, Holm p {p:.3g}",
     )
     return evidence, table
 

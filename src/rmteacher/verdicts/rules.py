@@ -192,6 +192,16 @@ def interval_outcome(low: float, high: float) -> str:
     return REPRODUCED if low > 0 else NOT_REPRODUCED if high < 0 else UNDECIDED
 
 
+def count_text(n: int, unit: str) -> str:
+    """'only one seed', '3 RMs', 'only one policy'."""
+    if n != 1:
+        return f"{n} {unit}"
+    singular = (
+        unit[:-3] + "y" if unit.endswith("ies") else unit[:-1] if unit.endswith("s") else unit
+    )
+    return f"only one {singular}"
+
+
 def checks_text(checks: Mapping[str, bool | None]) -> str:
     if not checks:
         return "none needed"
@@ -250,31 +260,29 @@ def decide(claim: Claim, evidence: Evidence | None, checks: Mapping[str, bool | 
     if failed:
         return verdict(
             NOT_TESTABLE,
-            f"not testable: the manipulation check{'s' if len(failed) > 1 else ''} "
+            f"the manipulation check{'s' if len(failed) > 1 else ''} "
             f"{', '.join(failed)} failed, so the outcome is not interpreted",
         )
     if missing:
-        return verdict(
-            NOT_TESTABLE, f"not testable: the manipulation check {', '.join(missing)} did not run"
-        )
+        return verdict(NOT_TESTABLE, f"the manipulation check {', '.join(missing)} did not run")
     if claim.kind != EXACT and evidence.n < claim.min_units:
         return verdict(
             NOT_TESTABLE,
-            f"not testable: {evidence.n} {claim.unit} where the rule needs at least "
+            f"{count_text(evidence.n, claim.unit)} where the rule needs at least "
             f"{claim.min_units} for an interval",
         )
     if claim.kind != EXACT and evidence.seeds < claim.min_seeds:
-        seeds = "one seed" if evidence.seeds == 1 else f"{evidence.seeds} seeds"
+        seeds = count_text(evidence.seeds, "seeds")
         return verdict(
             NOT_TESTABLE,
-            f"not testable: {seeds} per unit where the rule needs at least {claim.min_seeds}",
+            f"{seeds} per unit where the rule needs at least {claim.min_seeds}",
         )
     if claim.kind == INTERVAL and not finite(evidence.low, evidence.high):
-        return verdict(NOT_TESTABLE, "not testable: the interval is undefined (NaN)")
+        return verdict(NOT_TESTABLE, "the interval is undefined (NaN)")
     if claim.kind == TEST and not finite(evidence.p):
-        return verdict(NOT_TESTABLE, "not testable: the test's p-value is undefined")
+        return verdict(NOT_TESTABLE, "the test's p-value is undefined")
     if claim.kind == INTERVAL and evidence.high - evidence.low <= 0:
-        return verdict(UNDECIDED, "undecided: the interval has zero width, which is no evidence")
+        return verdict(UNDECIDED, "the interval has zero width, which is no evidence")
     outcome = evidence.outcome
     detail = f" ({evidence.detail})" if evidence.detail else ""
     if outcome == REPRODUCED:
@@ -287,9 +295,9 @@ def decide(claim: Claim, evidence: Evidence | None, checks: Mapping[str, bool | 
             ]
             return verdict(
                 UNDECIDED,
-                f"undecided: the test passes{detail} but the robustness gate {'; '.join(words)}",
+                f"the test passes{detail} but the robustness gate {'; '.join(words)}",
             )
-        return verdict(REPRODUCED, f"reproduced{detail}")
+        return verdict(REPRODUCED, f"the test passes{detail}")
     if outcome == NOT_REPRODUCED:
-        return verdict(NOT_REPRODUCED, f"not reproduced{detail}")
-    return verdict(UNDECIDED, f"undecided: the test cannot tell{detail}")
+        return verdict(NOT_REPRODUCED, f"the test decides against the claim{detail}")
+    return verdict(UNDECIDED, f"the test cannot tell{detail}")

@@ -38,11 +38,12 @@ class RewardScalingParams(StageParams):
 class RewardScalingResult:
     """`curves`: evaluation curves per optimizer, scale and seed; `sensitivity`: final increases
     per optimizer and scale with the scale effect; `grad_norm`: median gradient norm per
-    optimizer and scale; `metrics`."""
+    optimizer and scale; `verdict_texts`: the verdict box's sentences; `metrics`."""
 
     curves: pd.DataFrame
     sensitivity: pd.DataFrame
     grad_norm: pd.DataFrame
+    verdict_texts: dict
     metrics: dict
 
 
@@ -102,6 +103,7 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
     )
     effect = sensitivity.groupby("optimizer")["scale_effect"].first()
     by_seed = scale_effects_by_seed(curves)
+    decided = scaling(by_seed, {})
     metrics = {
         "adam_scale_effect": float(effect["adam"]),
         "sgd_scale_effect": float(effect["sgd"]),
@@ -113,8 +115,8 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
             f"{r.optimizer}_c{r.scale:g}_gold_increase": float(r.gold_increase)
             for r in sensitivity.itertuples()
         },
-        **scaling(by_seed, {}).all_metrics(),  # the claims registry's rule
+        **decided.all_metrics(),  # the claims registry's rule
         "seeds_where_adam_effect_is_smaller": int((by_seed.adam.abs() < by_seed.sgd.abs()).sum()),
         "n_seeds": len(by_seed),
     }
-    return RewardScalingResult(curves, sensitivity, grad, metrics)
+    return RewardScalingResult(curves, sensitivity, grad, decided.texts(), metrics)
