@@ -56,7 +56,7 @@ def main() -> None:
     checks = checks_mod.evaluate(metrics)
     alt_at = s41.increases_at(alt.assign(variant="alt"), 1.0)
     final = s41.increases_at(main_runs, main_runs.epoch.max())
-    family = [rm for rm in set(at.rm) if rm.startswith("fam_")] + ["gold"]
+    family = sorted(rm for rm in set(at.rm) if rm.startswith("fam_")) + ["gold"]
     decided = sections.section41(
         props,
         at,

@@ -7,9 +7,10 @@ compute, and a verdict computed under an older rule reads "not run" until its st
 
 `rmteacher outcomes --write` rewrites the README's block and the Deviations page's; a test fails
 when either disagrees with the metrics and the registry. The `outcomes` stage writes one small
-JSON per claim (`verdict`, `value`, `low`, `high`, `n`, `rule_hash`, `registry_hash`) into
-`metrics/outcomes/`, the only metrics `dvc.yaml` declares, so `dvc metrics show` fits a terminal;
-every stage's full metrics stay in `metrics/<stage>.json`."""
+JSON per claim (`verdict`, `value`, `low`, `high`, `n`) and `registry.json` (the claims
+registry's hash) into `metrics/outcomes/`, the only metrics `dvc.yaml` declares, so `dvc metrics
+show` fits a terminal; every stage's full metrics, each claim's rule hash included, stay in
+`metrics/<stage>.json`."""
 
 from __future__ import annotations
 
@@ -195,31 +196,27 @@ def table(metrics: dict[str, dict]) -> str:
 
 
 def headlines(metrics: dict[str, dict]) -> dict[str, dict]:
-    """{file name: headline}: per decided claim its verdict, the numbers behind it, its rule
-    hash and the registry's; `checks.json`: every manipulation check; `registry.json`: the
-    registry hash and the number of claims and deviations."""
+    """{file name: headline}: per decided claim its verdict, value, interval and n (the columns
+    of `dvc metrics show`, kept few so a row fits a terminal); `registry.json`: the claims
+    registry's hash (the rule of every claim decided here), the number of manipulation checks
+    that pass and of those that ran. Each claim's own rule hash stays in its stage's metrics."""
     files = {}
-    digest = registry_hash()
     for claim in CLAIMS:
         row = outcome(claim, metrics)
         if row.verdict == NOT_RUN:
             continue
         entry: dict = {"verdict": row.verdict}
-        for name, value in row.numbers.items():
+        for name in ("value", "low", "high", "n"):
+            value = row.numbers.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 if math.isfinite(value):
                     entry[name] = value
-        if claim.duplicate_of and _is_duplicate(claim, metrics):
-            entry["duplicate_of"] = claim.duplicate_of
-        entry |= {"rule_hash": claim.rule_hash(), "registry_hash": digest}
         files[f"{claim.key}.json"] = entry
-    files["checks.json"] = {
-        c["check"]: c["passed"] for c in registry_checks.table(metrics, CLAIMS)
-    } | {"registry_hash": digest}
+    checks = [c["passed"] for c in registry_checks.table(metrics, CLAIMS)]
     files["registry.json"] = {
-        "registry_hash": digest,
-        "claims": len(CLAIMS),
-        "deviations": len(DEVIATIONS),
+        "registry_hash": registry_hash(),
+        "value": sum(c is True for c in checks),
+        "n": sum(c is not None for c in checks),
     }
     return files
 

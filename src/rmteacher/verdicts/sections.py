@@ -196,7 +196,7 @@ def section41(
         out.deviations["deviation_d4_old"] = legacy.first_world_proxy_beats_gold(runs, mixes)
 
     # the controlled family
-    members = [rm for rm in family_rms if rm in present]
+    members = sorted(rm for rm in family_rms if rm in present)  # order fixes the draws
     if len(members) >= 2:
         features = props.loc[members, ["reward_variance", "onpolicy_accuracy"]]
         seeds = _seeds(runs, "gold_increase", members)
