@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RULE_HASHES = Path(__file__).with_name("rule_hashes.json")
-ISSUE17_COMMIT = "branch i17 (issue 17)"
+ISSUE17_COMMIT = "b9d3bc3 and fe58bd0 (branch i17, issue 17)"
 
 
 @dataclass(frozen=True)
