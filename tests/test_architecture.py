@@ -22,7 +22,7 @@ SRC = ROOT / "src"
 # never a higher one. README.md's layout table lists them in this order.
 FLOORS = [
     ["rmteacher.core", "rmteacher.paper", "rmteacher.models"],
-    ["rmteacher.metrics", "rmteacher.rewards"],
+    ["rmteacher.metrics", "rmteacher.rewards", "rmteacher.verdicts"],
     ["rmteacher.theory", "rmteacher.lm"],
     ["rmteacher.report"],
     ["rmteacher.stages"],
@@ -33,7 +33,7 @@ FLOORS = [
 # sampling, SFT) sits below its reward models, policy gradient and analyses.
 LAYERS = [
     ["rmteacher.core", "rmteacher.paper", "rmteacher.models"],
-    ["rmteacher.metrics", "rmteacher.rewards"],
+    ["rmteacher.metrics", "rmteacher.rewards", "rmteacher.verdicts"],
     ["rmteacher.theory.exact", "rmteacher.lm.world", "rmteacher.lm.trainers"],
     ["rmteacher.theory", "rmteacher.lm.rm", "rmteacher.lm.pg", "rmteacher.lm.analysis"],
     ["rmteacher.report"],

@@ -185,7 +185,10 @@ def run_outcomes(args) -> int:
         print(f"wrote {len(written)} headline metrics files to {args.headlines}")
     elif args.write:
         changed = outcomes.write(readme)
-        print(f"README.md outcome table {'updated' if changed else 'already current'}")
+        print(
+            "README.md outcome table and book/deviations.md "
+            f"{'updated' if changed else 'already current'}"
+        )
     elif args.check:
         try:
             current = outcomes.current_block(readme.read_text())

@@ -55,6 +55,11 @@ RLOO_RUNS = ARTIFACTS / "rloo_runs"  # one folder per cached unit (dvc.yaml's rl
 RLOO_SAMPLES = RLOO / "samples.csv"
 CORRELATIONS = METRICS / "correlations.csv"
 
+# alt_normalization: per run, the increases at the correlation epoch under the other
+# normalisation (sec41_report's robustness gate reads them)
+ALT_NORMALIZATION = ARTIFACTS / "alt_normalization"
+ALT_NORMALIZATION_INCREASES = ALT_NORMALIZATION / "increases.csv"
+
 # Section 4.2
 SEC42_POLICIES = ARTIFACTS / "sec42_policies"
 POLICY_LIST = SEC42_POLICIES / "policies.json"  # the Section 4.2 policies, in order

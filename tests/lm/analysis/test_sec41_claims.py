@@ -1,73 +1,13 @@
-"""The rules behind Section 4.1's verdicts: seed-paired intervals, the 'slower than all' and
-'some beats' claims with Holm's correction, correlation verdicts from bootstrap draws, the
-family's surface fit and the increase at matched KL."""
+"""Section 4.1's statistics behind the claims: the family's surface fit, the increase at matched
+KL, the epoch reading and the clipping ablation. The verdict rules themselves (seed-paired
+intervals, 'slower than all', 'some beats' with Holm, interval verdicts) moved to
+`rmteacher.verdicts` with issue 17 and are tested in tests/verdicts/test_paired.py."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from rmteacher.lm.analysis import sec41
-
-
-def runs(means: dict, noise=0.01, seeds=5, seed=0):
-    rng = np.random.default_rng(seed)
-    shared = rng.normal(0, 1.0, seeds)  # what a seed does to every RM alike
-    return pd.DataFrame(
-        [
-            {
-                "rm": rm,
-                "seed": s,
-                "gold_increase": m + shared[s] + rng.normal(0, noise),
-                "proxy_increase": m,
-            }
-            for rm, m in means.items()
-            for s in range(seeds)
-        ]
-    )
-
-
-def test_pairing_by_seed_removes_the_noise_runs_share():
-    frame = runs({"a": 1.0, "b": 0.8})
-    mean, low, high, n = sec41.paired_difference(frame, "a", "b")
-    assert n == 5 and mean == pytest.approx(0.2, abs=0.03) and low > 0
-    unpaired = frame.groupby("rm").gold_increase.std().mean()
-    assert high - low < unpaired  # the shared seed noise (std 1) cancels
-
-
-def test_slower_than_all_and_some_beats():
-    frame = runs({"perfect": 0.0, "m1": 0.5, "m2": 0.6, "gold": 0.55})
-    verdict, table = sec41.slower_than_all(frame, "perfect", ["m1", "m2"])
-    assert verdict == "reproduced" and (table.low > 0).all()
-    assert sec41.slower_than_all(frame, "m2", ["m1"])[0] == "not reproduced"
-    assert sec41.some_beats(frame, ["m2", "m1"], "gold")[0] == "reproduced"
-    assert sec41.some_beats(frame, ["perfect"], "gold")[0] == "not reproduced"
-    tied = runs({"x": 0.5, "y": 0.5}, noise=0.3)
-    assert sec41.some_beats(tied, ["x"], "y")[0] == "undecided"
-
-
-def test_holm_correction_is_applied_over_the_candidates():
-    frame = runs({"gold": 0.0, **{f"m{i}": 0.012 for i in range(5)}}, noise=0.01)
-    _, table = sec41.some_beats(frame, [f"m{i}" for i in range(5)], "gold")
-    assert (table.p_holm >= table.p).all()
-    assert table.p_holm.max() <= 1.0
-
-
-def test_interval_and_correlation_verdicts():
-    assert sec41.interval_verdict(0.1, 0.4) == "reproduced"
-    assert sec41.interval_verdict(-0.4, -0.1) == "not reproduced"
-    assert sec41.interval_verdict(-0.1, 0.4) == "undecided"
-    assert sec41.interval_verdict(float("nan"), 1.0) == "undecided"
-    draws = np.zeros((100, 2, 4))
-    draws[:, 0, 0] = np.linspace(0.2, 0.9, 100)
-    index = ["reward_variance", "variance_and_accuracy"]
-    assert (
-        sec41.correlation_verdict(draws, index, "reward_variance", "proxy_pearson")[0]
-        == "reproduced"
-    )
-    assert (
-        sec41.correlation_verdict(draws, index, "variance_and_accuracy", "proxy_pearson")[0]
-        == "undecided"
-    )
 
 
 def test_surface_fit_recovers_a_known_plane():

@@ -1,4 +1,6 @@
-"""The reward-scaling summary: how much the increase moves between the extreme scales."""
+"""The reward-scaling summary (how much the increase moves between the extreme scales) and the
+sign comparison of Table 2's statistics under two normalisations. The verdicts moved to
+`rmteacher.verdicts` (issue 17): tests/verdicts/test_paired.py."""
 
 import pandas as pd
 import pytest
@@ -31,8 +33,11 @@ def test_scale_sensitivity_compares_the_extreme_scales():
 
 
 def test_sign_comparison_separates_kept_reversed_and_undecided_statistics():
-    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
-    from rmteacher.lm.analysis.variants import sign_comparison, survival_verdict
+    from rmteacher.lm.analysis.variants import sign_comparison
+    from rmteacher.verdicts.legacy import kept_survival
+    from rmteacher.verdicts.rules import NOT_REPRODUCED, REPRODUCED, UNDECIDED
+
+    survival_verdict = kept_survival  # the rule before issue 17, kept for deviation D8
 
     cells = ["proxy_pearson", "proxy_spearman", "gold_pearson", "gold_spearman"]
     index = ["reward_variance", "onpolicy_accuracy"]
@@ -65,33 +70,3 @@ def test_sign_comparison_separates_kept_reversed_and_undecided_statistics():
     )
     assert wide.same_sign.all() and not wide.kept.any() and not wide.reversed.any()
     assert survival_verdict(wide, ("reward_variance",)) == UNDECIDED
-
-
-def test_adam_verdict_needs_every_seed_to_agree():
-    from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
-    from rmteacher.lm.analysis.variants import adam_undoes_scaling_verdict, scale_effects_by_seed
-
-    def curves(adam_gains, sgd_gains):
-        rows = []
-        for optimizer, gains in (("adam", adam_gains), ("sgd", sgd_gains)):
-            for seed, (low, high) in enumerate(gains):
-                for scale, gain in ((0.5, low), (2.0, high)):
-                    rows.append(
-                        {
-                            "optimizer": optimizer,
-                            "seed": seed,
-                            "scale": scale,
-                            "step": 10,
-                            "proxy_increase": gain,
-                        }
-                    )
-        return pd.DataFrame(rows)
-
-    effects = scale_effects_by_seed(curves([(0.3, 0.31), (0.3, 0.29)], [(0.1, 0.9), (0.2, 0.5)]))
-    assert effects.loc[0, "sgd"] == pytest.approx(0.8)
-    assert effects.loc[1, "adam"] == pytest.approx(-0.01)
-    assert adam_undoes_scaling_verdict(effects) == REPRODUCED
-    mixed = scale_effects_by_seed(curves([(0.3, 0.31), (0.3, 0.9)], [(0.1, 0.9), (0.2, 0.5)]))
-    assert adam_undoes_scaling_verdict(mixed) == UNDECIDED
-    worse = scale_effects_by_seed(curves([(0.0, 1.0), (0.0, 1.0)], [(0.1, 0.2), (0.2, 0.3)]))
-    assert adam_undoes_scaling_verdict(worse) == NOT_REPRODUCED

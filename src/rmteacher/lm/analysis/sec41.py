@@ -1,9 +1,7 @@
-"""Section 4.1's analysis: Table 2 (correlations of RM properties measured on the initial policy
-with the reward increases their RLOO runs achieve) with seed-bootstrap intervals, paired tests of
-"RM A teaches faster than RM B", the controlled family's response surface, increases at matched
-KL, and the verdict on each claim from a rule fixed here, before any run.
-
-Verdicts are 'reproduced', 'not reproduced' or 'undecided' (the interval does not decide).
+"""Section 4.1's statistics: Table 2 (correlations of RM properties measured on the initial
+policy with the reward increases their RLOO runs achieve) with intervals that resample RMs and
+seeds, the controlled family's response surface, increases at matched KL and the clipping
+ablation. The verdicts on the claims are decided by `rmteacher.verdicts` (the claims registry).
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from scipy import stats
 
 from rmteacher.metrics.rm_metrics import correlation
 from rmteacher.paper import TABLE2, TABLE2_CELLS, table2_frame
+from rmteacher.verdicts.sections import at_kl
 
 PROPERTY_LABELS = {
     "reward_variance": "Reward variance",
@@ -30,7 +29,6 @@ ACCURACIES = (
     "accuracy_mean",
 )
 CELLS = TABLE2_CELLS
-REPRODUCED, NOT_REPRODUCED, UNDECIDED = "reproduced", "not reproduced", "undecided"
 
 
 def rm_properties(table: pd.DataFrame) -> pd.DataFrame:
@@ -78,25 +76,52 @@ def correlation_table(props: pd.DataFrame, increase: pd.DataFrame, rms=None) -> 
     return pd.DataFrame(rows).set_index("property")
 
 
-def bootstrap_draws(props, increase, n_boot: int, seed: int, rms=None) -> np.ndarray:
-    """[n_boot, properties, cells] Table 2 recomputed with each RM's seeds resampled with
-    replacement (the RM properties, measured once on 20,000 samples, are held fixed)."""
+def bootstrap_draws(
+    props, increase, n_boot: int, seed: int, rms=None, resample_rms: bool = True
+) -> np.ndarray:
+    """[n_boot, properties, cells] Table 2 recomputed on resampled data: RMs drawn with
+    replacement, then each drawn RM's seeds with replacement (a two-level bootstrap: a
+    correlation over n RMs has n points whatever the seeds). A draw with fewer than 3 distinct
+    RMs is NaN. With `resample_rms=False` only the seeds are resampled (the rule before issue
+    17)."""
     rng = np.random.default_rng(seed)
-    groups = [g.reset_index(drop=True) for _, g in increase.groupby("rm")]
+    if rms is None:
+        rms = [rm for rm in props.index if rm in set(increase.rm) and rm != "gold"]
+    groups = {
+        rm: g.reset_index(drop=True) for rm, g in increase[increase.rm.isin(rms)].groupby("rm")
+    }
+    shape = (len([p for p in PROPERTY_LABELS if p in props]), len(CELLS))
     draws = []
     for _ in range(n_boot):
-        sample = pd.concat([g.iloc[rng.integers(0, len(g), len(g))] for g in groups])
-        draws.append(correlation_table(props, sample, rms)[list(CELLS)].to_numpy())
+        picks = [rms[i] for i in rng.integers(0, len(rms), len(rms))] if resample_rms else list(rms)
+        if len(set(picks)) < 3:
+            draws.append(np.full(shape, np.nan))
+            continue
+        names = [f"{rm}#{k}" for k, rm in enumerate(picks)]
+        sample = pd.concat(
+            [
+                groups[rm].iloc[rng.integers(0, len(groups[rm]), len(groups[rm]))].assign(rm=name)
+                for rm, name in zip(picks, names, strict=True)
+            ]
+        )
+        sample_props = props.loc[picks].set_axis(names)
+        draws.append(correlation_table(sample_props, sample, names)[list(CELLS)].to_numpy())
     return np.stack(draws)
 
 
 def bootstrap_correlations(
-    props, increase, n_boot: int, seed: int, rms=None, draws: np.ndarray | None = None
+    props,
+    increase,
+    n_boot: int,
+    seed: int,
+    rms=None,
+    draws: np.ndarray | None = None,
+    resample_rms: bool = True,
 ) -> pd.DataFrame:
-    """Std and 2.5/97.5 % quantiles of every Table 2 cell under the seed bootstrap (from
+    """Std and 2.5/97.5 % quantiles of every Table 2 cell under the two-level bootstrap (from
     `draws` of `bootstrap_draws` if already computed)."""
     if draws is None:
-        draws = bootstrap_draws(props, increase, n_boot, seed, rms)
+        draws = bootstrap_draws(props, increase, n_boot, seed, rms, resample_rms)
     index = correlation_table(props, increase, rms).index
     out = {}
     for j, cell in enumerate(CELLS):
@@ -109,84 +134,6 @@ def bootstrap_correlations(
 def with_paper(corr: pd.DataFrame, table: dict = TABLE2) -> pd.DataFrame:
     """Table 2 (or Table 9) cells beside the paper's values, columns paper_<cell>."""
     return corr.join(table2_frame(table))
-
-
-def paired_difference(increase: pd.DataFrame, a: str, b: str, column: str = "gold_increase"):
-    """Mean over shared seeds of increase(a) - increase(b) with its 95 % t-interval: (mean, low,
-    high, n). Runs with the same seed share the prompt order and the sampling stream, so the
-    seed-paired difference removes their common noise."""
-    table = increase.pivot_table(index="seed", columns="rm", values=column)
-    d = (table[a] - table[b]).dropna().to_numpy()
-    if len(d) < 2:
-        return float(np.mean(d)) if len(d) else float("nan"), float("nan"), float("nan"), len(d)
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    return float(d.mean()), float(d.mean() - half), float(d.mean() + half), len(d)
-
-
-def interval_verdict(low: float, high: float) -> str:
-    """reproduced if the interval lies above 0, not reproduced if below, else undecided."""
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return UNDECIDED
-    return REPRODUCED if low > 0 else NOT_REPRODUCED if high < 0 else UNDECIDED
-
-
-def slower_than_all(
-    increase: pd.DataFrame, slow: str, others: list[str]
-) -> tuple[str, pd.DataFrame]:
-    """Claim 'RM `slow` teaches r_G slower than every RM in `others`': reproduced if every
-    difference other - slow has its interval above 0, not reproduced if any lies below 0."""
-    rows = [(o, *paired_difference(increase, o, slow)) for o in others]
-    table = pd.DataFrame(rows, columns=["rm", "difference", "low", "high", "seeds"])
-    verdicts = [interval_verdict(r.low, r.high) for r in table.itertuples()]
-    if verdicts and all(v == REPRODUCED for v in verdicts):
-        return REPRODUCED, table
-    return (NOT_REPRODUCED if NOT_REPRODUCED in verdicts else UNDECIDED), table
-
-
-def some_beats(
-    increase: pd.DataFrame, candidates: list[str], target: str
-) -> tuple[str, pd.DataFrame]:
-    """Claim 'some RM in `candidates` raises r_G faster than `target`': Holm-corrected one-sided
-    paired t-tests; reproduced if any is significant at 5 %, not reproduced if every candidate's
-    95 % interval lies below 0, else undecided."""
-    rows = []
-    for c in candidates:
-        table = increase.pivot_table(index="seed", columns="rm", values="gold_increase")
-        d = (table[c] - table[target]).dropna().to_numpy()
-        mean, low, high, n = paired_difference(increase, c, target)
-        p = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue) if n >= 2 else 1.0
-        rows.append((c, mean, low, high, n, p))
-    table = pd.DataFrame(rows, columns=["rm", "difference", "low", "high", "seeds", "p"])
-    order = table.p.sort_values().index
-    holm = [min(1.0, p * (len(table) - i)) for i, p in enumerate(table.p[order])]
-    table.loc[order, "p_holm"] = np.maximum.accumulate(holm)
-    if (table.p_holm < 0.05).any():
-        return REPRODUCED, table
-    if (table.high < 0).all():
-        return NOT_REPRODUCED, table
-    return UNDECIDED, table
-
-
-def correlation_verdict(
-    draws: np.ndarray, props_index, prop: str, cell: str
-) -> tuple[str, float, float]:
-    """A correlation cell's 95 % bootstrap interval and verdict (positive = reproduced)."""
-    i, j = list(props_index).index(prop), list(CELLS).index(cell)
-    low, high = np.nanquantile(draws[:, i, j], [0.025, 0.975])
-    return interval_verdict(low, high), float(low), float(high)
-
-
-def beats_accuracy_verdict(draws: np.ndarray, props_index, cell: str) -> tuple[str, float, float]:
-    """Claim 'variance & accuracy correlates with the increase more than any accuracy alone':
-    the bootstrap interval of corr(variance & acc.) - max over accuracies of corr(acc.)."""
-    index = list(props_index)
-    j = list(CELLS).index(cell)
-    combined = draws[:, index.index("variance_and_accuracy"), j]
-    best_accuracy = np.nanmax(
-        np.stack([draws[:, index.index(a), j] for a in ACCURACIES if a in index]), axis=0
-    )
-    low, high = np.nanquantile(combined - best_accuracy, [0.025, 0.975])
-    return interval_verdict(low, high), float(low), float(high)
 
 
 def surface_fit(family_runs: pd.DataFrame, n_boot: int, seed: int) -> dict:
@@ -226,15 +173,13 @@ def surface_fit(family_runs: pd.DataFrame, n_boot: int, seed: int) -> dict:
 
 
 def at_matched_kl(curves: pd.DataFrame, kl: float) -> pd.DataFrame:
-    """Per run, the r_G increase where its (monotone-interpolated) KL path first reaches `kl`;
-    NaN if it never gets there (paper Figure 4, read at one KL)."""
-    rows = []
-    for keys, run in curves.sort_values("step").groupby(["rm", "variant", "seed"]):
-        path_kl = np.maximum.accumulate(run.kl.clip(lower=0).to_numpy())
-        gain = run.gold_increase.to_numpy()
-        value = float(np.interp(kl, path_kl, gain)) if path_kl[-1] >= kl else float("nan")
-        rows.append({"rm": keys[0], "variant": keys[1], "seed": keys[2], "gold_at_kl": value})
-    return pd.DataFrame(rows)
+    """Per run (rm, variant, seed), the r_G increase `gold_at_kl` where its KL path first
+    reaches `kl` (`rmteacher.verdicts.sections.at_kl`); NaN if it never gets there."""
+    frames = [
+        at_kl(runs, kl).assign(variant=variant) for variant, runs in curves.groupby("variant")
+    ]
+    out = pd.concat(frames, ignore_index=True).rename(columns={"gold_increase": "gold_at_kl"})
+    return out[["rm", "variant", "seed", "gold_at_kl"]]
 
 
 CLIPPING_COLUMNS = [

@@ -1,12 +1,11 @@
 """Analysis of the robustness variants: how a uniform reward scale c changes the increases under
-Adam and under plain SGD."""
+Adam and under plain SGD, and Table 2's statistics under two normalisations. The verdicts are
+decided by `rmteacher.verdicts`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED
 
 
 def scale_sensitivity(curves: pd.DataFrame) -> pd.DataFrame:
@@ -58,31 +57,9 @@ def sign_comparison(
     return pd.DataFrame(rows)
 
 
-def survival_verdict(signs: pd.DataFrame, properties=("reward_variance", "variance_and_accuracy")):
-    """'Table 2's variance statistics survive the alternative normalisation': reproduced if every
-    statistic of `properties` is kept (interval on the standard value's side), not reproduced if
-    any is reversed, else undecided."""
-
-    rows = signs[signs.property.isin(properties)]
-    if rows.empty:
-        return UNDECIDED
-    if rows.reversed.any():
-        return NOT_REPRODUCED
-    return REPRODUCED if rows.kept.all() else UNDECIDED
-
-
 def scale_effects_by_seed(curves: pd.DataFrame) -> pd.DataFrame:
     """[seed x optimizer] final proxy increase at the largest c minus at the smallest, per seed
     (runs with the same seed share prompts and sampling, so the difference is paired)."""
     last = curves[curves.step == curves.step.max()]
     final = last.groupby(["optimizer", "seed", "scale"]).proxy_increase.mean().unstack("scale")
     return (final[final.columns.max()] - final[final.columns.min()]).unstack("optimizer")
-
-
-def adam_undoes_scaling_verdict(effects: pd.DataFrame) -> str:
-    """'Adam undoes a uniform reward scale, plain SGD does not': reproduced if on every seed
-    Adam's scale effect is smaller in size than SGD's, not reproduced if it is larger on every
-    seed, undecided otherwise."""
-
-    smaller = effects["adam"].abs() < effects["sgd"].abs()
-    return REPRODUCED if smaller.all() else NOT_REPRODUCED if not smaller.any() else UNDECIDED

@@ -4,6 +4,7 @@ Section 4.1's settings, and Table 2 recomputed beside the standard normalisation
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -18,7 +19,7 @@ from rmteacher.lm.analysis.sec41 import (
     rm_properties,
     with_paper,
 )
-from rmteacher.lm.analysis.variants import sign_comparison, survival_verdict
+from rmteacher.lm.analysis.variants import sign_comparison
 from rmteacher.lm.pg.settings import run_config
 from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_grid
 from rmteacher.lm.rm.evaluation import load_eval_matrices, load_suite
@@ -27,6 +28,9 @@ from rmteacher.lm.world.prompts import World
 from rmteacher.paper import TABLE9
 from rmteacher.rewards.normalize import Normalization
 from rmteacher.stages.lm.params.alt_normalization import AltNormalizationParams
+from rmteacher.verdicts import checks as registry_checks
+from rmteacher.verdicts import legacy, sections
+from rmteacher.verdicts.claims import registry_hash
 
 
 @dataclass(frozen=True)
@@ -34,8 +38,10 @@ class AltNormalizationResult:
     """`normalizations`: each RM's alternative (mean, scale); `curves`: the runs' evaluation
     curves; `table9`: every Table 2 cell under both normalisations, with the bootstrap and the
     paper's Table 9; `table9_text`: the same as text; `increases`: per RM, mean and std of the
-    increases at the epoch under both normalisations; `signs`: every statistic under both
-    normalisations with intervals and whether its sign is kept (`sign_comparison`); `metrics`."""
+    increases at the epoch under both normalisations; `signs`: the claim's statistics over the
+    mixes under both normalisations (on the seeds both ran), the alternative's two-level
+    interval and whether each is kept, reversed or changes sign; `verdict_texts`: the verdict
+    box's sentences; `metrics`."""
 
     normalizations: pd.DataFrame
     curves: pd.DataFrame
@@ -43,6 +49,7 @@ class AltNormalizationResult:
     table9_text: pd.DataFrame
     increases: pd.DataFrame
     signs: pd.DataFrame
+    verdict_texts: dict
     metrics: dict
 
 
@@ -78,7 +85,7 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
     std_at = increases_at(standard, params.epochs)
     alt_corr = correlation_table(props, alt_at)
     std_corr = correlation_table(props, std_at)
-    boot = bootstrap_correlations(props, alt_at, params.n_bootstrap, seed=0)
+    boot = bootstrap_correlations(props, alt_at, params.n_bootstrap, seed=0)  # RMs and seeds
     table9 = with_paper(alt_corr.join(std_corr.add_prefix("standard_")), TABLE9).join(boot)
     table9.index.name = "property"
 
@@ -104,21 +111,36 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
             rsuffix="_standard",
         )
     )
-    std_boot = bootstrap_correlations(props, std_at, params.n_bootstrap, seed=0)
-    signs = sign_comparison(std_corr, std_boot, alt_corr, boot)
+    std_boot = bootstrap_correlations(props, std_at, params.n_bootstrap, seed=0, resample_rms=False)
+    old_boot = bootstrap_correlations(props, alt_at, params.n_bootstrap, seed=0, resample_rms=False)
+    old_signs = sign_comparison(std_corr, std_boot, alt_corr, old_boot)  # D8's old rule
+    # the claim, over the mixes on the seeds both normalisations ran (the registry's rule)
+    paths.ALT_NORMALIZATION.mkdir(parents=True, exist_ok=True)
+    alt_at.to_csv(paths.ALT_NORMALIZATION_INCREASES, index=False)
+    rm_eval_metrics = json.loads((paths.METRICS / "rm_eval.json").read_text())
+    decided = sections.table9(
+        props,
+        std_at,
+        alt_at,
+        registry_checks.evaluate({"rm_eval": rm_eval_metrics}),
+        [rm for rm in MIXES if rm in rms],
+        params.n_bootstrap,
+        0,
+    )
+    signs = decided.tables["survival"]
     metrics = {
         **{
             f"alt_{prop}_{cell}": float(alt_corr.loc[prop, cell])
             for prop in alt_corr.index
             for cell in CELLS
         },
-        **{f"{r.property}_{r.statistic}_same_sign": r.same_sign for r in signs.itertuples()},
-        "n_statistics": len(signs),
-        "n_same_sign": int(signs.same_sign.sum()),
-        "n_kept": int(signs.kept.sum()),
-        "n_reversed": int(signs.reversed.sum()),
-        "claim_rankings_survive_normalization": survival_verdict(signs),
+        **decided.all_metrics(),
+        "registry_hash": registry_hash(),
+        "deviation_d5_old": legacy.first_world_survival(std_corr, alt_corr),
+        "deviation_d8_old": legacy.kept_survival(old_signs),
         "runs": int(curves.groupby(["rm", "seed"]).ngroups),
     }
     norms = pd.DataFrame({rm: n.to_dict() for rm, n in alternative.items()}).T
-    return AltNormalizationResult(norms, curves, table9, text, increases, signs, metrics)
+    return AltNormalizationResult(
+        norms, curves, table9, text, increases, signs, decided.texts(), metrics
+    )

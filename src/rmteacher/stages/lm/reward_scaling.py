@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.lm.analysis.variants import (
-    adam_undoes_scaling_verdict,
     scale_effects_by_seed,
     scale_sensitivity,
 )
@@ -23,6 +22,7 @@ from rmteacher.lm.pg.sweep import (
 from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
 from rmteacher.lm.world.prompts import World
 from rmteacher.stages.lm.params.reward_scaling import RewardScalingParams
+from rmteacher.verdicts.sections import scaling
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,11 +32,12 @@ if TYPE_CHECKING:
 class RewardScalingResult:
     """`curves`: evaluation curves per optimizer, scale and seed; `sensitivity`: final increases
     per optimizer and scale with the scale effect; `grad_norm`: median gradient norm per
-    optimizer and scale; `metrics`."""
+    optimizer and scale; `verdict_texts`: the verdict box's sentences; `metrics`."""
 
     curves: pd.DataFrame
     sensitivity: pd.DataFrame
     grad_norm: pd.DataFrame
+    verdict_texts: dict
     metrics: dict
 
 
@@ -78,6 +79,7 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
     )
     effect = sensitivity.groupby("optimizer")["scale_effect"].first()
     by_seed = scale_effects_by_seed(curves)
+    decided = scaling(by_seed, {})
     metrics = {
         "adam_scale_effect": float(effect["adam"]),
         "sgd_scale_effect": float(effect["sgd"]),
@@ -89,8 +91,8 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
             f"{r.optimizer}_c{r.scale:g}_gold_increase": float(r.gold_increase)
             for r in sensitivity.itertuples()
         },
-        "claim_adam_undoes_uniform_scaling": adam_undoes_scaling_verdict(by_seed),
+        **decided.all_metrics(),  # the claims registry's rule
         "seeds_where_adam_effect_is_smaller": int((by_seed.adam.abs() < by_seed.sgd.abs()).sum()),
         "n_seeds": len(by_seed),
     }
-    return RewardScalingResult(curves, sensitivity, grad, metrics)
+    return RewardScalingResult(curves, sensitivity, grad, decided.texts(), metrics)

@@ -1,13 +1,15 @@
 """Stage sec41_report (paper Table 2, Figures 2 and 4, and the controlled family): what the RLOO
 runs say about each Section 4.1 claim, with intervals, and the verdict of each claim from the rules
-of `rmteacher.lm.analysis.sec41` (fixed before any run).
+of the claims registry (`rmteacher.verdicts`), gated by rm_eval's manipulation checks and by
+the alternative normalisation's runs.
 
-Table 2 is computed over the five trained mixes only (no RM whose variance we constructed) and,
-for comparison, over the mixes and the perfect RM (the paper's n = 6); every cell has a 95 %
-interval from resampling each RM's seeds."""
+Table 2 is computed over the trained mixes only (no RM whose variance we constructed) and, for
+comparison, over the mixes and the perfect RM (the paper's set); every cell has a 95 % interval
+from resampling RMs and then each drawn RM's seeds."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +21,9 @@ from rmteacher.lm.analysis import sec41 as analysis
 from rmteacher.lm.analysis.sec41 import CELLS, PROPERTY_LABELS
 from rmteacher.lm.rm.names import CONTROLS, MIXES
 from rmteacher.stages.lm.params.sec41_report import Sec41ReportParams
+from rmteacher.verdicts import checks as registry_checks
+from rmteacher.verdicts import sections
+from rmteacher.verdicts.claims import CLAIMS, registry_hash
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,11 @@ class Sec41Report:
     """Everything the Section 4.1 pages show. `table1`: Table 1 (mixes and controls);
     `checks`: rm_eval's manipulation checks; `table2`: Table 2 over the mixes with intervals and
     the paper's values; `table2_paper_set`: the same over mixes + perfect RM; `claims`: one row
-    per claim (verdict, statistic, interval, rule); `comparisons`: the paired differences behind
-    the claims; `increases`: per run, the increases at the correlation epoch; `curves`: rloo's
+    per claim (verdict, statistic, interval, n, failed checks and gates); `verdict_texts`: the
+    sentences of each verdict box (reason, checks, gates); `failed_checks`: each failed
+    manipulation check and the claims it makes not testable; `baselines`: each Table 2 predictor
+    beside the trivial ones; `comparisons`: the paired differences behind the claims;
+    `increases`: per run, the increases at the correlation epoch; `curves`: rloo's
     curves; `family`: per family member, variance, accuracy and mean r_G increase; `surface`:
     the fitted plane on an (accuracy, variance) grid; `matched`: per RM, the r_G increase at the
     matched KL; `grad_norm`: per RM, the mean gradient norm of the
@@ -42,6 +50,9 @@ class Sec41Report:
     table2_text: pd.DataFrame
     table2_paper_set_text: pd.DataFrame
     claims: pd.DataFrame
+    verdict_texts: dict
+    failed_checks: pd.DataFrame
+    baselines: pd.DataFrame
     comparisons: pd.DataFrame
     increases: pd.DataFrame
     curves: pd.DataFrame
@@ -89,6 +100,29 @@ def table2_view(corr, interval_source) -> pd.DataFrame:
     )
 
 
+def failed_check_table(check_metrics: dict, verdicts: dict) -> pd.DataFrame:
+    """Each failed manipulation check of rm_eval: what it asks, its value, and every registered
+    claim that needs it (this stage's with their verdicts; other stages' by name)."""
+    rows = []
+    for row in registry_checks.table({"rm_eval": check_metrics}, CLAIMS):
+        if row["stage"] != "rm_eval" or row["passed"] is not False:
+            continue
+        needing = [c for c in CLAIMS if row["check"] in c.checks]
+        rows.append(
+            {
+                "check": row["check"],
+                "what": row["what"],
+                "value": row["value"],
+                "claims it makes not testable": "; ".join(
+                    f"{c.key} ({verdicts[c.key].verdict})" if c.key in verdicts else c.key
+                    for c in needing
+                )
+                or "none",
+            }
+        )
+    return pd.DataFrame(rows, columns=["check", "what", "value", "claims it makes not testable"])
+
+
 def run(params: Sec41ReportParams) -> Sec41Report:
     """Table 2, the claims and their verdicts from rm_eval's outputs and rloo's runs; writes
     metrics/correlations.csv."""
@@ -118,91 +152,7 @@ def run(params: Sec41ReportParams) -> Sec41Report:
     ).reset_index().to_csv(paths.CORRELATIONS, index=False, float_format="%.4f")
 
     end = analysis.increases_at(main, main.epoch.max())
-    claims, comparisons = [], []
-
-    def add(key, text, verdict, value, low, high, rule):
-        claims.append(
-            {
-                "claim": key,
-                "text": text,
-                "verdict": verdict,
-                "value": value,
-                "low": low,
-                "high": high,
-                "rule": rule,
-            }
-        )
-
-    if "perfect" in set(at.rm) and mixes:
-        verdict, diffs = analysis.slower_than_all(at, "perfect", mixes)
-        worst = diffs.loc[diffs.difference.idxmin()]
-        add(
-            "perfect_rm_teaches_slowest",
-            "the perfectly accurate, low-variance RM raises r_G slower than every mix RM",
-            verdict,
-            worst.difference,
-            worst.low,
-            worst.high,
-            "every mix's seed-paired r_G-increase advantage over the perfect RM at the "
-            "correlation epoch has its 95 % t-interval above 0",
-        )
-        comparisons.append(diffs.assign(comparison="mix - perfect"))
-    if "gold" in set(at.rm) and mixes:
-        verdict, diffs = analysis.some_beats(at, mixes, "gold")
-        best = diffs.loc[diffs.difference.idxmax()]
-        add(
-            "proxy_beats_gold_early",
-            "some mix RM raises r_G faster than training on r_G itself, at the correlation epoch",
-            verdict,
-            best.difference,
-            best.low,
-            best.high,
-            "a one-sided seed-paired t-test of mix - r_G is significant at 5 % after Holm's "
-            "correction over the mixes",
-        )
-        comparisons.append(diffs.assign(comparison="mix - gold"))
-    index = tables["mixes"].index
-    verdict, low, high = analysis.correlation_verdict(
-        draws["mixes"], index, "reward_variance", "proxy_pearson"
-    )
-    add(
-        "variance_predicts_proxy_increase",
-        "over the mixes, reward variance correlates positively with the proxy increase",
-        verdict,
-        tables["mixes"].loc["reward_variance", "proxy_pearson"],
-        low,
-        high,
-        "the seed-bootstrap 95 % interval of the Pearson correlation lies above 0",
-    )
-    verdict, low, high = analysis.correlation_verdict(
-        draws["mixes"], index, "reward_variance", "gold_pearson"
-    )
-    add(
-        "variance_predicts_gold_increase",
-        "over the mixes, reward variance correlates positively with the r_G increase",
-        verdict,
-        tables["mixes"].loc["reward_variance", "gold_pearson"],
-        low,
-        high,
-        "the seed-bootstrap 95 % interval of the Pearson correlation lies above 0",
-    )
-    verdict, low, high = analysis.beats_accuracy_verdict(draws["mixes"], index, "gold_pearson")
-    combined = tables["mixes"].loc["variance_and_accuracy", "gold_pearson"]
-    best_accuracy = (
-        tables["mixes"].loc[[a for a in analysis.ACCURACIES if a in index], "gold_pearson"].max()
-    )
-    add(
-        "variance_and_accuracy_beats_accuracy",
-        "over the mixes, variance & accuracy correlates with the r_G increase more than accuracy",
-        verdict,
-        combined - best_accuracy,
-        low,
-        high,
-        "the bootstrap 95 % interval of Pearson(variance & acc.) - max Pearson(accuracy) lies "
-        "above 0",
-    )
-
-    family_rms = [rm for rm in set(at.rm) if rm.startswith("fam_")] + ["gold"]
+    family_rms = sorted(rm for rm in set(at.rm) if rm.startswith("fam_")) + ["gold"]
     family_runs = at[at.rm.isin(family_rms)].merge(
         props[["reward_variance", "onpolicy_accuracy"]], left_on="rm", right_index=True
     )
@@ -221,34 +171,31 @@ def run(params: Sec41ReportParams) -> Sec41Report:
     surface = {}
     if len(family) >= 4:
         surface = analysis.surface_fit(family_runs, params.n_bootstrap, params.seed)
-        add(
-            "variance_raises_increase_at_fixed_accuracy",
-            "across the controlled family, the r_G increase rises with reward variance at fixed "
-            "accuracy",
-            analysis.interval_verdict(
-                surface["surface_variance_low"], surface["surface_variance_high"]
-            ),
-            surface["surface_variance"],
-            surface["surface_variance_low"],
-            surface["surface_variance_high"],
-            "the variance coefficient of r_G increase ~ 1 + variance + accuracy (least squares "
-            "over the family's runs) has its RM-and-seed bootstrap 95 % interval above 0",
-        )
-        noisy, exact = "fam_n2_c1", "fam_n0_c0.1"
-        if {noisy, exact} <= set(at.rm):
-            mean, low, high, _ = analysis.paired_difference(at, noisy, exact)
-            add(
-                "less_accurate_beats_more_accurate",
-                "the least accurate uncompressed family member raises r_G faster than the "
-                "perfectly accurate, most compressed one (accuracy alone does not order RMs)",
-                analysis.interval_verdict(low, high),
-                mean,
-                low,
-                high,
-                f"the seed-paired difference {noisy} - {exact} has its 95 % t-interval above 0",
-            )
-    claims = pd.DataFrame(claims)
-    comparisons = pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame()
+
+    # every claim of this stage, from the registry's rules
+    rm_eval_metrics = json.loads((paths.METRICS / "rm_eval.json").read_text())
+    checks_passed = registry_checks.evaluate({"rm_eval": rm_eval_metrics})
+    alt_path = paths.ALT_NORMALIZATION_INCREASES
+    alt_runs = pd.read_csv(alt_path) if alt_path.exists() else None
+    decided = sections.section41(
+        props,
+        at,
+        checks_passed,
+        mixes,
+        params.n_bootstrap,
+        params.seed,
+        alt_runs=alt_runs,
+        curves=main,
+        matched_kl=params.matched_kl,
+        final=end,
+        family_rms=family_rms,
+    )
+    claims = decided.claims_table()
+    comparisons = pd.concat(
+        [t.assign(comparison=name) for name, t in decided.tables.items() if "rm" in t],
+        ignore_index=True,
+    )
+    failed_checks = failed_check_table(rm_eval_metrics, {**decided.verdicts})
 
     matched_runs = analysis.at_matched_kl(main, params.matched_kl)
     matched = matched_runs.groupby("rm").gold_at_kl.agg(["mean", "std", "count"]).reset_index()
@@ -307,10 +254,8 @@ def run(params: Sec41ReportParams) -> Sec41Report:
         {"accuracy": grid_a.ravel(), "variance": grid_v.ravel(), "predicted": plane.ravel()}
     )
     metrics = {
-        **{f"claim_{r.claim}": r.verdict for r in claims.itertuples()},
-        **{f"claim_{r.claim}_value": float(r.value) for r in claims.itertuples()},
-        **{f"claim_{r.claim}_low": float(r.low) for r in claims.itertuples()},
-        **{f"claim_{r.claim}_high": float(r.high) for r in claims.itertuples()},
+        **decided.all_metrics(),
+        "registry_hash": registry_hash(),
         **{
             f"{prop}_{cell}": float(tables["mixes"].loc[prop, cell])
             for prop in tables["mixes"].index
@@ -332,6 +277,13 @@ def run(params: Sec41ReportParams) -> Sec41Report:
             for r in clipping.itertuples()
             for key in ("difference", "low", "high", "clipped_step_share")
         },
+        **{
+            f"clipping_{column}_{name}": float(getattr(clipping[column], name)())
+            if len(clipping)
+            else None
+            for column in ("clipped_step_share", "median_grad_norm")
+            for name in ("min", "max")
+        },
         # a globally normalised reward has total variance 1: what the per-prompt variance does
         # not hold lies between prompts (up to the unbiased estimator's small correction)
         "gold_between_prompt_share": float(1 - props.loc["gold", "reward_variance"])
@@ -350,6 +302,9 @@ def run(params: Sec41ReportParams) -> Sec41Report:
         table2_view(tables["mixes"], tables["mixes"]),
         table2_view(tables["paper_set"], tables["paper_set"]),
         claims,
+        decided.texts(),
+        failed_checks,
+        decided.tables["baselines"],
         comparisons,
         at,
         curves,

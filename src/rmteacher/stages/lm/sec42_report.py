@@ -6,6 +6,7 @@ and how well `rmteacher report`'s predicted ranking matched what RLOO did."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,9 +15,11 @@ from scipy import stats
 
 from rmteacher.core import paths
 from rmteacher.lm.analysis import sec42 as analysis
-from rmteacher.lm.analysis.sec41 import NOT_REPRODUCED, REPRODUCED, UNDECIDED, interval_verdict
 from rmteacher.paper import table10_text
 from rmteacher.stages.lm.params.sec42_report import Sec42ReportParams
+from rmteacher.verdicts import checks as registry_checks
+from rmteacher.verdicts import legacy, sections
+from rmteacher.verdicts.claims import registry_hash
 
 TABLE_COLUMNS = [
     "policy",
@@ -44,7 +47,8 @@ class Sec42Report:
     its interval; `agreement`: per policy, the report's predicted vs realised ranking;
     `ranking`: predicted and realised rank per policy x RM; `ties`: each RM's tie fraction per
     policy; `variance_effect`: per variant, variance vs proxy increase; `paper_table10`: the
-    paper's Table 10 in the same layout; `claims`: the verdicts; `metrics`."""
+    paper's Table 10 in the same layout; `claims`: the verdicts (claims registry); `verdict_texts`:
+    the verdict boxes' sentences; `metrics`."""
 
     table: pd.DataFrame
     tables: dict
@@ -57,6 +61,7 @@ class Sec42Report:
     variance_effect: pd.DataFrame
     paper_table10: pd.DataFrame
     claims: pd.DataFrame
+    verdict_texts: dict
     metrics: dict
 
 
@@ -72,18 +77,6 @@ def cell_view(table: pd.DataFrame, variant: str) -> pd.DataFrame:
         axis=1,
     )
     return rows.assign(cell=text).pivot(index="policy", columns="rm", values="cell")
-
-
-def best_rm_verdict(winners: pd.DataFrame, interaction: dict) -> str:
-    """'The best RM changes across policies': reproduced if the policy x RM interaction is
-    significant at 5 % and the policies' best RMs differ; not reproduced if one RM is best for
-    every policy and beats its runner-up significantly (Welch, 5 %) on each; else undecided."""
-    distinct = winners.best_rm.nunique() > 1
-    if distinct and interaction["interaction_p"] < 0.05:
-        return REPRODUCED
-    if not distinct and (winners.low > 0).all():
-        return NOT_REPRODUCED
-    return UNDECIDED
 
 
 def run(params: Sec42ReportParams) -> Sec42Report:
@@ -117,55 +110,30 @@ def run(params: Sec42ReportParams) -> Sec42Report:
     ties = analysis.rm_tie_fractions(table, paths.SEC42_EVAL)
     effect = analysis.variance_effect(table)
 
-    claims = [
-        {
-            "claim": "best_rm_changes_across_policies",
-            "verdict": best_rm_verdict(winners, interaction),
-            "value": interaction["interaction_f"],
-            "low": float("nan"),
-            "high": interaction["interaction_p"],
-            "rule": "policy x RM interaction of a two-way ANOVA on the RLOO r_G increases "
-            "(seeds as replicates) significant at 5 % and the policies' best RMs differ",
-        }
-    ]
+    # every claim of this stage, from the registry's rules
+    eval_metrics = json.loads((paths.METRICS / "sec42_eval.json").read_text())
+    decided = sections.section42(
+        rloo_props,
+        runs,
+        winners,
+        interaction,
+        registry_checks.evaluate({"sec42_eval": eval_metrics}),
+        params.n_bootstrap,
+        params.seed,
+    )
+    claims = decided.claims_table()
     combined = predictors[predictors.predictor == "variance_and_accuracy"]
     accuracy = predictors[predictors.predictor == "onpolicy_accuracy_untied"]
-    if len(combined):
-        low, high = combined.low.mean(), combined.high.mean()
-        claims.append(
-            {
-                "claim": "variance_and_accuracy_orders_rms",
-                "verdict": interval_verdict(low, high),
-                "value": float(combined.spearman.mean()),
-                "low": float(low),
-                "high": float(high),
-                "rule": "mean over policies of the Spearman correlation between variance & "
-                "accuracy and the r_G increase, its mean seed-bootstrap 95 % interval above 0",
-            }
-        )
-    if len(agreement):
-        claims.append(
-            {
-                "claim": "report_ranking_predicts_rloo",
-                "verdict": interval_verdict(agreement.low.mean(), agreement.high.mean()),
-                "value": float(agreement.spearman.mean()),
-                "low": float(agreement.low.mean()),
-                "high": float(agreement.high.mean()),
-                "rule": "mean over policies of the Spearman correlation between the report's "
-                "predicted ranking and the realised RLOO ranking, interval above 0",
-            }
-        )
-    claims = pd.DataFrame(claims)
+    decided.deviations["deviation_d9_old_report"] = legacy.mean_of_bounds(agreement)[0]
+    decided.deviations["deviation_d9_old_combined"] = legacy.mean_of_bounds(combined)[0]
     rloo_ties = table[table.variant == "rloo"].merge(ties, on=["policy", "rm"])
     tie_gold_spearman = float(
         stats.spearmanr(rloo_ties.rm_tie_fraction, rloo_ties.gold_increase_mean)[0]
     )
     effect_by = effect.set_index("variant")
     metrics = {
-        **{f"claim_{r.claim}": r.verdict for r in claims.itertuples()},
-        **{f"claim_{r.claim}_value": float(r.value) for r in claims.itertuples()},
-        **{f"claim_{r.claim}_low": float(r.low) for r in claims.itertuples()},
-        **{f"claim_{r.claim}_high": float(r.high) for r in claims.itertuples()},
+        **decided.all_metrics(),
+        "registry_hash": registry_hash(),
         **interaction,
         **{f"best_rm_{r.policy}": r.best_rm for r in winners.itertuples()},
         **{f"best_rm_{r.policy}_margin": r.difference for r in winners.itertuples()},
@@ -173,6 +141,10 @@ def run(params: Sec42ReportParams) -> Sec42Report:
         **{f"best_rm_{r.policy}_margin_high": r.high for r in winners.itertuples()},
         "n_distinct_best_rms": int(winners.best_rm.nunique()),
         "report_top1_hits": int(agreement.top1_hit.sum()) if len(agreement) else 0,
+        # top-1 hits count once per distinct best RM: the same RM winning everywhere is one hit
+        "report_top1_distinct": int(agreement[agreement.top1_hit].realised_best.nunique())
+        if len(agreement)
+        else 0,
         "report_spearman_mean": float(agreement.spearman.mean()) if len(agreement) else None,
         "untied_accuracy_spearman_mean": float(accuracy.spearman.mean()) if len(accuracy) else None,
         "rm_tie_fraction_gold_increase_spearman": tie_gold_spearman,
@@ -202,5 +174,6 @@ def run(params: Sec42ReportParams) -> Sec42Report:
         effect,
         table10_text(),
         claims,
+        decided.texts(),
         metrics,
     )

@@ -15,7 +15,7 @@ class Sec41ReportParams(StageParams):
 
     STAGE = "sec41_report"
     increase_epoch: float = param(1.0, "epoch at which increases are compared (paper: 1)", gt=0)
-    n_bootstrap: int = param(2000, "bootstrap resamples over seeds", ge=10)
+    n_bootstrap: int = param(2000, "bootstrap resamples (RMs, then seeds)", ge=10)
     seed: int = param(0, "bootstrap seed", ge=0)
     matched_kl: float = param(
         1.0, "KL (nats) at which every run's r_G increase is also read (Figure 4)", gt=0

@@ -14,5 +14,5 @@ class Sec42ReportParams(StageParams):
     predicted ranking against the realised one."""
 
     STAGE = "sec42_report"
-    n_bootstrap: int = param(1000, "bootstrap resamples over seeds", ge=10)
+    n_bootstrap: int = param(1000, "bootstrap resamples (RMs, then seeds)", ge=10)
     seed: int = param(0, "bootstrap seed", ge=0)
