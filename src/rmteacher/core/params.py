@@ -20,6 +20,11 @@ from typing import Any, ClassVar
 class ParamsError(ValueError):
     """A bad parameter; the message is one line naming the stage and key."""
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython (a notebook run by papermill or by hand) shows it: the one line, no
+        frames, so papermill's error and the executed notebook say only what is wrong."""
+        return [f"ParamsError: {self}"]
+
 
 def param(
     default, doc: str, *, ge=None, gt=None, le=None, lt=None, choices=None, may_be_empty=False
@@ -179,9 +184,13 @@ def load_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:
     from ruamel.yaml.error import YAMLError
 
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+        data = YAML(typ="safe", pure=True).load(path.read_text())
     except YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ParamsError(f"{path}: cannot read it ({type(err).__name__})") from None
+    if data is None:
+        raise ParamsError(f"{path}: empty; `rmteacher params --write` writes the defaults")
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of stage groups")
     return data
