@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     SIGTERM at any moment one line (exit 130)."""
     import signal
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop)  # SIGTERM stops like Ctrl-C, wherever it lands
     args = build_parser().parse_args(argv)
     try:

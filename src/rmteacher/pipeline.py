@@ -222,7 +222,25 @@ def check_params_file(
             f"{path}: no group {', '.join(repr(m) for m in missing)} (dvc.yaml reads every "
             "group); `rmteacher params --write` writes the defaults"
         )
-    return {stage: _group_params(registry, data, stage, path, deep) for stage in data}
+    groups = {stage: _group_params(registry, data, stage, path, deep) for stage in data}
+    check_across_groups(groups)
+    return groups
+
+
+def check_across_groups(groups: dict[str, StageParams]) -> None:
+    """Rules that join groups: every pipeline RM a reward field names is built by rm_train and
+    rm_eval; sec42_pg trains only on RMs sec42_eval evaluated."""
+    from rmteacher.lm.rm.specs import check_pipeline_rm_names
+
+    check_pipeline_rm_names(groups)
+    if "sec42_pg" in groups and "sec42_eval" in groups:
+        evaluated = groups["sec42_eval"].reward_models
+        missing = [rm for rm in groups["sec42_pg"].reward_models if rm not in evaluated]
+        if missing:
+            raise ParamsError(
+                f"sec42_pg.reward_models: {', '.join(missing)} not in sec42_eval.reward_models "
+                "(the policy-gradient runs are normalised with sec42_eval's measurements)"
+            )
 
 
 def stage_names() -> list[str]:

@@ -133,6 +133,7 @@ def _lm_pretrain(p):
     d = _n(p, "n_embd"), _n(p, "n_layer"), _n(p, "vocab_size")
     memory = TORCH_KERNEL + _training(_n(p, "batch_size"), _n(p, "block_size"), *d)
     memory += 8 * _n(p, "n_positions") ** 2 * _n(p, "batch_size") * _n(p, "n_layer") * 4
+    memory += _n(p, "heldout_passages") * TEXT * 20  # documents held out, whole
     work = _n(p, "epochs") * (d[0] ** 2 * d[1] + d[0] * d[2]) * _n(p, "n_positions")
     return memory, work
 
@@ -169,8 +170,7 @@ def _rm_eval(p):
     matrices = rms * prompts * samples * F8 * 3
     pairs = prompts * samples * (samples - 1) / 2 * F8 * 4
     memory = TORCH_KERNEL + _sampling(prompts, samples) + matrices + pairs
-    memory += _n(p, "check_pairs") * TEXT
-    return memory, rms * prompts * samples + _n(p, "check_pairs")
+    return memory, rms * prompts * samples
 
 
 def _pg(p, runs: float, epochs: float):
@@ -194,6 +194,7 @@ def _rloo(p):
     noclip = _n(p, "noclip_seeds") * _n(p, "noclip_rms") * _n(p, "noclip_epochs")
     memory, work = _pg(p, 1.0, main + family + noclip)
     memory += _n(p, "keep_samples") * _n(p, "eval_prompts") * TEXT * 50
+    memory += (_n(p, "num_processes") - 1) * TORCH_KERNEL  # one more kernel per process
     return memory, work
 
 

@@ -18,6 +18,7 @@ or any DVC output.
 from __future__ import annotations
 
 import json
+import linecache
 import os
 import sys
 import threading
@@ -54,7 +55,9 @@ def _bars() -> list[dict]:
 
 
 def _cell() -> tuple[int | None, str]:
-    """(number, first code line) of the cell the kernel is running."""
+    """(number, line being run) of the cell the kernel is running: the line of the cell's own
+    code that the main thread is in (the first line that is not an import when it cannot be
+    found)."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -62,9 +65,24 @@ def _cell() -> tuple[int | None, str]:
     shell = get_ipython()
     if shell is None:
         return None, ""
-    source = shell.history_manager.input_hist_raw[-1] if shell.history_manager else ""
-    code = [line for line in source.splitlines() if line.strip() and not line.startswith("#")]
-    return shell.execution_count, code[0].strip() if code else ""
+    number = shell.execution_count - 1 if shell.execution_count else None  # counted ahead
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    line = ""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        cell_file = os.path.basename(os.path.dirname(name)).startswith("ipykernel_")
+        if cell_file or name.startswith("<ipython-input"):
+            line = linecache.getline(name, frame.f_lineno).strip() or line
+        frame = frame.f_back
+    if not line:
+        source = shell.history_manager.input_hist_raw[-1] if shell.history_manager else ""
+        code = [
+            text.strip()
+            for text in source.splitlines()
+            if text.strip() and not text.startswith(("#", "import ", "from "))
+        ]
+        line = code[0] if code else ""
+    return number, line
 
 
 def start_reporter() -> None:
@@ -145,6 +163,8 @@ class Printer:
         """What the stage is doing now."""
         text = f"[{self.stage} {duration(time.monotonic() - self.started)}] {self.phase}"
         record = self.latest if self.phase == "running the notebook" else None
+        if self.phase == "running the notebook" and record is None:
+            text = text.rsplit("] ", 1)[0] + "] starting the kernel"
         if record:
             if record.get("cell"):
                 text = text.rsplit("] ", 1)[0] + f"] cell {record['cell']}/{self.cells}"

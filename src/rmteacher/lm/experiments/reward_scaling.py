@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import StageParams, param
+from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,7 +20,7 @@ class RewardScalingParams(StageParams):
     plain SGD time rescales by 1/c (gradient clipping off in both)."""
 
     STAGE = "reward_scaling"
-    rm: str = param("rm_onpolicy_100", "Section 4.1 RM to train on")
+    rm: str = param("rm_onpolicy_100", "Section 4.1 RM to train on", reward="name")
     scales: tuple[float, ...] = param((0.25, 1.0, 4.0), "reward multipliers c", gt=0)
     seeds: tuple[int, ...] = param((0, 1), "training seeds", ge=0)
     epochs: float = param(2.0, "trl epochs", gt=0)

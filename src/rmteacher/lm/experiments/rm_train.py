@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +29,9 @@ class RmTrainParams(StageParams):
     STAGE = "rm_train"
     seed: int = param(0, "seed of sampling, of the on-policy mix and of training", ge=0)
     gold: str = param(
-        "models/gold_rm", "ground-truth reward r_G: model path, scorer name or Hub id"
+        "models/gold_rm",
+        "ground-truth reward r_G: model path, scorer name or Hub id",
+        reward="spec",
     )
     onpolicy_fractions: tuple[float, ...] = param(
         MIX_FRACTIONS, "on-policy fraction of each proxy RM's prompts", ge=0, le=1
@@ -50,9 +53,6 @@ class RmTrainParams(StageParams):
         names = [mix_rm_name(f) for f in self.onpolicy_fractions]
         if len(set(names)) != len(names):
             raise ParamsError(f"{self.STAGE}.onpolicy_fractions: values must be distinct")
-        from rmteacher.rewards.registry import check_reward_spec
-
-        check_reward_spec(self.gold, f"{self.STAGE}.gold")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,6 +43,7 @@ class Sec42EvalParams(StageParams):
     reward_models: tuple[str, ...] = param(
         DEFAULT_RMS,
         "RMs: Section 4.1 mixes and family members by name, scorer names, model paths",
+        reward="rm",
     )
     n_prompts: int = param(1024, "policy-gradient prompts evaluated (paper: 500)", ge=2)
     n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +26,7 @@ class Sec42PgParams(StageParams):
 
     STAGE = "sec42_pg"
     reward_models: tuple[str, ...] = param(
-        PG_RMS, "RMs trained on (a subset of sec42_eval.reward_models)"
+        PG_RMS, "RMs trained on (a subset of sec42_eval.reward_models)", reward="rm"
     )
     seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "RLOO seeds", ge=0)
     grpo_seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the GRPO variants", ge=0)
