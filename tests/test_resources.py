@@ -75,7 +75,9 @@ def machine(monkeypatch):
     monkeypatch.setattr(resources, "available_memory", lambda: AVAILABLE)
 
 
-@pytest.mark.parametrize("stage, key", list(size_fields()), ids="{0[0]}.{0[1]}".format)
+@pytest.mark.parametrize(
+    "stage, key", list(size_fields()), ids=[f"{s}.{k}" for s, k in size_fields()]
+)
 def test_a_size_nobody_can_run_is_refused_or_warned_about_by_name(machine, stage, key):
     """A size set a million times beyond sense: validation refuses it (the field's own bound or
     a cross-field rule), the memory estimate refuses it naming the field, or the work estimate

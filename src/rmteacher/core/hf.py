@@ -184,12 +184,12 @@ def check_model_files(folder: str | Path, what: str) -> None:
 
 
 def model_folders(path: Path, depth: int = 3) -> list[Path]:
-    """Saved model folders (a config.json beside weights) at or below `path`."""
+    """Saved model folders (a config.json beside weights or a tokenizer) at or below `path`."""
     path = Path(path)
     if not path.is_dir():
         return []
-    has_weights = any((path / n).is_file() for n in WEIGHT_FILES + INDEX_FILES)
-    if (path / "config.json").is_file() and has_weights:
+    beside = WEIGHT_FILES + INDEX_FILES + TOKENIZER_FILES
+    if (path / "config.json").is_file() and any((path / n).is_file() for n in beside):
         return [path]
     if depth == 0:
         return []
