@@ -74,8 +74,7 @@ def _check_signature(fn, spec: str, what: str) -> None:
         signature.bind(["prompt"], ["response"])
     except TypeError:
         raise ValueError(
-            f"{what}: '{spec}' takes {signature}, but a reward is called as "
-            "f(prompts, responses)"
+            f"{what}: '{spec}' takes {signature}, but a reward is called as f(prompts, responses)"
         ) from None
 
 
