@@ -567,3 +567,26 @@ def test_papermill_with_an_unknown_name_or_a_bad_value_stops_with_one_line(proje
     assert error["ename"] == "ParamsError" and message in error["evalue"]
     assert error["traceback"] == [f"ParamsError: {error['evalue']}"]
     assert not (project / "runs").exists()
+
+
+def test_pg_run_by_hand_writes_a_scratch_folder_not_the_unit_s_dvc_output(project, monkeypatch):
+    """`rmteacher pg-run` outside DVC (no --out) trains into runs/, never into the unit's DVC
+    output folder; under DVC (DVC_STAGE set) it writes the unit's folder."""
+    from rmteacher import cli
+    from rmteacher.core import lifeline
+
+    seen = []
+    monkeypatch.setattr(pipeline, "run_unit", lambda *args, out=None: seen.append(out) or 0)
+    monkeypatch.setattr(lifeline, "bind_to_parent", lambda: None)  # not on pytest's process
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("DVC_STAGE", raising=False)
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert cli.main(["pg-run", "rloo", "main", "--rm", "gold", "--seed", "0"]) == 0
+        assert seen[-1].startswith("runs/rloo_main/gold/seed_0/")
+        monkeypatch.setenv("DVC_STAGE", "rloo_main@gold-0")
+        assert cli.main(["pg-run", "rloo", "main", "--rm", "gold", "--seed", "0"]) == 0
+        assert seen[-1] is None
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

@@ -254,15 +254,24 @@ def run_verify(args) -> int:
 def run_pg_unit(args) -> int:
     """`rmteacher pg-run`: bad params in one line (exit 2), a missing upstream output in one line
     (exit 1), Ctrl-C or SIGTERM in one line (exit 130; a unit writes its files only at the end)."""
+    import os
     import signal
+    import time
 
     from rmteacher import pipeline
+    from rmteacher.core import lifeline, runs
 
     def stop(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     what = f"{args.stage} {args.unit} unit" + (f" of {args.rm}" if args.rm else "")
+    if args.out is None and not os.environ.get("DVC_STAGE"):  # by hand: never DVC's outputs
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        unit = Path(f"{args.stage}_{args.unit}", args.rm or "family", f"seed_{args.seed}", stamp)
+        args.out = str(runs.RUNS / unit)
+        print(f"{what}: not run by DVC, so it writes under {args.out}/ (DVC's outputs untouched)")
+    lifeline.bind_to_parent()  # a unit never outlives its dvc either
     try:
         return pipeline.run_unit(
             args.stage, args.unit, args.seed, args.rm, args.params, out=args.out
