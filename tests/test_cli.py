@@ -330,6 +330,13 @@ def _kernels_of(pid: int) -> list[str]:
     return found
 
 
+def _kernel_pids(pid: int) -> list[int]:
+    """Process ids of the running kernels of the `rmteacher run` with process id `pid`."""
+    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    lines = {line.split(None, 1)[1]: int(line.split()[0]) for line in ps.splitlines() if line}
+    return [lines[command] for command in _kernels_of(pid) if command in lines]
+
+
 def test_after_an_interrupt_the_kernel_teardown_logs_nothing(caplog):
     """What nbclient (through papermill's logger) and asyncio log while an interrupted kernel is
     torn down is dropped; before the interrupt, and in the next stage, those loggers speak."""
@@ -443,6 +450,21 @@ def test_an_interrupt_at_any_moment_is_one_line_exit_130_and_leaves_nothing(
     assert _kernels_of(stage.process.pid) == []
     assert not list(project.glob("runs/theory_escape_time/*"))
     assert not (project / "book").exists() and not (project / "metrics").exists()
+
+
+def test_a_kernel_killed_from_outside_is_one_line_and_leaves_nothing(project):
+    """The system killing the kernel (what the OOM killer does): one line saying the kernel died,
+    exit 1, no half-written executed notebook or scratch folder."""
+    stage = StageProcess(project)
+    stage.wait_for(stage.progress_says("(result = escape_time.run(stage.params))"))
+    kernels = _kernel_pids(stage.process.pid)
+    assert kernels
+    for pid in kernels:
+        os.kill(pid, signal.SIGKILL)
+    errors = stage.finish()
+    assert stage.process.returncode == 1, errors
+    assert len(errors) == 1 and "its kernel died" in errors[0], errors
+    assert not list(project.glob("runs/theory_escape_time/*"))
 
 
 def test_a_stage_whose_parent_is_killed_stops_with_its_kernel(project):

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -325,7 +326,8 @@ def run_stage(
     run = None
     try:
         params = stage_params(stage, root / params_path, deep=True, overrides=overrides)
-        check_resources({stage: params}, ignore_memory=ignore_memory)
+        for warning in check_resources({stage: params}, ignore_memory=ignore_memory):
+            print(warning, file=sys.stderr)
         if not notebook.is_file():
             raise ParamsError(f"stage '{stage}' has no notebook at {notebook.relative_to(root)}")
         check_stage_inputs(stage, root)
@@ -367,6 +369,7 @@ def _execute(run: StageRun, params: StageParams, printer, channel: Path) -> floa
     executed.parent.mkdir(parents=True, exist_ok=True)
     printer.phase = "starting the kernel"
     import papermill
+    from nbclient.exceptions import DeadKernelError
 
     start = time.perf_counter()
     printer.phase = "running the notebook"
@@ -385,6 +388,14 @@ def _execute(run: StageRun, params: StageParams, printer, channel: Path) -> floa
         raise StageFailed(
             f"stage '{run.stage}' failed ({err.ename}: {err.evalue}); see "
             f"{runs.describe(executed, run.root).rstrip('/')}"
+        ) from None
+    except DeadKernelError:
+        if _INTERRUPTED.is_set():
+            raise KeyboardInterrupt from None
+        removed = run.remove_partial()
+        raise StageFailed(
+            f"stage '{run.stage}' failed: its kernel died (killed from outside, often by the "
+            f"system for lack of memory; `rmteacher check` estimates it); {removed}"
         ) from None
     printer.phase = "tidying the executed notebook"
     tidy_executed(executed, where)
