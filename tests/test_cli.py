@@ -317,7 +317,8 @@ def test_bad_reward_spec_is_one_line_before_compute(project, spec, message, monk
 def _kernels_of(pid: int) -> list[str]:
     """Command lines of running kernels whose connection file names the IPC sockets of `pid`."""
     found = []
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    # -ww: never cut at the terminal's width (pytest sets COLUMNS), or no kernel is ever found
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
     for line in ps.splitlines():
         if "ipykernel_launcher" not in line or "-f " not in line:
             continue
@@ -332,7 +333,7 @@ def _kernels_of(pid: int) -> list[str]:
 
 def _kernel_pids(pid: int) -> list[int]:
     """Process ids of the running kernels of the `rmteacher run` with process id `pid`."""
-    ps = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True).stdout
     lines = {line.split(None, 1)[1]: int(line.split()[0]) for line in ps.splitlines() if line}
     return [lines[command] for command in _kernels_of(pid) if command in lines]
 

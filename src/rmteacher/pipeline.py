@@ -77,7 +77,9 @@ INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGTERM stops a stage lik
 
 
 def _not_after_interrupt(record: logging.LogRecord) -> bool:
-    return not _INTERRUPTED.is_set()
+    """Drops teardown records after an interrupt, and nbclient's "Kernel died ..." always: the
+    stage's own error line says that its kernel died."""
+    return not _INTERRUPTED.is_set() and not record.getMessage().startswith("Kernel died")
 
 
 def _interrupt(signum, frame):
