@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,16 +104,20 @@ def make_scratch(root: Path, stage: str, group: Mapping[str, Any], data: Mapping
         suffix += 1
         folder = folder.with_name(f"{stamp}-{params_hash(group)}-{suffix}")
     folder.mkdir(parents=True)
-    outs = [Path(p) for p in stage_paths(root, stage, "outs")]
-    owned = {Path("params.yaml"), *outs}
-    real_dirs = {parent for out in owned for parent in out.parents if parent != Path(".")}
-    _link_tree(root, folder, Path("."), owned, real_dirs)
-    for directory in real_dirs:  # an output's parent that the repository lacks so far
-        (folder / directory).mkdir(parents=True, exist_ok=True)
-    _write_params(folder / "params.yaml", {**data, stage: dict(group)})
-    (folder / MARKER).write_text(
-        json.dumps({"stage": stage, "repository": str(root), "params": dict(group)}, indent=1)
-    )
+    try:
+        outs = [Path(p) for p in stage_paths(root, stage, "outs")]
+        owned = {Path("params.yaml"), *outs}
+        real_dirs = {parent for out in owned for parent in out.parents if parent != Path(".")}
+        _link_tree(root, folder, Path("."), owned, real_dirs)
+        for directory in real_dirs:  # an output's parent that the repository lacks so far
+            (folder / directory).mkdir(parents=True, exist_ok=True)
+        _write_params(folder / "params.yaml", {**data, stage: dict(group)})
+        (folder / MARKER).write_text(
+            json.dumps({"stage": stage, "repository": str(root), "params": dict(group)}, indent=1)
+        )
+    except BaseException:  # Ctrl-C or an error half-way: no half-made folder stays
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 
