@@ -298,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _dispatch(args)
+    except BrokenPipeError:  # `rmteacher stages | head -1`: the reader left, nothing is wrong
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         what = f"stage '{args.stage}'" if args.command == "run" else f"rmteacher {args.command}"
         print(f"error: {what} interrupted before it started; nothing was written", file=sys.stderr)
