@@ -21,7 +21,7 @@ LAYERS = [
     ["rmteacher.theory.experiments", "rmteacher.lm.rm", "rmteacher.lm.pg", "rmteacher.lm.analysis"],
     ["rmteacher.report"],
     ["rmteacher.lm.experiments"],
-    ["rmteacher.pipeline", "rmteacher.outcomes", "rmteacher.verify"],
+    ["rmteacher.pipeline", "rmteacher.outcomes", "rmteacher.verify", "rmteacher.resources"],
     ["rmteacher.cli", "rmteacher.__main__"],
 ]
 TRACKS = ("rmteacher.theory", "rmteacher.lm")

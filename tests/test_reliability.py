@@ -28,6 +28,9 @@ NOT_REWARD_FIELDS = {
     "theory_gradient_bound.shapes": "choices",
     "sec42_policies.policies": "choices",
     "sec42_pg.variants": "choices",
+    "rloo.rms": "pipeline RM names, checked by RlooParams.check and check_pipeline_rm_names",
+    "rloo.beta0_rms": "pipeline RM names, checked by RlooParams.check and check_pipeline_rm_names",
+    "rloo.noclip_rms": "pipeline RM names, checked by RlooParams.check and check_pipeline_rm_names",
 }
 
 
@@ -116,6 +119,7 @@ def test_a_profile_with_a_bad_reward_is_refused_by_the_same_check(tmp_path):
         ("sec42_eval.reward_models", "[rm_onpolicy_33, afinn]", "'rm_onpolicy_33' is not an RM"),
         ("sec42_pg.reward_models", "[fam_n9_c1]", "'fam_n9_c1' is not an RM these params build"),
         ("reward_scaling.rm", "rm_onpolicy_40", "'rm_onpolicy_40' is not an RM"),
+        ("rloo.noclip_rms", "[rm_onpolicy_40]", "'rm_onpolicy_40' is not an RM"),
         ("sec42_pg.reward_models", "[length]", "length not in sec42_eval.reward_models"),
     ],
 )

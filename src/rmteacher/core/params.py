@@ -41,21 +41,12 @@ def param(
     """A dataclass field with a default, a doc string and validation bounds. For tuple fields the
     bounds and choices apply to each element, and the list must not be empty unless
     `may_be_empty`. `reward` marks a field whose values name rewards ('spec': a reward spec;
-    'rm': a pipeline RM's name or a reward spec; 'name': a pipeline RM's name): every such value
-    is checked by the one check registered for rewards (`register_field_check`)."""
+    'rm': a pipeline RM's name or a reward spec; 'name': a pipeline RM's name): the stage's
+    `check` passes every such field to the one reward check, `lm.rm.specs.check_reward_fields`."""
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
     meta["may_be_empty"] = may_be_empty
     meta["reward"] = reward
     return dataclasses.field(default=default, metadata=meta)
-
-
-# {metadata key: check(params, field name, kind)}: checks that need a higher layer (rewards),
-# registered by the module that defines them; `from_mapping` runs them on every marked field.
-FIELD_CHECKS: dict[str, Any] = {}
-
-
-def register_field_check(key: str, check) -> None:
-    FIELD_CHECKS[key] = check
 
 
 STAGE_PARAMS: dict[str, type[StageParams]] = {}
@@ -91,9 +82,6 @@ class StageParams:
             if name in mapping
         }
         instance = cls(**values)
-        for field in fields.values():
-            for key, check in _field_checks(field):
-                check(instance, field.name, field.metadata[key])
         instance.check()
         return instance
 
@@ -132,14 +120,6 @@ class StageParams:
             (f.name, _type_name(hints[f.name]), f.default, f.metadata.get("doc", ""))
             for f in dataclasses.fields(cls)
         ]
-
-
-def _field_checks(field) -> list:
-    marked = [key for key in ("reward",) if field.metadata.get(key)]
-    for key in marked:
-        if key not in FIELD_CHECKS:
-            raise RuntimeError(f"no check registered for '{key}' fields (import its module)")
-    return [(key, FIELD_CHECKS[key]) for key in marked]
 
 
 def _type_name(tp: Any) -> str:

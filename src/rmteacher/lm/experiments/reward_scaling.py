@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import StageParams, param
-from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +32,11 @@ class RewardScalingParams(StageParams):
     prompts_per_step: int = param(32, "prompts per optimizer step", ge=1)
     eval_prompts: int = param(64, "training prompts used for evaluation", ge=2)
     eval_samples: int = param(4, "samples per evaluation prompt", ge=1)
+
+    def check(self) -> None:
+        from rmteacher.lm.rm.specs import check_reward_fields
+
+        check_reward_fields(self)  # the one check of every field that names a reward
 
 
 @dataclass(frozen=True)

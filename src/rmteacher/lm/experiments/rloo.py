@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
 from rmteacher.lm.experiments.rm_train import MIX_FRACTIONS, mix_rm_name
-from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,14 +42,11 @@ class RlooParams(StageParams):
     seeds: tuple[int, ...] = param(
         (0, 1, 2, 3, 4), "seeds of the mixes and controls (one run per RM and seed)", ge=0
     )
-    rms: tuple[str, ...] = param(
-        MIXES + CONTROLS, "mixes and controls trained on with `seeds`", reward="name"
-    )
+    rms: tuple[str, ...] = param(MIXES + CONTROLS, "mixes and controls trained on with `seeds`")
     beta0_rms: tuple[str, ...] = param(
         ("perfect",),
         "RMs also trained at beta = 0 (`seeds`; [] for none)",
         may_be_empty=True,
-        reward="name",
     )
     family_seeds: tuple[int, ...] = param(
         (0, 1, 2), "seeds of each controlled-family member (empty: no family runs)", ge=0
@@ -59,7 +55,6 @@ class RlooParams(StageParams):
     noclip_rms: tuple[str, ...] = param(
         ("rm_onpolicy_100", "rm_onpolicy_0", "gold", "perfect"),
         "RMs of the ablation without gradient clipping",
-        reward="name",
     )
     noclip_seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the ablation", ge=0)
     noclip_epochs: float = param(1.0, "epochs of the ablation runs", gt=0)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +49,9 @@ class RmTrainParams(StageParams):
     center_rewards_coefficient: float = param(0.01, "trl's reward-centering penalty", ge=0)
 
     def check(self) -> None:
+        from rmteacher.lm.rm.specs import check_reward_fields
+
+        check_reward_fields(self)  # the one check of every field that names a reward
         names = [mix_rm_name(f) for f in self.onpolicy_fractions]
         if len(set(names)) != len(names):
             raise ParamsError(f"{self.STAGE}.onpolicy_fractions: values must be distinct")

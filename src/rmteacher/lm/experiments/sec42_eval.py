@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,6 +49,9 @@ class Sec42EvalParams(StageParams):
     n_bootstrap: int = param(200, "prompt resamples behind each variance's noise", ge=10)
 
     def check(self) -> None:
+        from rmteacher.lm.rm.specs import check_reward_fields
+
+        check_reward_fields(self)  # the one check of every field that names a reward
         if len(set(self.reward_models)) != len(self.reward_models):
             raise ParamsError(f"{self.STAGE}.reward_models: values must be distinct")
         if "gold" in self.reward_models:

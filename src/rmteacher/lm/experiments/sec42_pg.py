@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.lm.rm import specs as _reward_fields  # noqa: F401  (registers their check)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,6 +46,9 @@ class Sec42PgParams(StageParams):
     )
 
     def check(self) -> None:
+        from rmteacher.lm.rm.specs import check_reward_fields
+
+        check_reward_fields(self)  # the one check of every field that names a reward
         for key in ("seeds", "grpo_seeds", "reward_models"):
             if len(set(getattr(self, key))) != len(getattr(self, key)):
                 raise ParamsError(f"{self.STAGE}.{key}: values must be distinct")

@@ -1,7 +1,8 @@
 """The one check of every parameter that names a reward, wherever it sits (any stage, single or
-list field, any profile): fields declared with `param(..., reward=KIND)` are checked here when
-their group is validated (`StageParams.from_mapping`), and `check_pipeline_rm_names` checks the
-names of the pipeline's own RMs against the groups that train or build them.
+list field, any profile): a stage whose fields are declared with `param(..., reward=KIND)` calls
+`check_reward_fields` from its `check` (so every validation of its group runs it), and
+`check_pipeline_rm_names` checks the names of the pipeline's own RMs against the groups that
+train or build them.
 
 Kinds: 'spec' - a reward spec (`rewards.registry.check_reward_spec`: a registered scorer,
 `module:function`, a model folder whose files are checked, or online a Hub id); 'rm' - the name
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from rmteacher.core.params import ParamsError, StageParams, register_field_check
+from rmteacher.core.params import ParamsError, StageParams
 
 CONTROLS = ("gold", "perfect", "perfect_unshifted")
 PIPELINE_RM = re.compile(r"rm_onpolicy_\d+|fam_n[0-9.e+-]+_c[0-9.e+-]+|" + "|".join(CONTROLS))
@@ -45,7 +46,18 @@ def check_reward_field(params: StageParams, key: str, kind: str) -> None:
             raise ParamsError(" ".join(str(err).split())) from None
 
 
-register_field_check("reward", check_reward_field)
+def check_reward_fields(params: StageParams) -> None:
+    """Every field of `params` declared with `reward=KIND`."""
+    import dataclasses
+
+    for item in dataclasses.fields(params):
+        if item.metadata.get("reward"):
+            check_reward_field(params, item.name, item.metadata["reward"])
+
+
+# Fields that list pipeline RMs only, checked by their stage against its own list of names (so
+# they need no reward check), whose names must still be ones these params build.
+PIPELINE_RM_FIELDS = {"rloo": ("rms", "beta0_rms", "noclip_rms")}
 
 
 def pipeline_rm_names(groups: dict[str, StageParams]) -> set[str] | None:
@@ -73,7 +85,8 @@ def check_pipeline_rm_names(groups: dict[str, StageParams]) -> None:
 
     for stage, params in groups.items():
         for item in dataclasses.fields(params):
-            if item.metadata.get("reward") not in ("rm", "name"):
+            named = item.name in PIPELINE_RM_FIELDS.get(stage, ())
+            if item.metadata.get("reward") not in ("rm", "name") and not named:
                 continue
             value = getattr(params, item.name)
             for name in value if isinstance(value, tuple) else (value,):
