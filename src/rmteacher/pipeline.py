@@ -83,8 +83,8 @@ def _not_after_interrupt(record: logging.LogRecord) -> bool:
 
 
 def _interrupt(signum, frame):
-    if _INTERRUPTED.is_set():  # the first one is being handled; its cleanup runs to the end
-        return
+    """Every Ctrl-C, SIGTERM or parent-death signal raises (should library code swallow one, the
+    next still stops the stage); only the stage's own cleanup ignores them (see run_stage)."""
     _INTERRUPTED.set()
     raise KeyboardInterrupt
 
