@@ -314,30 +314,6 @@ def test_bad_reward_spec_is_one_line_before_compute(project, spec, message, monk
     assert not (project / "book").exists() and not (project / "metrics").exists()
 
 
-def _kernels_of(pid: int) -> list[str]:
-    """Command lines of running kernels whose connection file names the IPC sockets of `pid`."""
-    found = []
-    # -ww: never cut at the terminal's width (pytest sets COLUMNS), or no kernel is ever found
-    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
-    for line in ps.splitlines():
-        if "ipykernel_launcher" not in line or "-f " not in line:
-            continue
-        connection = Path(line.split("-f ", 1)[1].split()[0])
-        try:
-            if f"rmteacher-kernel-{pid}" in connection.read_text():
-                found.append(line)
-        except OSError:  # removed by the time it is read: that kernel is gone
-            continue
-    return found
-
-
-def _kernel_pids(pid: int) -> list[int]:
-    """Process ids of the running kernels of the `rmteacher run` with process id `pid`."""
-    ps = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    lines = {line.split(None, 1)[1]: int(line.split()[0]) for line in ps.splitlines() if line}
-    return [lines[command] for command in _kernels_of(pid) if command in lines]
-
-
 def test_after_an_interrupt_the_kernel_teardown_logs_nothing(caplog):
     """What nbclient (through papermill's logger) and asyncio log while an interrupted kernel is
     torn down is dropped; before the interrupt, and in the next stage, those loggers speak."""
@@ -433,7 +409,7 @@ MOMENTS = [
     ids=[f"ctrl-c-{m.split(' (')[0].replace(' ', '-')}" for m in MOMENTS] + ["sigterm-a-cell"],
 )
 def test_an_interrupt_at_any_moment_is_one_line_exit_130_and_leaves_nothing(
-    project, moment, signum
+    project, moment, signum, kernels_of
 ):
     """Ctrl-C or SIGTERM at any moment of a stage's life - while Python imports, in the deep
     check, while the kernel starts, in a cell, after the last cell wrote its metrics: one line
@@ -448,17 +424,17 @@ def test_an_interrupt_at_any_moment_is_one_line_exit_130_and_leaves_nothing(
     assert re.match(
         r"^error: (stage 'theory_escape_time' interrupted|rmteacher interrupted)", errors[0]
     ), errors
-    assert _kernels_of(stage.process.pid) == []
+    assert kernels_of(stage.process.pid) == []
     assert not list(project.glob("runs/theory_escape_time/*"))
     assert not (project / "book").exists() and not (project / "metrics").exists()
 
 
-def test_a_kernel_killed_from_outside_is_one_line_and_leaves_nothing(project):
+def test_a_kernel_killed_from_outside_is_one_line_and_leaves_nothing(project, kernel_pids):
     """The system killing the kernel (what the OOM killer does): one line saying the kernel died,
     exit 1, no half-written executed notebook or scratch folder."""
     stage = StageProcess(project)
     stage.wait_for(stage.progress_says("(result = escape_time.run(stage.params))"))
-    kernels = _kernel_pids(stage.process.pid)
+    kernels = kernel_pids(stage.process.pid)
     assert kernels
     for pid in kernels:
         os.kill(pid, signal.SIGKILL)
@@ -468,7 +444,7 @@ def test_a_kernel_killed_from_outside_is_one_line_and_leaves_nothing(project):
     assert not list(project.glob("runs/theory_escape_time/*"))
 
 
-def test_a_stage_whose_parent_is_killed_stops_with_its_kernel(project):
+def test_a_stage_whose_parent_is_killed_stops_with_its_kernel(project, kernels_of):
     """SIGKILL to the process that started `rmteacher run` (no handler sees it): the stage gets
     the parent-death signal, shuts its kernel down and removes its half-written scratch folder
     within a few seconds. (tests/test_pipeline.py does the same to a real `dvc repro`.)"""
@@ -486,11 +462,11 @@ def test_a_stage_whose_parent_is_killed_stops_with_its_kernel(project):
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
     stage.finish()
     assert any("stopped: its parent process" in line for line in stage.lines), stage.lines[-3:]
-    assert _kernels_of(child) == []
+    assert kernels_of(child) == []
     assert not list(project.glob("runs/theory_escape_time/*"))
 
 
-def test_run_set_changes_a_value_for_one_run_in_a_scratch_folder(project):
+def test_run_set_changes_a_value_for_one_run_in_a_scratch_folder(project, glued):
     """`rmteacher run STAGE --set KEY=VALUE`: the value is validated like params.yaml's, the run
     writes its own folder (the executed notebook glues the new value, the metric moves) and says
     where; params.yaml and DVC's outputs stay as they are."""
@@ -538,18 +514,7 @@ def papermill(project, *args):
     )  # fmt: skip
 
 
-def glued(notebook_path, name):
-    """The text a notebook glued under `name`."""
-    nb = json.loads(Path(notebook_path).read_text())
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if out.get("metadata", {}).get("scrapbook", {}).get("name") == name:
-                return data.get("application/papermill.record/text/plain")
-    raise KeyError(name)
-
-
-def test_papermill_p_sets_one_key_and_keeps_the_others(project):
+def test_papermill_p_sets_one_key_and_keeps_the_others(project, glued):
     """`papermill NB OUT -p KEY VALUE`, papermill's own convention: the stage runs with that
     value (the glued parameter and a metric change), every other key keeps params.yaml's value,
     nothing is written into DVC's outputs, and the notebook says where it wrote."""

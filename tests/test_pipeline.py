@@ -360,15 +360,13 @@ def _gone(pid: int, timeout: float = 20.0) -> bool:
     return False
 
 
-def test_ctrl_c_at_any_moment_or_a_killed_dvc_is_recovered_by_the_next_repro(tiny_run):
+def test_ctrl_c_at_any_moment_or_a_killed_dvc_is_recovered_by_the_next_repro(tiny_run, kernels_of):
     """Ctrl-C (SIGINT to the foreground process group) while `dvc repro` runs a stage, in the
     deep check and in a cell, and SIGKILL to `dvc` itself: each time one line of ours and no
     traceback, the stage and its kernel gone (a stage never outlives its dvc), nothing of that
     stage that looks complete, `dvc status` names it; the next `dvc repro` reruns it alone,
     printing progress lines on its terminal (kept out of every output), and restores the same
     bytes."""
-    from test_cli import _kernels_of
-
     copy, env, _ = tiny_run
     sh("git add -A && git commit -qm before-interrupt --allow-empty", copy, env)
     executed = copy / "book" / "executed" / "theory_escape_time.ipynb"
@@ -395,7 +393,7 @@ def test_ctrl_c_at_any_moment_or_a_killed_dvc_is_recovered_by_the_next_repro(tin
     (stage_pid,) = _stage_pids(repro.process.pid)
     os.kill(repro.process.pid, signal.SIGKILL)  # dvc alone; no handler of its own runs
     assert _gone(stage_pid), "the stage outlived its dvc"
-    assert _kernels_of(stage_pid) == []
+    assert kernels_of(stage_pid) == []
     repro.finish()
     assert any("stopped: its dvc process" in line or "stopped: its parent" in line
                for line in repro.lines), repro.lines[-5:]  # fmt: skip
@@ -407,12 +405,10 @@ def test_ctrl_c_at_any_moment_or_a_killed_dvc_is_recovered_by_the_next_repro(tin
     assert sh("git status --porcelain", copy, env).stdout == ""
 
 
-def test_runs_by_hand_leave_git_status_and_dvc_status_clean(tiny_run, tmp_path):
+def test_runs_by_hand_leave_git_status_and_dvc_status_clean(tiny_run, tmp_path, glued):
     """papermill with `-p` and `rmteacher run --set`, in the tiny pipeline's repository: the
     value changes the run (its glued parameter and a metric), which writes only under runs/
     (git- and DVC-ignored): `git status` and `dvc status` stay clean."""
-    from test_cli import glued
-
     copy, env, _ = tiny_run
     sh("git add -A && git commit -qm before-by-hand --allow-empty", copy, env)
     out = tmp_path / "out.ipynb"
