@@ -2,7 +2,10 @@
 Under pytest-xdist each worker gets its share of the CPU cores this process may use, so the
 workers (and the pipeline subprocesses they start) never oversubscribe the machine."""
 
+import json
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +81,59 @@ def tiny_config(family: str, tokenizer, **extra):
 def tiny_hf_config():
     """`tiny_config`, for tests that build stand-ins of the paper's model families."""
     return tiny_config
+
+
+# --- helpers of the stage-run tests (tests/test_cli.py, tests/test_pipeline.py) ---
+
+
+def kernels_of_pid(pid: int) -> list[str]:
+    """Command lines of running kernels whose connection file names the IPC sockets of `pid`."""
+    found = []
+    # -ww: never cut at the terminal's width (pytest sets COLUMNS), or no kernel is ever found
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+    for line in ps.splitlines():
+        if "ipykernel_launcher" not in line or "-f " not in line:
+            continue
+        connection = Path(line.split("-f ", 1)[1].split()[0])
+        try:
+            if f"rmteacher-kernel-{pid}" in connection.read_text():
+                found.append(line)
+        except OSError:  # removed by the time it is read: that kernel is gone
+            continue
+    return found
+
+
+def kernel_pids_of(pid: int) -> list[int]:
+    """Process ids of the running kernels of the `rmteacher run` with process id `pid`."""
+    ps = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    lines = {line.split(None, 1)[1]: int(line.split()[0]) for line in ps.splitlines() if line}
+    return [lines[command] for command in kernels_of_pid(pid) if command in lines]
+
+
+def glued_value(notebook_path, name):
+    """The text a notebook glued under `name`."""
+    nb = json.loads(Path(notebook_path).read_text())
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if out.get("metadata", {}).get("scrapbook", {}).get("name") == name:
+                return data.get("application/papermill.record/text/plain")
+    raise KeyError(name)
+
+
+@pytest.fixture
+def kernels_of():
+    """kernels_of(pid): command lines of the running kernels of `rmteacher run` process `pid`."""
+    return kernels_of_pid
+
+
+@pytest.fixture
+def kernel_pids():
+    """kernel_pids(pid): process ids of those kernels."""
+    return kernel_pids_of
+
+
+@pytest.fixture
+def glued():
+    """glued(notebook, name): the text an executed notebook glued under `name`."""
+    return glued_value

@@ -1,11 +1,15 @@
 """The `rmteacher` command: params file, profiles, and stage runs that fail fast on bad input."""
 
+import dataclasses
 import json
 import logging
+import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import pytest
 
 from rmteacher import pipeline
 from rmteacher.core.params import ParamsError
+from rmteacher.core.stage import parameters_cell
 from rmteacher.pipeline import stage_registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,11 +35,15 @@ def rmteacher(*args, cwd):
 
 @pytest.fixture
 def project(tmp_path):
-    """A minimal copy of the project layout: dvc.yaml, params.yaml, profiles/, notebooks/."""
+    """A minimal copy of the project layout: dvc.yaml, params.yaml, profiles/, notebooks/, and
+    the one committed artifact a theory stage reads (theory_best_of_n reads the construction
+    theory_accuracy_speed saved)."""
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    construction = Path("artifacts", "theory_accuracy_speed")
+    shutil.copytree(ROOT / construction, tmp_path / construction)
     return tmp_path
 
 
@@ -62,16 +71,24 @@ NOTEBOOK_FORBIDDEN = (
 
 @pytest.mark.parametrize("stage", list(stage_registry()))
 def test_notebooks_only_open_their_stage_run_it_draw_and_finish(stage):
-    """One papermill parameter (`params`), the stage's own parameter class, at most 40 lines of
-    code, and no validation, path building or file writing of the notebook's own."""
+    """The parameters cell is exactly what the stage's dataclass generates (`params` and every
+    key, each None; so papermill knows every key and a new field cannot be forgotten), then the
+    stage's own parameter class, at most 40 lines of code, and no validation, path building or
+    file writing of the notebook's own. (It held `params = None` alone before papermill's `-p
+    KEY VALUE` was supported.)"""
     cls = stage_registry()[stage]
     notebook = json.loads((ROOT / "notebooks" / f"{stage}.ipynb").read_text())
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     tagged = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
     assert len(tagged) == 1
+    assert "".join(tagged[0]["source"]) == parameters_cell(cls)
     namespace: dict = {}
     exec("".join(tagged[0]["source"]), namespace)
-    assert {k: v for k, v in namespace.items() if not k.startswith("__")} == {"params": None}
+    keys = [f.name for f in dataclasses.fields(cls)]
+    assert {k: v for k, v in namespace.items() if not k.startswith("__")} == dict.fromkeys(
+        ["params", *keys]
+    )
+    code = [c for c in code if c is not tagged[0]]
     text = "\n".join("".join(c["source"]) for c in code)
     module = cls.__module__.rpartition(".")[2]
     assert f"open_stage({module}.{cls.__name__}, params)" in text
@@ -134,7 +151,9 @@ def test_a_unit_params_yaml_does_not_plan_is_one_line_before_compute(project, ar
     result = rmteacher("pg-run", "rloo", *argv, cwd=project)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}")
-    assert not (project / "artifacts").exists()
+    assert not (
+        project / "artifacts" / "rloo_runs"
+    ).exists()  # the fixture holds one theory artifact
 
 
 def test_profile_overlay_keeps_comments_and_restores_defaults(project):
@@ -253,25 +272,27 @@ def test_executed_notebook_carries_no_timestamps_progress_or_widget_state(tmp_pa
 
 def test_a_stage_rerun_with_the_same_seed_writes_the_same_bytes(project):
     """The executed notebook, metrics and figures of a theory stage are identical on a rerun,
-    and the kernel runs without the TCP transport warning."""
+    and the kernel runs without the TCP transport warning. (Run by hand, each run writes its own
+    scratch folder, so the two folders are compared.)"""
     outputs = [
         "book/executed/theory_best_of_n.ipynb",
         "metrics/theory_best_of_n.json",
         "book/figures/theory_best_of_n",
     ]
-    construction = "artifacts/theory_accuracy_speed"  # the stage's declared dependency
-    shutil.copytree(ROOT / construction, project / construction)
 
     def snapshot():
+        before = set((project / "runs" / "theory_best_of_n").glob("*"))
         result = rmteacher("run", "theory_best_of_n", cwd=project)
         assert result.returncode == 0, result.stderr
         assert "without encryption" not in result.stderr
-        files = sorted(p for out in outputs for p in [project / out, *(project / out).glob("*")])
-        return {p: p.read_bytes() for p in files if p.is_file()}
+        (folder,) = set((project / "runs" / "theory_best_of_n").glob("*")) - before
+        files = sorted(p for out in outputs for p in [folder / out, *(folder / out).glob("*")])
+        return {p.relative_to(folder): p.read_bytes() for p in files if p.is_file()}
 
     first = snapshot()
     assert len(first) >= 3
     assert snapshot() == first
+    assert not (project / "metrics").exists() and not (project / "book").exists()
 
 
 @pytest.mark.parametrize(
@@ -299,22 +320,6 @@ def test_bad_reward_spec_is_one_line_before_compute(project, spec, message, monk
     assert not (project / "book").exists() and not (project / "metrics").exists()
 
 
-def _kernels_of(pid: int) -> list[str]:
-    """Command lines of running kernels whose connection file names the IPC sockets of `pid`."""
-    found = []
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    for line in ps.splitlines():
-        if "ipykernel_launcher" not in line or "-f " not in line:
-            continue
-        connection = Path(line.split("-f ", 1)[1].split()[0])
-        try:
-            if f"rmteacher-kernel-{pid}" in connection.read_text():
-                found.append(line)
-        except OSError:  # removed by the time it is read: that kernel is gone
-            continue
-    return found
-
-
 def test_after_an_interrupt_the_kernel_teardown_logs_nothing(caplog):
     """What nbclient (through papermill's logger) and asyncio log while an interrupted kernel is
     torn down is dropped; before the interrupt, and in the next stage, those loggers speak."""
@@ -338,36 +343,244 @@ def test_after_an_interrupt_the_kernel_teardown_logs_nothing(caplog):
             logger.removeFilter(pipeline._not_after_interrupt)
 
 
+class StageProcess:
+    """`rmteacher run STAGE` in the background with fast progress lines, its stderr read as it
+    comes (progress lines apart)."""
+
+    def __init__(self, project, *args, stage="theory_escape_time", argv_prefix=()):
+        env = dict(os.environ, RMTEACHER_PROGRESS_INTERVAL="0.2")
+        argv = [*argv_prefix, sys.executable, "-m", "rmteacher", "run", stage, *args]
+        self.stage, self.project = stage, project
+        self.process = subprocess.Popen(
+            argv, cwd=project, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, test, timeout=90):
+        deadline = time.monotonic() + timeout
+        while not test() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert test(), f"timed out; stderr so far: {self.lines[-5:]}"
+
+    def progress_says(self, words):
+        return lambda: any(words in line for line in self.lines if line.startswith("["))
+
+    def scratch_metrics(self):
+        return list(self.project.glob(f"runs/{self.stage}/*/metrics/{self.stage}.json"))
+
+    def finish(self):
+        self.process.wait(timeout=90)
+        self.reader.join(timeout=30)  # EOF: the kernel, too, let go of stderr
+        return [line for line in self.lines if not re.match(r"^\[\w+ \d+m\d+s\] ", line)]
+
+
+def _interrupt_at(stage: StageProcess, moment: str, signum) -> None:
+    """Send `signum` at `moment` of the stage's life."""
+    pid = stage.process.pid
+    if moment == "0.5 s (imports)":
+        time.sleep(0.5)
+    elif moment == "deep check":
+        stage.wait_for(stage.progress_says("checking the params"))
+    elif moment == "kernel start":
+        stage.wait_for(stage.progress_says("starting the kernel"))
+    elif moment == "a cell":
+        stage.wait_for(stage.progress_says("(result = escape_time.run(stage.params))"))
+    elif moment == "teardown (after the metrics)":  # freeze it there, so it cannot finish first
+        stage.wait_for(stage.scratch_metrics)
+        os.kill(pid, signal.SIGSTOP)
+        os.kill(pid, signum)
+        os.kill(pid, signal.SIGCONT)
+        return
+    os.kill(pid, signum)
+
+
+MOMENTS = [
+    "0.5 s (imports)",
+    "deep check",
+    "kernel start",
+    "a cell",
+    "teardown (after the metrics)",
+]
+
+
 @pytest.mark.parametrize(
-    "signum, after_seconds",
-    [(signal.SIGINT, 0.3), (signal.SIGINT, 2.0), (signal.SIGTERM, 3.0)],
-    ids=["ctrl-c-while-the-kernel-starts", "ctrl-c-mid-cell", "sigterm-mid-cell"],
+    "moment, signum",
+    [(m, signal.SIGINT) for m in MOMENTS] + [("a cell", signal.SIGTERM)],
+    ids=[f"ctrl-c-{m.split(' (')[0].replace(' ', '-')}" for m in MOMENTS] + ["sigterm-a-cell"],
 )
-def test_an_interrupted_stage_stops_its_kernel_and_leaves_nothing_that_looks_done(
-    project, signum, after_seconds
+def test_an_interrupt_at_any_moment_is_one_line_exit_130_and_leaves_nothing(
+    project, moment, signum, kernels_of
 ):
-    """Ctrl-C or SIGTERM, while the kernel starts or mid-cell: one line (nothing from the
-    kernel, even after its parent exits), exit 130, no executed notebook or metrics file, and no
-    kernel of this run left running."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rmteacher", "run", "theory_escape_time"],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    """Ctrl-C or SIGTERM at any moment of a stage's life - while Python imports, in the deep
+    check, while the kernel starts, in a cell, after the last cell wrote its metrics: one line
+    (nothing from the kernel, even after its parent exits), exit 130, no process of the run
+    left, and nothing written that looks done (no scratch folder, no executed notebook, no
+    metrics)."""
+    stage = StageProcess(project)
+    _interrupt_at(stage, moment, signum)
+    errors = stage.finish()
+    assert stage.process.returncode == 130, errors
+    assert len(errors) == 1, errors
+    assert re.match(
+        r"^error: (stage 'theory_escape_time' interrupted|rmteacher interrupted)", errors[0]
+    ), errors
+    assert kernels_of(stage.process.pid) == []
+    assert not list(project.glob("runs/theory_escape_time/*"))
+    assert not (project / "book").exists() and not (project / "metrics").exists()
+
+
+def test_a_kernel_killed_from_outside_is_one_line_and_leaves_nothing(project, kernel_pids):
+    """The system killing the kernel (what the OOM killer does): one line saying the kernel died,
+    exit 1, no half-written executed notebook or scratch folder."""
+    stage = StageProcess(project)
+    stage.wait_for(stage.progress_says("(result = escape_time.run(stage.params))"))
+    kernels = kernel_pids(stage.process.pid)
+    assert kernels
+    for pid in kernels:
+        os.kill(pid, signal.SIGKILL)
+    errors = stage.finish()
+    assert stage.process.returncode == 1, errors
+    assert len(errors) == 1 and "its kernel died" in errors[0], errors
+    assert not list(project.glob("runs/theory_escape_time/*"))
+
+
+def test_a_stage_whose_parent_is_killed_stops_with_its_kernel(project, kernels_of):
+    """SIGKILL to the process that started `rmteacher run` (no handler sees it): the stage gets
+    the parent-death signal, shuts its kernel down and removes its half-written scratch folder
+    within a few seconds. (tests/test_pipeline.py does the same to a real `dvc repro`.)"""
+    parent = "import subprocess, sys; subprocess.run(sys.argv[1:])"
+    stage = StageProcess(project, argv_prefix=(sys.executable, "-c", parent))
+    stage.wait_for(stage.progress_says("(result = escape_time.run(stage.params))"))
+    children = subprocess.run(
+        ["pgrep", "-P", str(stage.process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    (child,) = map(int, children)
+    os.kill(stage.process.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text()
+    stage.finish()
+    assert any("stopped: its parent process" in line for line in stage.lines), stage.lines[-3:]
+    assert kernels_of(child) == []
+    assert not list(project.glob("runs/theory_escape_time/*"))
+
+
+def test_run_set_changes_a_value_for_one_run_in_a_scratch_folder(project, glued):
+    """`rmteacher run STAGE --set KEY=VALUE`: the value is validated like params.yaml's, the run
+    writes its own folder (the executed notebook glues the new value, the metric moves) and says
+    where; params.yaml and DVC's outputs stay as they are."""
+    before = (project / "params.yaml").read_text()
+    result = rmteacher(
+        "run", "theory_best_of_n", "--set", "max_n=3", "--set", "n_mc=200", cwd=project
     )
-    executed = project / "book" / "executed" / "theory_escape_time.ipynb"
-    deadline = time.monotonic() + 60
-    while not executed.exists() and time.monotonic() < deadline:  # papermill has begun
-        time.sleep(0.05)
-    time.sleep(after_seconds)
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)  # EOF: the kernel, too, let go of stderr
-    assert process.returncode == 130
-    assert stderr.strip().splitlines() == [
-        "error: stage 'theory_escape_time' interrupted; its executed notebook and metrics "
-        "were removed"
-    ]
-    assert not executed.exists()
-    assert not (project / "metrics" / "theory_escape_time.json").exists()
-    assert _kernels_of(process.pid) == []
+    assert result.returncode == 0, result.stderr
+    (folder,) = (project / "runs" / "theory_best_of_n").iterdir()
+    assert f"outputs under runs/theory_best_of_n/{folder.name}/" in result.stdout
+    executed = (folder / "book" / "executed" / "theory_best_of_n.ipynb").read_text()
+    assert (
+        '"text/plain": "3"' in executed.split('"param_max_n"')[0][-400:]
+        or '"param_max_n"' in executed
+    )
+    metrics = json.loads((folder / "metrics" / "theory_best_of_n.json").read_text())
+    committed = json.loads((ROOT / "metrics" / "theory_best_of_n.json").read_text())
+    assert metrics["bon_gold_at_max_n_accurate"] != committed["bon_gold_at_max_n_accurate"]
+    assert "max_n: 3" in (folder / "params.yaml").read_text()
+    assert (project / "params.yaml").read_text() == before
+    assert not (project / "metrics").exists() and not (project / "book").exists()
+
+
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("max_nn=3", "theory_best_of_n: unknown parameter 'max_nn' (did you mean 'max_n'?)"),
+        ("max_n=-3", "theory_best_of_n.max_n: expected an integer >= 1 and <= 4096, got -3"),
+        ("noise=[1", "--set noise: not a YAML value"),
+        ("max_n", "--set: expected KEY=VALUE, got 'max_n'"),
+    ],
+)
+def test_run_set_with_a_bad_key_or_value_is_one_line_before_compute(project, assignment, message):
+    result = rmteacher("run", "theory_best_of_n", "--set", assignment, cwd=project)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"error: {message}")
+    assert not (project / "runs").exists()
+
+
+def papermill(project, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "papermill", "notebooks/theory_best_of_n.ipynb", "out.ipynb",
+         "--no-progress-bar", *args],
+        cwd=project, text=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_papermill_p_sets_one_key_and_keeps_the_others(project, glued):
+    """`papermill NB OUT -p KEY VALUE`, papermill's own convention: the stage runs with that
+    value (the glued parameter and a metric change), every other key keeps params.yaml's value,
+    nothing is written into DVC's outputs, and the notebook says where it wrote."""
+    params = project / "params.yaml"
+    params.write_text(params.read_text().replace("  n_random_rms: 50\n", "  n_random_rms: 7\n"))
+    result = papermill(project, "-p", "max_n", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Passed unknown parameter" not in result.stderr
+    out = project / "out.ipynb"
+    assert glued(out, "param_max_n") == "3"
+    assert glued(out, "param_n_random_rms") == "7"  # params.yaml's, not the default 50
+    committed = json.loads((ROOT / "metrics" / "theory_best_of_n.json").read_text())
+    (folder,) = (project / "runs" / "theory_best_of_n").iterdir()
+    metrics = json.loads((folder / "metrics" / "theory_best_of_n.json").read_text())
+    assert metrics["bon_n_rms_compared"] == 9 != committed["bon_n_rms_compared"]
+    assert f"writes under runs/theory_best_of_n/{folder.name}/" in out.read_text()
+    assert not (project / "metrics").exists() and not (project / "book").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-p", "max_nn", "3"], "'max_nn' is not a parameter of this stage (nearest: 'max_n')"),
+        (["-p", "nosie", "0.1"], "'nosie' is not a parameter of this stage (nearest: 'noise')"),
+        (["-p", "max_n", "0"], "theory_best_of_n.max_n: expected an integer >= 1"),
+        (["-y", "n_random_rms: many"], "theory_best_of_n.n_random_rms: expected an integer"),
+    ],
+    ids=["unknown-name", "unknown-name-2", "bad-value", "bad-yaml-value"],
+)
+def test_papermill_with_an_unknown_name_or_a_bad_value_stops_with_one_line(project, args, message):
+    """Never ignored: the run stops in the parameters' cell, and the error the notebook and
+    papermill show is one line (no frames), before any compute or scratch folder."""
+    result = papermill(project, *args)
+    assert result.returncode != 0
+    nb = json.loads((project / "out.ipynb").read_text())
+    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+    (error,) = errors
+    assert error["ename"] == "ParamsError" and message in error["evalue"]
+    assert error["traceback"] == [f"ParamsError: {error['evalue']}"]
+    assert not (project / "runs").exists()
+
+
+def test_pg_run_by_hand_writes_a_scratch_folder_not_the_unit_s_dvc_output(project, monkeypatch):
+    """`rmteacher pg-run` outside DVC (no --out) trains into runs/, never into the unit's DVC
+    output folder; under DVC (DVC_STAGE set) it writes the unit's folder."""
+    from rmteacher import cli
+    from rmteacher.core import lifeline
+
+    seen = []
+    monkeypatch.setattr(pipeline, "run_unit", lambda *args, out=None: seen.append(out) or 0)
+    monkeypatch.setattr(lifeline, "bind_to_parent", lambda: None)  # not on pytest's process
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("DVC_STAGE", raising=False)
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert cli.main(["pg-run", "rloo", "main", "--rm", "gold", "--seed", "0"]) == 0
+        assert seen[-1].startswith("runs/rloo_main/gold/seed_0/")
+        monkeypatch.setenv("DVC_STAGE", "rloo_main@gold-0")
+        assert cli.main(["pg-run", "rloo", "main", "--rm", "gold", "--seed", "0"]) == 0
+        assert seen[-1] is None
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -306,38 +307,134 @@ def test_a_run_on_two_processes_through_accelerate_launch(tiny_run, tmp_path):
     assert not two_processes.iloc[-1].equals(one.iloc[-1])  # trained on other samples
 
 
-def test_ctrl_c_under_dvc_repro_is_recovered_by_the_next_repro(tiny_run):
-    """Ctrl-C (SIGINT to the foreground process group) while `dvc repro` runs a stage: DVC
-    stops, nothing of that stage looks complete, `dvc status` names it, and the next `dvc repro`
-    reruns it alone and restores the same bytes."""
+class Repro:
+    """`dvc repro ARGS` in its own session (as a terminal's foreground job), its output read as
+    it comes, progress lines every 0.2 s."""
+
+    def __init__(self, args, copy, env):
+        env = dict(env, RMTEACHER_PROGRESS_INTERVAL="0.2")
+        self.process = subprocess.Popen(
+            ["dvc", "repro", *args],
+            cwd=copy,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, words, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(line.startswith("[") and words in line for line in self.lines):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"no progress line with {words!r}: {self.lines[-5:]}")
+
+    def finish(self):
+        self.process.wait(timeout=120)
+        self.reader.join(timeout=60)
+        return self.lines
+
+
+def _stage_pids(dvc_pid: int) -> list[int]:
+    """The `rmteacher run` processes under a dvc process (through a shell if DVC uses one)."""
+    found, frontier = [], [dvc_pid]
+    while frontier:
+        pid = frontier.pop()
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        for child in map(int, children.stdout.split()):
+            frontier.append(child)
+            try:
+                if b"rmteacher" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(child)
+            except OSError:
+                continue
+    return found
+
+
+def _gone(pid: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_ctrl_c_at_any_moment_or_a_killed_dvc_is_recovered_by_the_next_repro(tiny_run, kernels_of):
+    """Ctrl-C (SIGINT to the foreground process group) while `dvc repro` runs a stage, in the
+    deep check and in a cell, and SIGKILL to `dvc` itself: each time one line of ours and no
+    traceback, the stage and its kernel gone (a stage never outlives its dvc), nothing of that
+    stage that looks complete, `dvc status` names it; the next `dvc repro` reruns it alone,
+    printing progress lines on its terminal (kept out of every output), and restores the same
+    bytes."""
     copy, env, _ = tiny_run
     sh("git add -A && git commit -qm before-interrupt --allow-empty", copy, env)
     executed = copy / "book" / "executed" / "theory_escape_time.ipynb"
-    process = subprocess.Popen(
-        "dvc repro -f -s theory_escape_time",
-        cwd=copy,
-        env=env,
-        shell=True,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 120
-    while executed.exists() and time.monotonic() < deadline:  # DVC removes the outputs first
-        time.sleep(0.05)
-    while not executed.exists() and time.monotonic() < deadline:  # then papermill begins
-        time.sleep(0.05)
-    time.sleep(2)
-    os.killpg(process.pid, signal.SIGINT)
-    process.communicate(timeout=120)
-    assert process.returncode != 0
-    assert not executed.exists()
-    assert not (copy / "metrics" / "theory_escape_time.json").exists()
+    metrics = copy / "metrics" / "theory_escape_time.json"
+    for moment in ("checking the params", "(result = escape_time.run(stage.params))"):
+        repro = Repro(["-f", "-s", "theory_escape_time"], copy, env)
+        repro.wait_for(moment)
+        os.killpg(repro.process.pid, signal.SIGINT)
+        lines = repro.finish()
+        ours = [line for line in lines if line.startswith("error:")]
+        assert repro.process.returncode != 0
+        assert ours == [
+            "error: stage 'theory_escape_time' interrupted; "
+            + (
+                "nothing was written"
+                if moment.startswith("checking")
+                else "its executed notebook and metrics were removed"
+            )
+        ], lines
+        assert not any("Traceback" in line for line in lines), lines
+        assert not metrics.exists() and not executed.exists()
+    repro = Repro(["-f", "-s", "theory_escape_time"], copy, env)
+    repro.wait_for("(result = escape_time.run(stage.params))")
+    (stage_pid,) = _stage_pids(repro.process.pid)
+    os.kill(repro.process.pid, signal.SIGKILL)  # dvc alone; no handler of its own runs
+    assert _gone(stage_pid), "the stage outlived its dvc"
+    assert kernels_of(stage_pid) == []
+    repro.finish()
+    assert any("stopped: its dvc process" in line or "stopped: its parent" in line
+               for line in repro.lines), repro.lines[-5:]  # fmt: skip
+    assert not metrics.exists() and not executed.exists()
     assert "theory_escape_time" in json.loads(sh("dvc status --json", copy, env).stdout)
-    log = sh("dvc repro", copy, env).stdout
-    assert re.findall(r"Running stage '([a-z_]+)'", log) == ["theory_escape_time"]
+    result = sh("dvc repro", copy, dict(env, RMTEACHER_PROGRESS_INTERVAL="1"))
+    assert re.findall(r"Running stage '([a-z_]+)'", result.stdout) == ["theory_escape_time"]
+    assert re.search(r"^\[theory_escape_time \d+m\d+s\] ", result.stderr, re.M), result.stderr
     assert sh("git status --porcelain", copy, env).stdout == ""
+
+
+def test_runs_by_hand_leave_git_status_and_dvc_status_clean(tiny_run, tmp_path, glued):
+    """papermill with `-p` and `rmteacher run --set`, in the tiny pipeline's repository: the
+    value changes the run (its glued parameter and a metric), which writes only under runs/
+    (git- and DVC-ignored): `git status` and `dvc status` stay clean."""
+    copy, env, _ = tiny_run
+    sh("git add -A && git commit -qm before-by-hand --allow-empty", copy, env)
+    out = tmp_path / "out.ipynb"
+    sh(f"papermill --no-progress-bar notebooks/theory_best_of_n.ipynb {out} -p max_n 3", copy, env)
+    assert glued(out, "param_max_n") == "3"
+    sh("rmteacher run theory_best_of_n --set max_n=3", copy, env)
+    committed = json.loads((copy / "metrics" / "theory_best_of_n.json").read_text())
+    folders = sorted((copy / "runs" / "theory_best_of_n").iterdir())
+    assert len(folders) == 2
+    for folder in folders:
+        metrics = json.loads((folder / "metrics" / "theory_best_of_n.json").read_text())
+        assert metrics["bon_gold_at_max_n_accurate"] != committed["bon_gold_at_max_n_accurate"]
+    assert sh("git status --porcelain", copy, env).stdout == ""
+    assert "Data and pipelines are up to date" in sh("dvc status", copy, env).stdout
 
 
 def test_dvc_plots_show_draws_offline(tiny_run):

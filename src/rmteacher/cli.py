@@ -4,25 +4,49 @@ models would teach a policy."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from rmteacher import outcomes, pipeline, verify
+from rmteacher.core import lifeline, runs
 from rmteacher.core.params import ParamsError
 from rmteacher.core.stage import repo_root
 from rmteacher.pipeline import check_params_file
+
+IGNORE_MEMORY_HELP = (
+    "run even when a stage's estimated peak memory exceeds the memory available here "
+    "(RMTEACHER_IGNORE_MEMORY=1 does the same, e.g. under dvc repro)"
+)
+# the subcommands that work on the project: they find its root (dvc.yaml) from any subfolder
+PROJECT_COMMANDS = ("run", "check", "params", "profile", "stages", "pg-run", "outcomes", "verify")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rmteacher", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="validate params and execute a stage's notebook")
+    run = sub.add_parser(
+        "run",
+        help="validate params and execute a stage's notebook (outside dvc repro: into a scratch "
+        "folder runs/STAGE/...)",
+    )
     run.add_argument("stage")
-    run.add_argument("--params", default="params.yaml")
+    run.add_argument("--params", help="params file (default: the project's params.yaml)")
+    run.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        metavar="KEY=VALUE",
+        help="set one key of the stage's group for this run (VALUE read as YAML; repeatable); "
+        "the run writes under runs/STAGE/..., never DVC's outputs",
+    )
+    run.add_argument("--ignore-memory", action="store_true", help=IGNORE_MEMORY_HELP)
     check = sub.add_parser("check", help="validate every group of params.yaml")
-    check.add_argument("--params", default="params.yaml")
+    check.add_argument("--params", help="params file (default: the project's params.yaml)")
+    check.add_argument("--ignore-memory", action="store_true", help=IGNORE_MEMORY_HELP)
     check.add_argument(
         "--deep",
         action="store_true",
@@ -33,14 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write a one-line stamp here when valid (the DVC stage every stage depends on)",
     )
-    params = sub.add_parser("params", help="write or check params.yaml against the defaults")
-    params.add_argument("--params", default="params.yaml")
+    params = sub.add_parser(
+        "params",
+        help="write or check params.yaml and the notebooks' parameters cells against the defaults",
+    )
+    params.add_argument("--params", help="params file (default: the project's params.yaml)")
     mode = params.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true")
     mode.add_argument("--check", action="store_true")
     profile = sub.add_parser("profile", help="overlay profiles/NAME.yaml onto params.yaml")
     profile.add_argument("name")
-    profile.add_argument("--params", default="params.yaml")
+    profile.add_argument("--params", help="params file (default: the project's params.yaml)")
     sub.add_parser("stages", help="list the pipeline's stages")
     unit = sub.add_parser(
         "pg-run",
@@ -51,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     unit.add_argument("unit", help="main, beta0, noclip (one RM and seed) or family (one seed)")
     unit.add_argument("--seed", type=int, required=True)
     unit.add_argument("--rm", help="the RM of a main, beta0 or noclip unit")
-    unit.add_argument("--params", default="params.yaml")
+    unit.add_argument("--params", help="params file (default: the project's params.yaml)")
     unit.add_argument(
         "--out", help="write here instead of the unit's DVC output folder (a trial run)"
     )
@@ -207,6 +234,15 @@ def run_outcomes(args) -> int:
 def run_verify(args) -> int:
     """Exit 0 when every metric reproduced the revision's within tolerance, 1 when not."""
     root = repo_root()
+    inside = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], cwd=root, capture_output=True, text=True
+    )
+    if inside.returncode != 0:
+        print(
+            f"error: verify: {root} is not in a git repository (nothing to compare with)",
+            file=sys.stderr,
+        )
+        return 2
     known = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", f"{args.against}^{{commit}}"],
         cwd=root,
@@ -215,9 +251,9 @@ def run_verify(args) -> int:
     if known.returncode != 0:
         print(f"error: verify --against: no git revision '{args.against}'", file=sys.stderr)
         return 2
-    differences, compared = verify.verify(root, args.against)
-    print(verify.report(differences, compared, args.against))
-    return 0 if not differences else 1
+    differences, problems, compared = verify.verify(root, args.against)
+    print(verify.report(differences, compared, args.against, problems))
+    return 2 if problems else (1 if differences else 0)
 
 
 def run_pg_unit(args) -> int:
@@ -229,6 +265,12 @@ def run_pg_unit(args) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     what = f"{args.stage} {args.unit} unit" + (f" of {args.rm}" if args.rm else "")
+    if args.out is None and not os.environ.get("DVC_STAGE"):  # by hand: never DVC's outputs
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        unit = Path(f"{args.stage}_{args.unit}", args.rm or "family", f"seed_{args.seed}", stamp)
+        args.out = str(runs.RUNS / unit)
+        print(f"{what}: not run by DVC, so it writes under {args.out}/ (DVC's outputs untouched)")
+    lifeline.bind_to_parent()  # a unit never outlives its dvc either
     try:
         return pipeline.run_unit(
             args.stage, args.unit, args.seed, args.rm, args.params, out=args.out
@@ -241,21 +283,78 @@ def run_pg_unit(args) -> int:
         return 130
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Every subcommand: bad input is one line (exit 2), a failure one line (exit 1), Ctrl-C or
+    SIGTERM at any moment one line (exit 130)."""
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop)  # SIGTERM stops like Ctrl-C, wherever it lands
     args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:  # `rmteacher stages | head -1`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        what = f"stage '{args.stage}'" if args.command == "run" else f"rmteacher {args.command}"
+        print(f"error: {what} interrupted before it started; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _enter_project(args) -> None:
+    """Resolve a given --params against the current directory, then work from the project
+    root found at or above it (ParamsError when there is none)."""
+
+    given = getattr(args, "params", None)
+    if given is not None:
+        args.params = str(Path(given).resolve())
+    if args.command == "profile" and given is not None:
+        return  # the params file decides the project (see pipeline.apply_profile)
+    try:
+        root = repo_root()
+    except FileNotFoundError:
+        raise ParamsError(
+            f"no rmteacher project here: no dvc.yaml at or above {Path.cwd()}; run it inside "
+            "the repository"
+        ) from None
+    os.chdir(root)
+    if hasattr(args, "params") and given is None:
+        args.params = "params.yaml"
+
+
+def _dispatch(args) -> int:
     if args.command == "report":
         return run_report(args)
+    try:
+        if args.command in PROJECT_COMMANDS:
+            _enter_project(args)
+    except ParamsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.command == "verify":
         return run_verify(args)
     if args.command == "outcomes":
         return run_outcomes(args)
     try:
         if args.command == "run":
-            seconds = pipeline.run_stage(args.stage, args.params)
-            print(f"stage {args.stage}: done in {seconds:.1f} s")
+            lifeline.bind_to_parent()  # a stage never outlives its dvc
+            overrides = pipeline.parse_assignments(args.assignments)
+            seconds, folder = pipeline.run_stage(
+                args.stage, args.params, overrides=overrides, ignore_memory=args.ignore_memory
+            )
+            where = (
+                f"; outputs under {runs_where(folder)} (DVC's outputs untouched)" if folder else ""
+            )
+            print(f"stage {args.stage}: done in {seconds:.1f} s{where}")
         elif args.command == "check":
-            check_params_file(args.params, deep=args.deep)
-            # (this line is also the params_check stamp, an output every stage depends on)
+            groups = check_params_file(args.params, deep=args.deep)
+            for warning in pipeline.check_resources(groups, ignore_memory=args.ignore_memory):
+                print(warning, file=sys.stderr)
+            # (the line below is also the params_check stamp, an output every stage depends on)
             line = f"{args.params}: all {len(pipeline.stage_names())} stage groups are valid"
             if args.stamp:
                 Path(args.stamp).parent.mkdir(parents=True, exist_ok=True)
@@ -263,11 +362,19 @@ def main(argv: list[str] | None = None) -> int:
             print(line if args.deep else f"{line} (--deep also builds the seeded models)")
         elif args.command == "params" and args.write:
             print(f"wrote {pipeline.write_params(args.params)}")
+            written = pipeline.write_parameters_cells()
+            print(f"parameters cells: {len(written)} notebook(s) rewritten")
         elif args.command == "params":
-            if not pipeline.params_match_defaults(args.params):
-                print(f"{args.params} differs from the defaults", file=sys.stderr)
+            stale = pipeline.stale_parameters_cells()
+            if not pipeline.params_match_defaults(args.params) or stale:
+                what = [args.params] if not pipeline.params_match_defaults(args.params) else []
+                print(
+                    f"{', '.join(what + stale)} differ(s) from the defaults; run "
+                    "`rmteacher params --write`",
+                    file=sys.stderr,
+                )
                 return 1
-            print(f"{args.params} matches the defaults")
+            print(f"{args.params} and every notebook's parameters cell match the defaults")
         elif args.command == "profile":
             changes = pipeline.apply_profile(args.name, args.params)
             print(
@@ -289,3 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 130
     return 0
+
+
+def runs_where(folder: Path) -> str:
+
+    return runs.describe(folder, Path.cwd())

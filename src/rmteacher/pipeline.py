@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
 
+from rmteacher import resources
+from rmteacher.core import lifeline, progress, runs
+from rmteacher.core.hf import check_model_files, model_folders
 from rmteacher.core.params import (
     SHARED_GROUPS,
     STAGE_PARAMS,
@@ -33,7 +38,8 @@ from rmteacher.core.params import (
     load_params_file,
     shared_group,
 )
-from rmteacher.core.stage import StageOutputs, repo_root
+from rmteacher.core.stage import StageOutputs, parameters_cell, repo_root
+from rmteacher.lm.rm.specs import check_pipeline_rm_names
 
 # One parameter module per stage, in pipeline order (each stage's `run` is in
 # rmteacher.stages.<track>.<module>). They import nothing heavy, so `rmteacher check` is cheap.
@@ -87,10 +93,14 @@ INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # SIGTERM stops a stage lik
 
 
 def _not_after_interrupt(record: logging.LogRecord) -> bool:
-    return not _INTERRUPTED.is_set()
+    """Drops teardown records after an interrupt, and nbclient's "Kernel died ..." always: the
+    stage's own error line says that its kernel died."""
+    return not _INTERRUPTED.is_set() and not record.getMessage().startswith("Kernel died")
 
 
 def _interrupt(signum, frame):
+    """Every Ctrl-C, SIGTERM or parent-death signal raises (should library code swallow one, the
+    next still stops the stage); only the stage's own cleanup ignores them (see run_stage)."""
     _INTERRUPTED.set()
     raise KeyboardInterrupt
 
@@ -175,10 +185,23 @@ def stage_registry() -> dict[str, type[StageParams]]:
     return classes
 
 
-def stage_params(stage: str, path: str | Path = "params.yaml", deep: bool = False) -> StageParams:
+def stage_params(
+    stage: str,
+    path: str | Path = "params.yaml",
+    deep: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> StageParams:
     """The validated parameter group of one stage (`deep`: also the checks that build seeded
-    models, `StageParams.check_models`)."""
-    return _group_params(stage_registry(), load_params_file(path), stage, path, deep)
+    models, `StageParams.check_models`; `overrides`: keys set on top of the file's group, as
+    `rmteacher run --set` does)."""
+    data = load_params_file(path)
+    registry = stage_registry()
+    if overrides and stage in data and stage in registry:
+        shared = registry[stage].shared_keys()  # e.g. a policy-gradient setting lives in `pg`
+        data = {name: dict(group or {}) for name, group in data.items()}
+        for key, value in overrides.items():
+            data.setdefault(shared.get(key, stage), {})[key] = value
+    return _group_params(registry, data, stage, path, deep)
 
 
 def _group_params(
@@ -187,7 +210,12 @@ def _group_params(
     if stage not in registry:
         raise ParamsError(f"unknown stage '{stage}'; stages: {', '.join(registry)}")
     if stage not in data:
-        raise ParamsError(f"{path}: no group '{stage}' (stages: {', '.join(registry)})")
+        raise ParamsError(
+            f"{path}: no group '{stage}'; `rmteacher params --write` writes every group's defaults"
+        )
+    group = data[stage]
+    if group is not None and not isinstance(group, dict):
+        raise ParamsError(f"{path}: group '{stage}' must be a mapping, got {group!r}")
     try:
         params = registry[stage].from_groups(data, path)
         if deep:
@@ -199,72 +227,211 @@ def _group_params(
         raise ParamsError(" ".join(str(err).split())) from None
 
 
-def check_params_file(path: str | Path = "params.yaml", deep: bool = False) -> None:
-    """Validate every group; unknown top-level groups are errors too (`deep`: see
-    `stage_params`). The file is read once."""
+def check_params_file(
+    path: str | Path = "params.yaml", deep: bool = False
+) -> dict[str, StageParams]:
+    """Validate every group; unknown and missing groups are errors too (`deep`: see
+    `stage_params`). The file is read once. Returns {stage: validated params}."""
     registry = stage_registry()
     data = load_params_file(path)
     for group in data:
         if group not in registry and group not in SHARED_GROUPS:
             raise ParamsError(f"{path}: unknown group '{group}'; {_known(registry)}")
+    missing = [stage for stage in registry if stage not in data]
+    if missing:
+        raise ParamsError(
+            f"{path}: no group {', '.join(repr(m) for m in missing)} (dvc.yaml reads every "
+            "group); `rmteacher params --write` writes the defaults"
+        )
     for group in SHARED_GROUPS:
         shared_group(group, data, path)  # each shared group is validated whole
-    for stage in data:
-        if stage in registry:
-            _group_params(registry, data, stage, path, deep)
+    groups = {
+        stage: _group_params(registry, data, stage, path, deep)
+        for stage in data
+        if stage in registry
+    }
+    check_across_groups(groups)
+    return groups
 
 
 def _known(registry) -> str:
     return f"stages: {', '.join(registry)}; shared groups: {', '.join(SHARED_GROUPS)}"
 
 
+def check_across_groups(groups: dict[str, StageParams]) -> None:
+    """Rules that join groups: every pipeline RM a reward field names is built by rm_train and
+    rm_eval; sec42_pg trains only on RMs sec42_eval evaluated."""
+    check_pipeline_rm_names(groups)
+    if "sec42_pg" in groups and "sec42_eval" in groups:
+        evaluated = groups["sec42_eval"].reward_models
+        missing = [rm for rm in groups["sec42_pg"].reward_models if rm not in evaluated]
+        if missing:
+            raise ParamsError(
+                f"sec42_pg.reward_models: {', '.join(missing)} not in sec42_eval.reward_models "
+                "(the policy-gradient runs are normalised with sec42_eval's measurements)"
+            )
+
+
 def stage_names() -> list[str]:
     return list(stage_registry())
 
 
-def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
-    """Validate, then execute one stage's notebook; returns the wall time in seconds."""
-    root = repo_root()
-    params = stage_params(stage, root / params_path, deep=True)  # ParamsError before compute
-    outputs = StageOutputs(stage, root)
-    notebook, executed = outputs.notebook_path, outputs.executed_path
-    if not notebook.is_file():
-        raise ParamsError(f"stage '{stage}' has no notebook at {notebook.relative_to(root)}")
-    os.environ.update(OFFLINE_ENV)
-    executed.parent.mkdir(parents=True, exist_ok=True)
-    import papermill  # ~0.4 s: only when a stage runs, not for `rmteacher check`
+def parse_assignments(assignments: list[str] | None) -> dict[str, Any]:
+    """`--set key=value` pairs as {key: value}, each value read as YAML (as `dvc exp run -S`
+    reads it: `3`, `1e-3`, `[0, 1]`, `null`, `vader`)."""
 
-    start = time.perf_counter()
+    out = {}
+    for text in assignments or []:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"--set: expected KEY=VALUE, got '{text}'")
+        try:
+            out[key.strip()] = YAML(typ="safe", pure=True).load(value)
+        except YAMLError as err:
+            first = str(err).splitlines()[0]
+            raise ParamsError(f"--set {key.strip()}: not a YAML value ({first})") from None
+    return out
+
+
+class StageRun:
+    """Where one `rmteacher run` writes: in place when DVC runs it, else a scratch folder."""
+
+    def __init__(self, stage: str, root: Path, folder: Path | None):
+        self.stage, self.root, self.folder = stage, root, folder
+        self.outputs = StageOutputs(stage, folder or root)
+
+    def remove_partial(self) -> str:
+        """Remove what would look done; returns what was removed, for the message."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return f"its scratch folder {runs.describe(self.folder, self.root)} was removed"
+        self.outputs.executed_path.unlink(missing_ok=True)
+        self.outputs.metrics_path.unlink(missing_ok=True)
+        return "its executed notebook and metrics were removed"
+
+
+def check_stage_inputs(stage: str, root: Path) -> None:
+    """Every saved model among the stage's declared inputs (dvc.yaml deps) loads: its config,
+    tokenizer and weight headers parse (one line naming the folder, before any compute)."""
+    for dep in runs.stage_paths(root, stage, "deps"):
+        for folder in model_folders(root / dep):
+            try:
+                check_model_files(folder, f"stage {stage}")
+            except ValueError as err:
+                raise ParamsError(str(err)) from None
+
+
+def run_stage(
+    stage: str,
+    params_path: str | Path = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    ignore_memory: bool = False,
+) -> tuple[float, Path | None]:
+    """Validate, then execute one stage's notebook; returns the wall time in seconds and the
+    scratch folder it wrote to (None when DVC runs it and it wrote DVC's outputs).
+
+    Ctrl-C, SIGTERM or the death of the dvc that runs it stop it at any moment (the deep check,
+    kernel start, a cell, the tidying) with one line: the kernel is shut down and what would look
+    done is removed (StageInterrupted)."""
+    root = repo_root()
+    notebook = StageOutputs(stage, root).notebook_path
+    cells = 0
+    if notebook.is_file():
+        cells = 1 + sum(
+            c.get("cell_type") == "code" for c in json.loads(notebook.read_text())["cells"]
+        )
+    channel = Path(tempfile.mkstemp(prefix=f"rmteacher-progress-{stage}-", suffix=".jsonl")[1])
+    printer = progress.Printer(stage, channel, cells).start()
+    printer.phase = "checking the params and the models it reads"
     _INTERRUPTED.clear()
     for name in TEARDOWN_LOGGERS:
         logging.getLogger(name).addFilter(_not_after_interrupt)  # a no-op when already there
     previous = {signum: signal.signal(signum, _interrupt) for signum in INTERRUPT_SIGNALS}
+    run = None
+    try:
+        params = stage_params(stage, root / params_path, deep=True, overrides=overrides)
+        for warning in check_resources({stage: params}, ignore_memory=ignore_memory):
+            print(warning, file=sys.stderr)
+        if not notebook.is_file():
+            raise ParamsError(f"stage '{stage}' has no notebook at {notebook.relative_to(root)}")
+        check_stage_inputs(stage, root)
+        in_place = runs.writes_in_place(stage, root)
+        if overrides and runs.under_dvc(stage, root):
+            raise ParamsError(
+                "--set: DVC runs this stage from params.yaml; change the file or use "
+                "`dvc exp run -S` instead"
+            )
+        folder = None
+        if not in_place:
+            data = params.into_groups(load_params_file(root / params_path))
+            folder = runs.make_scratch(root, stage, data[stage], data)
+        run = StageRun(stage, root, folder)
+        seconds = _execute(run, params, printer, channel)
+        return seconds, folder
+    except KeyboardInterrupt:
+        for signum in INTERRUPT_SIGNALS:  # a second Ctrl-C does not cut the cleanup short
+            signal.signal(signum, signal.SIG_IGN)
+        removed = run.remove_partial() if run else "nothing was written"
+        why = lifeline.lost_parent()
+        raise StageInterrupted(
+            f"stage '{stage}' " + (f"stopped: {why}" if why else "interrupted") + f"; {removed}"
+        ) from None
+    finally:
+        printer.stop()
+        channel.unlink(missing_ok=True)
+        os.environ.pop(progress.CHANNEL, None)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _execute(run: StageRun, params: StageParams, printer, channel: Path) -> float:
+    """papermill: the notebook into the run's executed notebook, with the validated group."""
+    outputs, where = run.outputs, run.folder or run.root
+    executed = outputs.executed_path
+    os.environ.update(OFFLINE_ENV)
+    os.environ[progress.CHANNEL] = str(channel)
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    printer.phase = "starting the kernel"
+    import papermill  # ~0.4 s: only when a stage runs, not for `rmteacher check`
+    from nbclient.exceptions import DeadKernelError
+
+    start = time.perf_counter()
+    printer.phase = "running the notebook"
     try:
         papermill.execute_notebook(
-            str(notebook),
+            str(outputs.notebook_path),
             str(executed),
             parameters={"params": params.to_dict()},
             kernel_name="python3",
             progress_bar=False,
-            cwd=str(root),
+            cwd=str(where),
             kernel_manager_class=_kernel_manager_class(),
         )
     except papermill.PapermillExecutionError as err:
         outputs.metrics_path.unlink(missing_ok=True)  # nothing half-finished looks done
         raise StageFailed(
-            f"stage '{stage}' failed ({err.ename}: {err.evalue}); see {executed.relative_to(root)}"
+            f"stage '{run.stage}' failed ({err.ename}: {err.evalue}); see "
+            f"{runs.describe(executed, run.root).rstrip('/')}"
         ) from None
-    except KeyboardInterrupt:
-        executed.unlink(missing_ok=True)  # the kernel is shut down; nothing looks complete
-        outputs.metrics_path.unlink(missing_ok=True)
-        raise StageInterrupted(
-            f"stage '{stage}' interrupted; its executed notebook and metrics were removed"
+    except DeadKernelError:
+        if _INTERRUPTED.is_set():
+            raise KeyboardInterrupt from None
+        removed = run.remove_partial()
+        raise StageFailed(
+            f"stage '{run.stage}' failed: its kernel died (killed from outside, often by the "
+            f"system for lack of memory; `rmteacher check` estimates it); {removed}"
         ) from None
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    tidy_executed(executed, root)
+    printer.phase = "tidying the executed notebook"
+    tidy_executed(executed, where)
     return time.perf_counter() - start
+
+
+def check_resources(groups: dict[str, StageParams], ignore_memory: bool = False) -> list[str]:
+    """Refuse (ParamsError) a group whose estimated peak memory exceeds this machine's available
+    memory, unless `ignore_memory` (or RMTEACHER_IGNORE_MEMORY=1); return warnings for groups
+    whose estimated work is far beyond the default profile's."""
+    ignore = ignore_memory or os.environ.get(resources.IGNORE_ENV, "") not in ("", "0")
+    return resources.check(groups, ignore_memory=ignore)
 
 
 UNIT_STAGES = ("rloo",)  # stages whose runs are DVC-cached units (dvc.yaml's matrix stages)
@@ -400,6 +567,50 @@ def params_match_defaults(path: str | Path = "params.yaml") -> bool:
         {**group_defaults(cls), **(data[name] or {})} == group_defaults(cls)
         for name, cls in groups.items()
     )
+
+
+def _parameters_cell_sources() -> dict[Path, list[str]]:
+    """{notebook: the source lines its parameters cell should hold}, from the dataclasses."""
+    root = repo_root()
+    out = {}
+    for stage, cls in stage_registry().items():
+        text = parameters_cell(cls)
+        lines = text.splitlines(keepends=True)
+        out[StageOutputs(stage, root).notebook_path] = lines
+    return out
+
+
+def _tagged_parameters_cell(nb: dict) -> dict | None:
+    tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    return tagged[0] if len(tagged) == 1 else None
+
+
+def write_parameters_cells() -> list[Path]:
+    """Rewrite every stage notebook's parameters cell from its dataclass (nothing else of the
+    notebook changes); returns the notebooks rewritten."""
+    written = []
+    for path, lines in _parameters_cell_sources().items():
+        if not path.is_file():
+            continue
+        nb = json.loads(path.read_text())
+        cell = _tagged_parameters_cell(nb)
+        if cell is None:
+            raise ParamsError(f"{path}: expected exactly one cell tagged 'parameters'")
+        if cell["source"] != lines:
+            cell["source"] = lines
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+            written.append(path)
+    return written
+
+
+def stale_parameters_cells() -> list[str]:
+    """Notebooks whose parameters cell differs from what their dataclass generates."""
+    stale = []
+    for path, lines in _parameters_cell_sources().items():
+        cell = _tagged_parameters_cell(json.loads(path.read_text())) if path.is_file() else None
+        if cell is None or cell["source"] != lines:
+            stale.append(str(path.relative_to(repo_root())))
+    return stale
 
 
 def load_profile(name: str, profiles_dir: Path) -> dict[str, dict[str, Any]]:

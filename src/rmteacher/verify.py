@@ -15,8 +15,10 @@ revision (default HEAD), under a tolerance stated per kind of value:
   one (`x_low`/`x_high` beside `x`, or `<claim>_low`/`_high` beside `<claim>_value`), else
   0.05 * max(|a|, |b|) + 0.02.
 
-A metric present on one side only is reported as missing or new. The table lists every value
-outside its tolerance; the last line says `reproduced` or `differs`.
+A metric present on one side only is reported as missing or new. A whole file missing on either
+side, unreadable or unparseable is an `error:` line before the table (it cannot be compared, so
+the run is `not verified`). The table lists every value outside its tolerance; the last line says
+`reproduced`, `differs` or `not verified`.
 """
 
 from __future__ import annotations
@@ -158,21 +160,69 @@ def committed_text(root: Path, relative: str, revision: str) -> str | None:
     return result.stdout if result.returncode == 0 else None
 
 
-def verify(root: Path, revision: str = "HEAD") -> tuple[list[Difference], int]:
-    """(differences, number of files compared) between metrics/ now and at `revision`."""
-    files = sorted((root / paths.METRICS).glob("*.json")) + sorted(
+def committed_files(root: Path, revision: str) -> list[str]:
+    """The metrics files (top level of metrics/, JSON and CSV) tracked at `revision`."""
+    result = subprocess.run(
+        ["git", "ls-tree", "--name-only", f"{revision}:{paths.METRICS.as_posix()}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    names = result.stdout.split() if result.returncode == 0 else []
+    return [f"{paths.METRICS.as_posix()}/{n}" for n in names if n.endswith((".json", ".csv"))]
+
+
+def _parse_problem(relative: str, text: str) -> str | None:
+    """Why a metrics file's text cannot be compared, or None when it parses."""
+    try:
+        if relative.endswith(".json"):
+            if not isinstance(json.loads(text), dict):
+                return "not a JSON object of metrics"
+        else:
+            _csv_records(text)
+    except json.JSONDecodeError as err:
+        return f"not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+    except Exception as err:  # pandas' parser errors have no common base class
+        return f"not a readable CSV table ({type(err).__name__}: {str(err).splitlines()[0]})"
+    return None
+
+
+def verify(root: Path, revision: str = "HEAD") -> tuple[list[Difference], list[str], int]:
+    """(differences, problems, number of files compared) between metrics/ now and at
+    `revision`. A problem is one line about a whole file: missing on either side, unreadable or
+    unparseable; such a file is not compared value by value."""
+    here = sorted((root / paths.METRICS).glob("*.json")) + sorted(
         (root / paths.METRICS).glob("*.csv")
     )
-    differences, compared = [], 0
-    for path in files:
-        relative = path.relative_to(root).as_posix()
-        old = committed_text(root, relative, revision)
-        if old is None:
-            differences.append(Difference(relative, "(file)", None, "present", None, "new"))
+    present = {path.relative_to(root).as_posix(): path for path in here}
+    committed = set(committed_files(root, revision))
+    differences, problems, compared = [], [], 0
+    for relative in sorted(committed - set(present)):
+        problems.append(
+            f"{relative}: missing here but committed at {revision} (a stage that was "
+            "interrupted, failed or never ran?)"
+        )
+    for relative, path in present.items():
+        if relative not in committed:
+            problems.append(
+                f"{relative}: not in {revision}, so there is nothing to compare it with"
+            )
+            continue
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            problems.append(f"{relative}: unreadable ({type(err).__name__})")
+            continue
+        old = committed_text(root, relative, revision) or ""
+        bad = _parse_problem(relative, text)
+        if bad is None and _parse_problem(relative, old) is not None:
+            bad = f"the version at {revision} is {_parse_problem(relative, old)}"
+        if bad is not None:
+            problems.append(f"{relative}: {bad}")
             continue
         compared += 1
-        differences.extend(compare_file(relative, old, path.read_text()))
-    return differences, compared
+        differences.extend(compare_file(relative, old, text))
+    return differences, problems, compared
 
 
 def _show(value) -> str:
@@ -181,9 +231,15 @@ def _show(value) -> str:
     return "—" if value is None else str(value)
 
 
-def report(differences: list[Difference], compared: int, revision: str) -> str:
-    """The table of values outside tolerance and the final line."""
-    lines = []
+def report(
+    differences: list[Difference],
+    compared: int,
+    revision: str,
+    problems: list[str] | tuple = (),
+) -> str:
+    """The file problems (one line each), the table of values outside tolerance and the final
+    line: `reproduced` only when every file was compared and every value is within tolerance."""
+    lines = [f"error: {problem}" for problem in problems]
     flipped = [d for d in differences if d.kind == "verdict"]
     if differences:
         lines.append("| file | value | committed | now | tolerance | kind |")
@@ -194,9 +250,10 @@ def report(differences: list[Difference], compared: int, revision: str) -> str:
                 f"| {d.source} | {d.key} | {_show(d.committed)} | {_show(d.current)} | {tol} "
                 f"| {d.kind} |"
             )
-    verdict = "reproduced" if not differences else "differs"
+    verdict = "not verified" if problems else ("differs" if differences else "reproduced")
     lines.append(
         f"{verdict}: {compared} metrics files compared with {revision}; "
-        f"{len(differences)} value(s) outside tolerance, {len(flipped)} verdict(s) flipped"
+        + (f"{len(problems)} file(s) missing or unreadable; " if problems else "")
+        + f"{len(differences)} value(s) outside tolerance, {len(flipped)} verdict(s) flipped"
     )
     return "\n".join(lines)

@@ -3,13 +3,20 @@ params.yaml's), and `finish` writes plain-JSON metrics and plot data and glues e
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.core.stage import Stage, open_stage, plain
+from rmteacher.core.stage import (
+    Stage,
+    notebook_overrides,
+    open_stage,
+    parameters_cell,
+    plain,
+)
 
 
 @dataclass(frozen=True)
@@ -23,10 +30,24 @@ class ToyParams(StageParams):
 
 @pytest.fixture
 def repo(tmp_path, monkeypatch):
+    """A project whose toy stage DVC is running (the environment DVC gives a stage command), so
+    open_stage writes in place."""
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     (tmp_path / "params.yaml").write_text("toy_stage_for_tests:\n  seed: 7\n")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DVC_STAGE", ToyParams.STAGE)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def by_hand(repo, monkeypatch):
+    """The same project, the notebook run by hand (papermill or Jupyter): no DVC environment."""
+    monkeypatch.delenv("DVC_STAGE")
+    monkeypatch.delenv("DVC_ROOT")
+    (repo / "metrics").mkdir()
+    (repo / "metrics" / "toy_stage_for_tests.json").write_text('{"committed": 1}\n')
+    return repo
 
 
 def test_open_stage_validates_the_injected_group(repo):
@@ -40,6 +61,75 @@ def test_open_stage_validates_the_injected_group(repo):
 
 def test_open_stage_by_hand_reads_params_yaml(repo):
     assert open_stage(ToyParams).params.seed == 7
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"DVC_STAGE": "another_stage"}, {"DVC_STAGE": ToyParams.STAGE, "DVC_ROOT": "/elsewhere"}],
+    ids=["no-dvc", "dvc-runs-another-stage", "dvc-runs-another-repository"],
+)
+def test_a_run_dvc_does_not_make_writes_a_scratch_folder_and_says_where(
+    by_hand, monkeypatch, capsys, env
+):
+    """Papermill or Jupyter by hand (or DVC running something else): the stage's writes go to
+    runs/<stage>/<time>-<hash>/, which holds a params.yaml of the group it ran with and links to
+    the rest of the project; DVC's outputs keep their bytes; the run says where it wrote."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    stage = open_stage(ToyParams, None, namespace={"seed": 5})
+    stage.finish({"x": 1.0})
+    (folder,) = (by_hand / "runs" / ToyParams.STAGE).iterdir()
+    assert Path.cwd() == folder and stage.outputs.root == folder
+    assert json.loads((folder / "metrics" / "toy_stage_for_tests.json").read_text()) == {"x": 1.0}
+    assert (by_hand / "metrics" / "toy_stage_for_tests.json").read_text() == '{"committed": 1}\n'
+    assert "seed: 5" in (folder / "params.yaml").read_text()
+    assert (folder / "dvc.yaml").resolve() == by_hand / "dvc.yaml"
+    said = capsys.readouterr().out
+    assert f"writes under runs/{ToyParams.STAGE}/{folder.name}/" in said
+
+
+@pytest.mark.parametrize(
+    "namespace, assigned, injected, expected",
+    [
+        ({"seed": 5, "scales": None}, {"seed", "scales", "params"}, set(), {"seed": 5}),
+        ({"seed": 0}, {"seed", "params"}, {"seed"}, {"seed": 0}),  # injected, equal to default
+        ({"scales": "[0.5, 4]"}, {"scales"}, {"scales"}, {"scales": [0.5, 4]}),
+        ({"seed": None, "scales": None}, {"seed", "scales"}, set(), {}),
+    ],
+    ids=["edited-cell", "injected-default-value", "injected-text-list", "nothing-set"],
+)
+def test_notebook_overrides_take_every_injected_name_and_every_edited_key(
+    namespace, assigned, injected, expected
+):
+    assert notebook_overrides(ToyParams, namespace, assigned, injected) == expected
+
+
+@pytest.mark.parametrize("name, nearest", [("sed", "seed"), ("scale", "scales"), ("x", "seed")])
+def test_an_injected_name_that_is_no_key_is_one_line_naming_the_nearest_key(name, nearest):
+    with pytest.raises(ParamsError) as caught:
+        notebook_overrides(ToyParams, {name: 1}, {name, "params"}, {name})
+    message = str(caught.value)
+    assert f"'{name}' is not a parameter of this stage (nearest: '{nearest}')" in message
+    assert "\n" not in message and caught.value._render_traceback_() == [f"ParamsError: {message}"]
+
+
+def test_the_parameters_cell_lists_every_key_of_the_dataclass_at_none():
+    """What `rmteacher params --write` writes into a stage notebook: papermill's parser sees
+    every key (so `-p KEY VALUE` is no 'unknown parameter'), each None, the default in a comment."""
+    from papermill.translators import PythonTranslator
+
+    source = parameters_cell(ToyParams)
+    namespace: dict = {}
+    exec(source, namespace)
+    assert {k: v for k, v in namespace.items() if not k.startswith("__")} == {
+        "params": None,
+        "seed": None,
+        "scales": None,
+    }
+    inspected = {p.name: p for p in PythonTranslator.inspect({"source": source})}
+    assert set(inspected) == {"params", "seed", "scales"}
+    assert inspected["scales"].inferred_type_name == "list[float]"
+    assert "default [1.0, 2.0]" in inspected["scales"].help
 
 
 def test_finish_writes_plain_sorted_metrics_and_plot_data(repo, capsys):

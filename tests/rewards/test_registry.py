@@ -19,14 +19,25 @@ def test_vader_is_registered_and_scores_sentiment():
     assert scores[0] > 0.5 and scores[1] < -0.3 and scores[2] == 0.0
 
 
-def test_registered_and_imported_scorers(monkeypatch):
+def test_registered_and_imported_scorers(monkeypatch, tmp_path):
+    """A registered factory builds the reward; an imported `module:function` is the reward,
+    called as f(prompts, responses). (This test used to import the factory `_length` as a
+    reward and check only that it is callable: called per batch it raises, so the check of a
+    plug-in's signature now refuses it.)"""
+
     @register_scorer("test_exclaim")
     def _factory():
         return lambda prompts, responses: [r.count("!") for r in responses]
 
     assert load_reward("test_exclaim")(["a", "b"], ["!!", "."]).tolist() == [2.0, 0.0]
-    imported = load_reward("rmteacher.rewards.registry:_length")
-    assert callable(imported.fn)  # the factory itself is a callable; it is called per batch
+    (tmp_path / "plugin_rewards.py").write_text(
+        "def questions(prompts, responses):\n    return [r.count('?') for r in responses]\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    imported = load_reward("plugin_rewards:questions")
+    assert imported(["a", "b"], ["??", "."]).tolist() == [2.0, 0.0]
+    with pytest.raises(ValueError, match=r"takes \(\).*called as f\(prompts, responses\)"):
+        load_reward("rmteacher.rewards.registry:_length")
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,8 @@ def check_model_source(spec: str, what: str, *, kind: str = "causal-lm") -> None
         config = path / "config.json"
         if not config.is_file():
             raise ValueError(f"{what}: {spec} has no config.json, so it is not a saved model")
-        archs = json.loads(config.read_text()).get("architectures") or []
+        check_model_files(path, what)
+        archs = _read_json(config, what).get("architectures") or []
         suffixes = {
             "causal-lm": ("ForCausalLM", "LMHeadModel"),
             "seq-cls": ("ForSequenceClassification",),
@@ -98,9 +99,107 @@ TOKENIZER_FILES = (
 
 def _read_json(path: Path, what: str) -> dict:
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{what}: cannot read {path} ({type(err).__name__})") from None
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        detail = f": {err}" if isinstance(err, json.JSONDecodeError) else ""
+        raise ValueError(
+            f"{what}: {path} is not valid JSON ({type(err).__name__}{detail})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what}: {path} holds a {type(data).__name__}, not a JSON object")
+    return data
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on the JSON header
+
+
+def check_safetensors(path: Path, what: str) -> None:
+    """The file's header parses and the file holds every byte the header describes (a truncated
+    or zeroed file fails here, before any model is built)."""
+    size = path.stat().st_size
+    with path.open("rb") as stream:
+        head = stream.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else 0
+        if not 0 < length <= min(MAX_HEADER_BYTES, size - 8):
+            raise ValueError(
+                f"{what}: {path} is not a readable safetensors file ({size} bytes; its header "
+                "is missing, zeroed or cut off)"
+            )
+        try:
+            header = json.loads(stream.read(length))
+            ends = [
+                int(info["data_offsets"][1])
+                for key, info in header.items()
+                if key != "__metadata__"
+            ]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+            raise ValueError(f"{what}: {path} has a corrupt safetensors header") from None
+    needed = 8 + length + max(ends, default=0)
+    if size < needed:
+        raise ValueError(f"{what}: {path} is truncated ({size} of {needed} bytes)")
+
+
+def _check_weight_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise ValueError(f"{what}: {path} is missing")
+    if path.suffix == ".safetensors":
+        check_safetensors(path, what)
+        return
+    import zipfile  # torch.save's format: the central directory sits at the end
+
+    with path.open("rb") as stream:
+        is_zip = stream.read(4) == b"PK\x03\x04"
+    if is_zip and not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{what}: {path} is truncated or corrupt (its zip directory is unreadable)"
+        )
+    if path.stat().st_size == 0 or (not is_zip and not path.read_bytes()[:2].startswith(b"\x80")):
+        raise ValueError(f"{what}: {path} is not a saved torch state (empty or zeroed)")
+
+
+def check_model_files(folder: str | Path, what: str) -> None:
+    """A saved model folder loads: config.json, every JSON tokenizer file and every weight file
+    (or shard) parse, the weights' headers agree with their sizes. One line naming the file and
+    what is wrong with it; reads headers only."""
+    folder = Path(folder)
+    _read_json(folder / "config.json", what)
+    for name in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "special_tokens_map.json",
+    ):
+        if (folder / name).is_file():
+            _read_json(folder / name, what)
+    for name in INDEX_FILES:
+        if (folder / name).is_file():
+            shards = set(_read_json(folder / name, what).get("weight_map", {}).values())
+            for shard in sorted(shards):
+                _check_weight_file(folder / shard, what)
+            return
+    present = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
+    if not present:
+        raise ValueError(f"{what}: {folder} has no weights ({', '.join(WEIGHT_FILES)})")
+    for path in present:
+        _check_weight_file(path, what)
+
+
+def model_folders(path: Path, depth: int = 3) -> list[Path]:
+    """Saved model folders (a config.json beside weights or a tokenizer) at or below `path`."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    beside = WEIGHT_FILES + INDEX_FILES + TOKENIZER_FILES
+    if (path / "config.json").is_file() and any((path / n).is_file() for n in beside):
+        return [path]
+    if depth == 0:
+        return []
+    found = []
+    for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink()):
+        found += model_folders(child, depth - 1)
+    return found
 
 
 def check_tokenizer_files(spec: str, what: str) -> None:

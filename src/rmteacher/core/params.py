@@ -25,15 +25,32 @@ from ruamel.yaml.error import YAMLError
 class ParamsError(ValueError):
     """A bad parameter; the message is one line naming the stage and key."""
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython (a notebook run by papermill or by hand) shows it: the one line, no
+        frames, so papermill's error and the executed notebook say only what is wrong."""
+        return [f"ParamsError: {self}"]
+
 
 def param(
-    default, doc: str, *, ge=None, gt=None, le=None, lt=None, choices=None, may_be_empty=False
+    default,
+    doc: str,
+    *,
+    ge=None,
+    gt=None,
+    le=None,
+    lt=None,
+    choices=None,
+    may_be_empty=False,
+    reward=None,
 ):
     """A dataclass field with a default, a doc string and validation bounds. For tuple fields the
     bounds and choices apply to each element, and the list must not be empty unless
-    `may_be_empty`."""
+    `may_be_empty`. `reward` marks a field whose values name rewards ('spec': a reward spec;
+    'rm': a pipeline RM's name or a reward spec; 'name': a pipeline RM's name): the stage's
+    `check` passes every such field to the one reward check, `lm.rm.specs.check_reward_fields`."""
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
     meta["may_be_empty"] = may_be_empty
+    meta["reward"] = reward
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -156,6 +173,17 @@ class StageParams(ParamGroup):
             values |= {key: getattr(settings, key) for key, g in keys.items() if g == name}
         return cls.from_mapping(values)
 
+    def into_groups(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A params file's groups (`data`) with this stage's values written back: its own fields
+        in its group, each shared field in its shared group (`from_groups` reads them back)."""
+        out = {name: dict(group or {}) for name, group in data.items()}
+        keys = self.shared_keys()
+        values = self.to_dict()
+        out[self.STAGE] = {k: v for k, v in values.items() if k not in keys}
+        for key, group in keys.items():
+            out.setdefault(group, {})[key] = values[key]
+        return out
+
 
 def shared_group(name: str, data: Mapping[str, Any], path: str | Path = "params.yaml"):
     """The validated shared group `name` of a params file's groups (missing: the defaults)."""
@@ -236,9 +264,13 @@ def load_params_file(path: str | Path = "params.yaml") -> dict[str, Any]:
     if not path.is_file():
         raise ParamsError(f"{path}: no such params file")
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+        data = YAML(typ="safe", pure=True).load(path.read_text())
     except YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ParamsError(f"{path}: cannot read it ({type(err).__name__})") from None
+    if data is None:
+        raise ParamsError(f"{path}: empty; `rmteacher params --write` writes the defaults")
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of stage groups")
     return data

@@ -11,8 +11,13 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import difflib
 import json
 import math
+import os
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +25,11 @@ from typing import Any
 
 import numpy as np
 from myst_nb import glue as myst_glue
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
-from rmteacher.core import paths
-from rmteacher.core.params import StageParams, load_params_file
+from rmteacher.core import paths, progress, runs
+from rmteacher.core.params import ParamsError, StageParams, load_params_file
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -151,20 +158,159 @@ class Stage:
         return pd.Series(plain(dict(metrics)), name="value", dtype=object).to_frame()
 
 
+PARAMETERS_MARKER = "# Parameters of stage"  # first words of every notebook's parameters cell
+PAPERMILL_HEADER = "# Parameters"  # the first line of the cell papermill injects after it
+
+
+def parameters_cell(params_cls: type[StageParams]) -> str:
+    """The source of a stage notebook's `parameters` cell, generated from its dataclass: every
+    key, None by default (None keeps params.yaml's value), its type and its default as a comment,
+    so `papermill --help-notebook` lists them and `-p KEY VALUE` sets one."""
+    hints = typing.get_type_hints(params_cls)
+    lines = [
+        f"{PARAMETERS_MARKER} {params_cls.STAGE} ({params_cls.__name__}; `rmteacher params "
+        "--write` regenerates",
+        "# this cell). `papermill NB OUT -p KEY VALUE` sets a key for one run, as does replacing",
+        "# a None below; a key left at None keeps its params.yaml value. DVC and `rmteacher run`",
+        "# inject the whole validated group as `params`. A run DVC does not make writes under",
+        "# runs/<stage>/, never DVC's outputs.",
+        "params = None",
+    ]
+    for item in dataclasses.fields(params_cls):
+        default = params_cls().to_dict()[item.name]
+        lines.append(f"{item.name}: {_annotation(hints[item.name])} = None  # default {default!r}")
+    return "\n".join(lines)
+
+
+def _annotation(tp: Any) -> str:
+    """A type name papermill's parameter parser reads (no unions: optional fields show their
+    base type; the comment shows None when it is the default)."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) is tuple:
+        return f"list[{args[0].__name__}]"
+    if args:  # X | None
+        return _annotation(args[0])
+    return tp.__name__
+
+
+def _cell_names(source: str) -> list[str]:
+    """Names a cell assigns at its top level (what papermill injects is plain assignments)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def _notebook_inputs() -> tuple[dict, set[str] | None, set[str]]:
+    """In a notebook kernel: (its namespace, the names its last-run parameters cell and any
+    cell papermill injected after it assign, the names injected); outside IPython or before any
+    parameters cell ran: ({}, None, set())."""
+    try:
+        from IPython import get_ipython  # only inside a kernel; absent elsewhere
+    except ImportError:
+        return {}, None, set()
+    shell = get_ipython()
+    if shell is None:
+        return {}, None, set()
+    history = list(shell.history_manager.input_hist_raw)
+    starts = [i for i, cell in enumerate(history) if cell.lstrip().startswith(PARAMETERS_MARKER)]
+    if not starts:
+        return dict(shell.user_ns), None, set()
+    assigned, injected = set(_cell_names(history[starts[-1]])), set()
+    for cell in history[starts[-1] + 1 :]:
+        if cell.lstrip().split("\n", 1)[0].strip() == PAPERMILL_HEADER:
+            injected |= set(_cell_names(cell))
+    return dict(shell.user_ns), assigned | injected, injected
+
+
+def notebook_overrides(
+    params_cls: type[StageParams],
+    namespace: Mapping[str, Any],
+    assigned: set[str] | None = None,
+    injected: set[str] = frozenset(),
+) -> dict[str, Any]:
+    """The keys a notebook run sets: every name papermill injected (whatever its value) and every
+    key of the parameters cell not left at None. A name that is no key of the stage is an error
+    naming the nearest key; a text value for a list or number key is read as YAML (papermill's
+    `-p seeds "[0, 1]"`)."""
+    keys = [f.name for f in dataclasses.fields(params_cls)]
+    unknown = sorted((assigned or set()) - set(keys) - {"params"})
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], keys, n=1, cutoff=0.0)
+        raise ParamsError(
+            f"{params_cls.STAGE}: '{unknown[0]}' is not a parameter of this stage (nearest: "
+            f"'{close[0]}'); its keys: {', '.join(keys)}"
+        )
+    candidates = keys if assigned is None else [k for k in keys if k in assigned]
+    overrides = {
+        key: namespace[key]
+        for key in candidates
+        if key in namespace and (key in injected or namespace[key] is not None)
+    }
+    return {key: value_from_text(params_cls, key, value) for key, value in overrides.items()}
+
+
+def value_from_text(params_cls: type[StageParams], key: str, value: Any) -> Any:
+    """`value` as the key's type reads it: text given for a list, number or boolean key is
+    parsed as YAML (`[0, 1]`, `1e-3`, `true`); anything else is returned as it is."""
+    hint = typing.get_type_hints(params_cls).get(key)
+    optional = [a for a in typing.get_args(hint) if a is not type(None)]
+    takes_text = hint is str or (typing.get_origin(hint) is not tuple and optional == [str])
+    if not isinstance(value, str) or takes_text:
+        return value
+
+    try:
+        return YAML(typ="safe", pure=True).load(value)
+    except YAMLError:
+        return value
+
+
 def open_stage(
     params_cls: type[StageParams],
     injected: Mapping[str, Any] | None = None,
     root: Path | None = None,
+    namespace: Mapping[str, Any] | None = None,
 ) -> Stage:
-    """Open a stage from its notebook: validate the params group papermill injected (or, when
-    the notebook runs by hand, params.yaml's group), set the plot theme, return the Stage."""
-    outputs = StageOutputs(params_cls.STAGE, root)
-    if injected is None:
-        params = params_cls.from_groups(load_params_file(outputs.root / "params.yaml"))
+    """Open a stage from its notebook: validate its params, decide where it writes, set the plot
+    theme, return the Stage.
+
+    The params: the group DVC or `rmteacher run` injected as `params`, else params.yaml's group,
+    with every key the notebook itself sets (papermill `-p KEY VALUE`, a line of the parameters
+    cell) on top; an injected name that is no key of the stage is a one-line error. In a kernel
+    the notebook's namespace and history are read from IPython (`namespace` gives one directly).
+
+    Where: in place when DVC runs the stage (or the run already sits in a scratch folder), else
+    a new scratch folder runs/<stage>/<time>-<hash>/ that becomes the working directory (see
+    `rmteacher.core.runs`); a line says so."""
+    if namespace is None:
+        namespace, assigned, names_injected = _notebook_inputs()
     else:
-        params = params_cls.from_mapping(injected)
+        assigned, names_injected = None, set()
+    overrides = notebook_overrides(params_cls, namespace, assigned, names_injected)
+    start = Path(root) if root is not None else repo_root()
+    if injected is None:
+        base = params_cls.from_groups(load_params_file(start / "params.yaml")).to_dict()
+    else:
+        base = dict(injected)
+    params = params_cls.from_mapping({**base, **overrides})
+    if not runs.writes_in_place(params_cls.STAGE, start):
+        data = params.into_groups(load_params_file(start / "params.yaml"))
+        folder = runs.make_scratch(start, params_cls.STAGE, data[params_cls.STAGE], data)
+        where = runs.describe(folder, start)
+        os.chdir(folder)
+        start = folder
+        print(
+            f"{params_cls.STAGE}: not run by DVC, so this run writes under {where} "
+            "(DVC's outputs are untouched)"
+        )
+    progress.start_reporter()
     # seaborn (~1.4 s): `rmteacher check` imports this module and must not load it
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid")
-    return Stage(params, outputs)
+    return Stage(params, StageOutputs(params_cls.STAGE, start))

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -62,6 +64,20 @@ def _import_callable(spec: str, what: str) -> ScoreFn:
     return fn
 
 
+def _check_signature(fn, spec: str, what: str) -> None:
+    """A plug-in reward is called as f(prompts, responses): refuse one that cannot be."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: trust it
+        return
+    try:
+        signature.bind(["prompt"], ["response"])
+    except TypeError:
+        raise ValueError(
+            f"{what}: '{spec}' takes {signature}, but a reward is called as f(prompts, responses)"
+        ) from None
+
+
 def names_a_function(spec: str) -> bool:
     """Whether a spec is a `package.module:function` path (not a scorer name, not a path)."""
     return ":" in spec and not Path(spec).exists()
@@ -89,18 +105,17 @@ def check_reward_spec(spec: str, what: str = "reward") -> None:
         check_scorer_installed(spec, what)
         return
     if names_a_function(spec):
-        _import_callable(spec, what)
+        _check_signature(_import_callable(spec, what), spec, what)
         return
-    try:
-        check_model_source(spec, what, kind="seq-cls")
-        check_reward_model_dir(spec, what)
-    except ValueError as err:
-        if not Path(spec).exists() and "/" not in spec:
-            known = ", ".join(sorted(SCORERS))
-            raise ValueError(
-                f"{what}: '{spec}' is neither a registered scorer ({known}) nor a model path"
-            ) from None
-        raise err
+    if not Path(spec).exists() and "/" not in spec:  # a Hub id has the form org/name
+        known = ", ".join(sorted(SCORERS))
+        close = difflib.get_close_matches(spec, list(SCORERS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(
+            f"{what}: '{spec}' is neither a registered scorer ({known}) nor a model path{hint}"
+        )
+    check_model_source(spec, what, kind="seq-cls")
+    check_reward_model_dir(spec, what)
 
 
 class RewardError(FloatingPointError, ValueError):

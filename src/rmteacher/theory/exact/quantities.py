@@ -95,6 +95,9 @@ def best_of_n_expected_reward(
     return float(np.sum(prob_max * gold_given_level))
 
 
+MC_CHUNK_CELLS = 2**22  # trials x n drawn at once: memory stays bounded for any n_trials
+
+
 def best_of_n_monte_carlo(
     pi: np.ndarray,
     reward_rm: np.ndarray,
@@ -103,7 +106,29 @@ def best_of_n_monte_carlo(
     n_trials: int,
     rng: np.random.Generator,
 ) -> tuple[float, float]:
-    """Monte Carlo estimate of Best-of-N E[r_G] with its standard error (uniform tie-breaking)."""
+    """Monte Carlo estimate of Best-of-N E[r_G] with its standard error (uniform tie-breaking).
+    Trials are drawn in chunks of at most MC_CHUNK_CELLS / n (one chunk, the same draws, when
+    they fit), their means and squared deviations combined exactly (Chan et al.)."""
+    per_chunk = max(1, MC_CHUNK_CELLS // n)
+    count, mean, m2 = 0, 0.0, 0.0
+    for start in range(0, n_trials, per_chunk):
+        values = _best_of_n_draws(
+            pi, reward_rm, reward_gold, n, min(per_chunk, n_trials - start), rng
+        )
+        size, chunk_mean = values.size, float(values.mean())
+        chunk_m2 = float(((values - chunk_mean) ** 2).sum())
+        delta = chunk_mean - mean
+        total = count + size
+        mean += delta * size / total
+        m2 += chunk_m2 + delta**2 * count * size / total
+        count = total
+    if count == n_trials <= per_chunk:  # a single chunk: exactly numpy's mean and std
+        return float(values.mean()), float(values.std(ddof=1) / np.sqrt(n_trials))
+    return mean, float(np.sqrt(m2 / (count - 1)) / np.sqrt(count))
+
+
+def _best_of_n_draws(pi, reward_rm, reward_gold, n: int, n_trials: int, rng) -> np.ndarray:
+    """r_G of the RM's choice among n samples of pi, for n_trials independent trials."""
     samples = rng.choice(pi.size, size=(n_trials, n), p=pi)
     rm_values = reward_rm[samples] + 0.0
     best = rm_values.max(axis=1, keepdims=True)
@@ -111,5 +136,4 @@ def best_of_n_monte_carlo(
     # Uniform tie-breaking: random keys, keep the largest key among the maximizers.
     keys = np.where(is_best, rng.random(samples.shape), -1.0)
     chosen = samples[np.arange(n_trials), keys.argmax(axis=1)]
-    values = reward_gold[chosen]
-    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(n_trials))
+    return reward_gold[chosen]

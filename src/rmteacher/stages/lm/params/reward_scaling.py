@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rmteacher.core.params import StageParams, param, shared
 from rmteacher.lm.pg.settings import PgSettings
+from rmteacher.lm.rm.specs import check_reward_fields
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class RewardScalingParams(StageParams):
     plain SGD time rescales by 1/c (gradient clipping off in both)."""
 
     STAGE = "reward_scaling"
-    rm: str = param("rm_onpolicy_100", "Section 4.1 RM to train on")
+    rm: str = param("rm_onpolicy_100", "Section 4.1 RM to train on", reward="name")
     scales: tuple[float, ...] = param((0.25, 1.0, 4.0), "reward multipliers c", gt=0)
     seeds: tuple[int, ...] = param((0, 1), "training seeds", ge=0)
     epochs: float = param(2.0, "trl epochs", gt=0)
@@ -29,3 +30,6 @@ class RewardScalingParams(StageParams):
     eval_samples: int = param(4, "samples per evaluation prompt", ge=1)
     # k of Section 4.1's policy-gradient regime (params.yaml group `pg`)
     num_generations: int = shared(PgSettings, "num_generations")
+
+    def check(self) -> None:
+        check_reward_fields(self)  # the one check of every field that names a reward

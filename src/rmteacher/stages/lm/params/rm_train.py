@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from rmteacher.core.params import ParamsError, StageParams, param
 from rmteacher.lm.rm.names import MIX_FRACTIONS, mix_rm_name
-from rmteacher.rewards.registry import check_reward_spec
+from rmteacher.lm.rm.specs import check_reward_fields
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,9 @@ class RmTrainParams(StageParams):
     STAGE = "rm_train"
     seed: int = param(0, "seed of sampling, of the on-policy mix and of training", ge=0)
     gold: str = param(
-        "models/gold_rm", "ground-truth reward r_G: model path, scorer name or Hub id"
+        "models/gold_rm",
+        "ground-truth reward r_G: model path, scorer name or Hub id",
+        reward="spec",
     )
     onpolicy_fractions: tuple[float, ...] = param(
         MIX_FRACTIONS, "on-policy fraction of each proxy RM's prompts", ge=0, le=1
@@ -37,8 +39,7 @@ class RmTrainParams(StageParams):
     center_rewards_coefficient: float = param(0.01, "trl's reward-centering penalty", ge=0)
 
     def check(self) -> None:
+        check_reward_fields(self)  # the one check of every field that names a reward
         names = [mix_rm_name(f) for f in self.onpolicy_fractions]
         if len(set(names)) != len(names):
             raise ParamsError(f"{self.STAGE}.onpolicy_fractions: values must be distinct")
-
-        check_reward_spec(self.gold, f"{self.STAGE}.gold")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rmteacher.core.params import ParamsError, StageParams, param
+from rmteacher.lm.rm.specs import check_reward_fields
 
 DEFAULT_RMS = (
     "rm_onpolicy_100",
@@ -29,12 +30,14 @@ class Sec42EvalParams(StageParams):
     reward_models: tuple[str, ...] = param(
         DEFAULT_RMS,
         "RMs: Section 4.1 mixes and family members by name, scorer names, model paths",
+        reward="rm",
     )
     n_prompts: int = param(1024, "policy-gradient prompts evaluated (paper: 500)", ge=2)
     n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)
     n_bootstrap: int = param(200, "prompt resamples behind each variance's noise", ge=10)
 
     def check(self) -> None:
+        check_reward_fields(self)  # the one check of every field that names a reward
         if len(set(self.reward_models)) != len(self.reward_models):
             raise ParamsError(f"{self.STAGE}.reward_models: values must be distinct")
         if "gold" in self.reward_models:

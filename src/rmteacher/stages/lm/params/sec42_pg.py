@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from rmteacher.core.params import ParamsError, StageParams, param, shared
 from rmteacher.lm.pg.settings import PgSettings
+from rmteacher.lm.rm.specs import check_reward_fields
 
 PG_VARIANTS = ("rloo", "grpo", "grpo_group")
 PG_RMS = ("rm_onpolicy_100", "rm_onpolicy_0", "fam_n1_c1", "fam_n0_c0.1", "afinn", "textblob")
@@ -19,7 +20,7 @@ class Sec42PgParams(StageParams):
 
     STAGE = "sec42_pg"
     reward_models: tuple[str, ...] = param(
-        PG_RMS, "RMs trained on (a subset of sec42_eval.reward_models)"
+        PG_RMS, "RMs trained on (a subset of sec42_eval.reward_models)", reward="rm"
     )
     seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), "RLOO seeds", ge=0)
     grpo_seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the GRPO variants", ge=0)
@@ -49,6 +50,7 @@ class Sec42PgParams(StageParams):
     eval_samples: int = shared(PgSettings, "eval_samples")
 
     def check(self) -> None:
+        check_reward_fields(self)  # the one check of every field that names a reward
         for key in ("seeds", "grpo_seeds", "reward_models"):
             if len(set(getattr(self, key))) != len(getattr(self, key)):
                 raise ParamsError(f"{self.STAGE}.{key}: values must be distinct")
