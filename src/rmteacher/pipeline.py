@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from rmteacher.core.params import STAGE_PARAMS, ParamsError, StageParams, load_params_file
-from rmteacher.core.stage import StageOutputs, repo_root
+from rmteacher.core import paths
+from rmteacher.core.stage import STAGE_LOG_ENV, StageOutputs, repo_root
 
 # One module per stage, in pipeline order: each defines the stage's parameter class and `run`.
 # Importing them is cheap (heavy libraries are imported inside `run`), so `rmteacher check` is too.
@@ -82,6 +83,7 @@ def _interrupt(signum, frame):
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+HIDDEN_IN_BOOK = ("parameters", "injected-parameters")  # plumbing: the book leaves these out
 PROGRESS_MARKS = ("it/s]", "s/it]", "\r")
 
 
@@ -114,7 +116,9 @@ def _kernel_manager_class():
 def tidy_executed(path: Path, root: Path) -> None:
     """Make an executed notebook a function of its inputs: drop run timestamps and durations,
     absolute paths and environment, progress-bar widgets and their state, and stderr progress
-    lines. Same seed, same notebook bytes; the committed notebooks stay small."""
+    lines. Same seed, same notebook bytes; the committed notebooks stay small. The parameters
+    cells get the `remove-cell` tag: the book shows the stage's work, not papermill's plumbing
+    (the injected values stay in the notebook, and `{glue}` quotes each as `param_<name>`)."""
     nb = json.loads(path.read_text())
     meta = nb.get("metadata", {})
     meta.pop("widgets", None)
@@ -126,8 +130,11 @@ def tidy_executed(path: Path, root: Path) -> None:
             run[key] = os.path.relpath(run[key], root)
     for cell in nb.get("cells", []):
         cell_meta = cell.get("metadata", {})
-        if "injected-parameters" in cell_meta.get("tags", []):
+        tags = cell_meta.get("tags", [])
+        if "injected-parameters" in tags:
             cell["id"] = "injected-parameters"  # papermill draws a random id
+        if set(tags) & set(HIDDEN_IN_BOOK) and "remove-cell" not in tags:
+            cell_meta["tags"] = [*tags, "remove-cell"]
         cell_meta.pop("execution", None)
         for key in ("start_time", "end_time", "duration"):
             cell_meta.get("papermill", {}).pop(key, None)
@@ -215,6 +222,10 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
     if not notebook.is_file():
         raise ParamsError(f"stage '{stage}' has no notebook at {notebook.relative_to(root)}")
     os.environ.update(OFFLINE_ENV)
+    log = paths.stage_log(stage)  # the kernel sends its stderr there (core.stage.open_stage)
+    (root / log).parent.mkdir(parents=True, exist_ok=True)
+    (root / log).write_text("")
+    os.environ[STAGE_LOG_ENV] = str(log)
     executed.parent.mkdir(parents=True, exist_ok=True)
     import papermill
 
