@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rmteacher.core.params import STAGE_PARAMS, ParamsError, StageParams, load_params_file
 from rmteacher.core import paths
+from rmteacher.core.params import STAGE_PARAMS, ParamsError, StageParams, load_params_file
 from rmteacher.core.stage import STAGE_LOG_ENV, StageOutputs, repo_root
 
 # One module per stage, in pipeline order: each defines the stage's parameter class and `run`.

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.core.stage import Stage, open_stage, plain
+from rmteacher.core.stage import GluedText, Stage, open_stage, plain
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def test_finish_writes_plain_sorted_metrics_and_plot_data(repo, capsys):
     assert (
         repo / "plots" / "toy_stage_for_tests" / "curve.csv"
     ).read_text() == "x,y\n1,3.0\n2,4.5\n"
-    assert shown.loc["b_count", "value"] == 4
+    assert shown.frame.loc["b_count", "value"] == 4  # the edited table keeps its frame
 
 
 def test_glue_records_each_metric_for_the_book(repo, monkeypatch):
@@ -66,8 +66,36 @@ def test_glue_records_each_metric_for_the_book(repo, monkeypatch):
     )
     stage = open_stage(ToyParams, {})
     stage.finish({"x": np.float32(0.5), "verdict": True}, glue_values={"verdict": "yes"})
-    assert glued == {"x": 0.5, "verdict": "yes", "param_seed": 0, "param_scales": "1, 2"}
+    # text is glued as GluedText, whose plain-text form has no repr quotes (compare as text)
+    as_text = {k: str(v) if isinstance(v, GluedText) else v for k, v in glued.items()}
+    assert as_text == {"x": 0.5, "verdict": "yes", "param_seed": 0, "param_scales": "1, 2"}
     assert type(glued["x"]) is float
+    assert repr(glued["verdict"]) == "yes"
+
+
+def test_finish_glues_each_statistic_with_its_interval_as_text(repo, monkeypatch):
+    """`X_ci` for every X with X_low and X_high (and `claim_value` style triples): the interval
+    in brackets, or the value alone when the interval is undefined."""
+    glued = {}
+    import myst_nb
+
+    monkeypatch.setattr(
+        myst_nb, "glue", lambda name, value, display=True: glued.update({name: value})
+    )
+    metrics = {
+        "claim_a": "undecided",
+        "claim_a_value": 0.5,
+        "claim_a_low": float("nan"),
+        "claim_a_high": None,
+        "slope": 0.68,
+        "slope_low": 0.22,
+        "slope_high": 0.93,
+        "alone": 1.0,
+    }
+    open_stage(ToyParams, {}).finish(metrics)
+    assert repr(glued["claim_a_ci"]) == "0.500"
+    assert repr(glued["slope_ci"]) == "0.680 [0.220, 0.930]"
+    assert "alone_ci" not in glued
 
 
 def test_plain_refuses_what_json_cannot_hold():

@@ -78,6 +78,24 @@ def legend_outside(fig, where: str = "right", title: str | None = None, ncols: i
     )
 
 
+def legend_below(ax, ncols: int = 2, title: str | None = None):
+    """Move `ax`'s legend under the axes (constrained layout makes room for it)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    legend = ax.get_legend()
+    if title is None and legend is not None:
+        title = legend.get_title().get_text() or None
+    return ax.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+        ncols=ncols,
+        title=title,
+    )
+
+
 def finish(fig):
     """Book width, human labels and legible legends (see the module docstring)."""
     width, height = fig.get_size_inches()

@@ -145,6 +145,8 @@ def label(name) -> str:
         return f"mix {match[1]} % on-policy"
     if match := _FAMILY.match(text):
         return f"family η = {match[1]}, c = {match[2]}"
+    if text.startswith("paper_") and text != "paper_":
+        return f"{label(text.removeprefix('paper_'))} (paper)"
     if "$" in text:  # TeX a person wrote
         return text
     text = text.replace("y_gamma", "y_γ").replace("r_G", R_G)

@@ -176,6 +176,12 @@ class Stage:
         self._glue(glue_name, shown)
         return shown
 
+    def show(self, frame, **options):
+        """The edited table of `frame` (`tables.table`) for display in the notebook only."""
+        from rmteacher.core.tables import table
+
+        return table(frame, **options)
+
     def finish(
         self,
         metrics: Mapping[str, Any],
@@ -187,7 +193,7 @@ class Stage:
         as comma-separated text), so the book quotes settings without typing them; for every
         statistic `X` with `X_low` and `X_high` (or `X_value`, `X_low`, `X_high`) also glue
         `X_ci`, the text "0.68 [0.22, 0.93]" (the value alone where the interval is undefined);
-        return the metrics as a table."""
+        return the metrics as an edited table (`Table.frame` holds them as a DataFrame)."""
         import pandas as pd
 
         from rmteacher.core.tables import interval
@@ -215,8 +221,10 @@ class Stage:
         shown = {**settings, **metrics, **intervals, **(glue_values or {})}
         for key, value in shown.items():
             self._glue(key, value)
+        from rmteacher.core.tables import table
+
         frame = pd.Series(plain(dict(metrics)), name="value", dtype=object).to_frame()
-        return frame.rename_axis("metric")
+        return table(frame.rename_axis("metric"), formats={"metric": str})
 
 
 def open_stage(

@@ -9,7 +9,7 @@ What a table gets without asking:
 - headers through `labels.html_label` (human names, units), values of name-like columns (`rm`,
   `policy`, `variant`, ...) through `labels.label`;
 - a statistic with its interval in one cell: columns `X`, `X_low`, `X_high` (or `value`, `low`,
-  `high`) become "0.68 [0.22, 0.93]", and `X_mean`, `X_std` (or `mean`, `std`) become
+  `high`) become "0.680 [0.220, 0.930]", and `X_mean`, `X_std` (or `mean`, `std`) become
   "0.12 ± 0.03"; an undefined interval is left out, never printed as "nan";
 - numbers at a precision that suits the column (three decimals for values of order one, thousands
   separators for counts, scientific notation where a column spans decades), missing values as "–";
@@ -41,12 +41,14 @@ NAME_COLUMNS = frozenset(
 PASS_COLUMNS = frozenset({"passed", "pass", "holds"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Table:
-    """A formatted table: `html` for the book and notebooks, `text` for a terminal."""
+    """A formatted table: `html` for the book and notebooks, `text` for a terminal, and the
+    `frame` it was made from."""
 
     html: str
     text: str
+    frame: object = None
 
     def _repr_html_(self) -> str:
         return self.html
@@ -89,7 +91,10 @@ def column_decimals(values) -> int | None:
 
 
 def interval(value, low=None, high=None, decimals: int | None = None) -> str:
-    """"0.68 [0.22, 0.93]"; without a defined interval just the value; "–" without a value."""
+    """The text "0.680 [0.220, 0.930]" (decimals: given, else shared by the three numbers);
+    without a defined interval just the value; "–" without a value."""
+    if decimals is None:
+        decimals = column_decimals([value, low, high])
     text = number(value, decimals)
     if text == MISSING or not (_finite(low) and _finite(high)):
         return text
@@ -97,7 +102,10 @@ def interval(value, low=None, high=None, decimals: int | None = None) -> str:
 
 
 def spread(mean, std=None, decimals: int | None = None) -> str:
-    """"0.12 ± 0.03"; without a defined std just the mean."""
+    """The text "0.120 ± 0.030" (decimals: given, else shared by the two); without a defined
+    std just the mean."""
+    if decimals is None:
+        decimals = column_decimals([mean, std])
     text = number(mean, decimals)
     if text == MISSING or not _finite(std):
         return text
@@ -115,9 +123,8 @@ def table(
     (by column name, after combining intervals); `formats` gives a column a format string or a
     function of its value; `decimals` fixes the decimals of every non-integral number (e.g. for
     a pivot, whose columns hold the same quantity)."""
-    from pandas.io.formats.style import Styler
-
     import pandas as pd
+    from pandas.io.formats.style import Styler
 
     shown = _combine(_flatten(frame), decimals)
     names = list(shown.columns)
@@ -147,8 +154,7 @@ def table(
         styler.set_caption(html.escape(caption))
     body = styler.to_html()
     plain = pd.DataFrame({_plain(n): texts[n] for n in names}).to_string(index=False)
-    return Table(f'<div class="rmt-table-wrap">\n{body}</div>\n', plain)
-
+    return Table(f'<div class="rmt-table-wrap">\n{body}</div>\n', plain, frame)
 
 
 def _flatten(frame):

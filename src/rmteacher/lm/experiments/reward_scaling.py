@@ -37,13 +37,32 @@ class RewardScalingParams(StageParams):
 @dataclass(frozen=True)
 class RewardScalingResult:
     """`curves`: evaluation curves per optimizer, scale and seed; `sensitivity`: final increases
-    per optimizer and scale with the scale effect; `grad_norm`: median gradient norm per
-    optimizer and scale; `metrics`."""
+    per optimizer and scale with the scale effect; `grad_norm`: gradient norms per optimizer
+    and scale, at the first step and over the run (`gradient_norms`); `metrics`."""
 
     curves: pd.DataFrame
     sensitivity: pd.DataFrame
     grad_norm: pd.DataFrame
     metrics: dict
+
+
+FIRST_STEP, OVER_THE_RUN = "first step (initial policy)", "median over the run"
+
+
+def gradient_norms(logs: pd.DataFrame) -> pd.DataFrame:
+    """Per optimizer and scale, the median over seeds of the gradient norm at the first step
+    (the initial policy, the same samples at every scale: the norm is linear in c) and the
+    median over every step of the run (wherever each optimizer has moved the policy)."""
+    logs = logs.assign(grad_norm=logs.grad_norm.astype(float))
+    keys = ["optimizer", "scale"]
+    first = logs[logs.step == logs.groupby([*keys, "seed"]).step.transform("min")]
+    return pd.concat(
+        [
+            first.groupby(keys).grad_norm.median().reset_index().assign(when=FIRST_STEP),
+            logs.groupby(keys).grad_norm.median().reset_index().assign(when=OVER_THE_RUN),
+        ],
+        ignore_index=True,
+    )
 
 
 def run(params: RewardScalingParams) -> RewardScalingResult:
@@ -94,12 +113,8 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
     )
     curves, logs, _ = run_grid(policy, plan, runs, suite["gold"], norms["gold"])
     sensitivity = scale_sensitivity(curves)
-    grad = (
-        logs.assign(grad_norm=logs.grad_norm.astype(float))
-        .groupby(["optimizer", "scale"])["grad_norm"]
-        .median()
-        .reset_index()
-    )
+    grad = gradient_norms(logs)
+    first = grad[grad.when == FIRST_STEP].set_index(["optimizer", "scale"]).grad_norm
     effect = sensitivity.groupby("optimizer")["scale_effect"].first()
     by_seed = scale_effects_by_seed(curves)
     metrics = {
@@ -116,5 +131,12 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
         "claim_adam_undoes_uniform_scaling": adam_undoes_scaling_verdict(by_seed),
         "seeds_where_adam_effect_is_smaller": int((by_seed.adam.abs() < by_seed.sgd.abs()).sum()),
         "n_seeds": len(by_seed),
+        "scale_ratio": max(params.scales) / min(params.scales),
+        **{
+            f"{optimizer}_first_step_grad_norm_ratio": float(
+                first[optimizer, max(params.scales)] / first[optimizer, min(params.scales)]
+            )
+            for optimizer in rates
+        },
     }
     return RewardScalingResult(curves, sensitivity, grad, metrics)

@@ -140,9 +140,11 @@ def run(params: Sec42ReportParams) -> Sec42Report:
         {
             "claim": "best_rm_changes_across_policies",
             "verdict": best_rm_verdict(winners, interaction),
+            "statistic": "policy × RM interaction F",
             "value": interaction["interaction_f"],
             "low": float("nan"),
-            "high": interaction["interaction_p"],
+            "high": float("nan"),
+            "p": interaction["interaction_p"],
             "rule": "policy x RM interaction of a two-way ANOVA on the RLOO r_G increases "
             "(seeds as replicates) significant at 5 % and the policies' best RMs differ",
         }
@@ -155,6 +157,7 @@ def run(params: Sec42ReportParams) -> Sec42Report:
             {
                 "claim": "variance_and_accuracy_orders_rms",
                 "verdict": interval_verdict(low, high),
+                "statistic": "mean Spearman, variance & accuracy",
                 "value": float(combined.spearman.mean()),
                 "low": float(low),
                 "high": float(high),
@@ -167,6 +170,7 @@ def run(params: Sec42ReportParams) -> Sec42Report:
             {
                 "claim": "report_ranking_predicts_rloo",
                 "verdict": interval_verdict(agreement.low.mean(), agreement.high.mean()),
+                "statistic": "mean Spearman, predicted vs realised rank",
                 "value": float(agreement.spearman.mean()),
                 "low": float(agreement.low.mean()),
                 "high": float(agreement.high.mean()),
@@ -174,7 +178,9 @@ def run(params: Sec42ReportParams) -> Sec42Report:
                 "predicted ranking and the realised RLOO ranking, interval above 0",
             }
         )
-    claims = pd.DataFrame(claims)
+    claims = pd.DataFrame(claims).reindex(
+        columns=["claim", "verdict", "statistic", "value", "low", "high", "p", "rule"]
+    )
     rloo_ties = table[table.variant == "rloo"].merge(ties, on=["policy", "rm"])
     tie_gold_spearman = float(
         stats.spearmanr(rloo_ties.rm_tie_fraction, rloo_ties.gold_increase_mean)[0]
