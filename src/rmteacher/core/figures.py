@@ -79,20 +79,30 @@ def legend_outside(fig, where: str = "right", title: str | None = None, ncols: i
 
 
 def legend_below(ax, ncols: int = 2, title: str | None = None):
-    """Move `ax`'s legend under the axes (constrained layout makes room for it)."""
+    """Move `ax`'s legend under the axes, below its tick labels and x label (measured in
+    points, so it stays clear of them whatever size constrained layout gives the axes)."""
+    from matplotlib.transforms import ScaledTranslation
+
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return None
     legend = ax.get_legend()
-    if title is None and legend is not None:
-        title = legend.get_title().get_text() or None
+    if legend is not None:
+        if title is None:
+            title = legend.get_title().get_text() or None
+        legend.remove()
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    drop = (ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0) / fig.dpi + 0.05
+    below = ax.transAxes + ScaledTranslation(0, -drop, fig.dpi_scale_trans)
     return ax.legend(
         handles,
         labels,
         loc="upper center",
-        bbox_to_anchor=(0.5, -0.2),
+        bbox_to_anchor=(0.5, 0),
+        bbox_transform=below,
         ncols=ncols,
-        title=title,
+        title=label(title) if title else None,
     )
 
 
@@ -103,6 +113,9 @@ def finish(fig):
         fig.set_size_inches(BOOK_WIDTH, height * BOOK_WIDTH / width)
     legends = [ax.get_legend() for ax in fig.axes] + list(fig.legends)
     for ax in fig.axes:
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            if axis.get_scale() == "log":
+                _tidy_log_ticks(axis, *limits)
         ax.set_xlabel(label(ax.get_xlabel()))
         ax.set_ylabel(label(ax.get_ylabel()))
         for loc in ("left", "center", "right"):
@@ -113,3 +126,16 @@ def finish(fig):
             text.set_text(label(text.get_text()))
             text.set_fontsize(max(text.get_fontsize(), MIN_LEGEND_PT))
     return fig
+
+
+def _tidy_log_ticks(axis, low: float, high: float) -> None:
+    """Log-axis tick labels that never collide: no labelled minor ticks; a range shorter than
+    two decades gets plain labels at 1, 2 and 5 times each power of ten."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_minor_formatter(NullFormatter())
+    if low > 0 and high > 0 and abs(math.log10(high / low)) < 2:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))

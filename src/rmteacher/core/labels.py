@@ -50,6 +50,12 @@ LABELS: dict[str, str] = {
     "rarity": "rarity sweep",
     "y_gamma first": "y_γ first",
     "alpha = 1": "α = 1",
+    "pi in Pi (likes y_gamma)": "π ∈ Π (likes y_γ)",
+    "pi' in Pi' (likes y'_gamma)": "π′ ∈ Π′ (likes y′_γ)",
+    "pi with r": "π with r",
+    "pi with r'": "π with r′",
+    "pi' with r": "π′ with r",
+    "pi' with r'": "π′ with r′",
     "reversed r_G": f"reversed {R_G}",
     "base_t0.7": "base LM, temperature 0.7",
     "base_t1": "base LM, temperature 1",
@@ -149,7 +155,7 @@ def label(name) -> str:
         return f"{label(text.removeprefix('paper_'))} (paper)"
     if "$" in text:  # TeX a person wrote
         return text
-    text = text.replace("y_gamma", "y_γ").replace("r_G", R_G)
+    text = text.replace("y'_gamma", "y′_γ").replace("y_gamma", "y_γ").replace("r_G", R_G)
     if re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)+", text):
         return text.replace("_", " ")
     return text

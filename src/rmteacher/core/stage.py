@@ -115,7 +115,7 @@ def glue_text(name: str, value: Any) -> Any:
     if isinstance(value, bool):
         return GluedText("yes" if value else "no")
     if isinstance(value, str):
-        return GluedText(value.replace("y_gamma", "y_γ"))
+        return GluedText(value.replace("y'_gamma", "y′_γ").replace("y_gamma", "y_γ"))
     if isinstance(value, list):
         items = [number(v) if isinstance(v, float) else str(glue_text(name, v)) for v in value]
         if name.endswith("_range") and len(items) == 2:
