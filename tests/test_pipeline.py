@@ -1,6 +1,7 @@
 """End to end: the tiny profile runs the whole DVC pipeline, book included, in a temporary copy
 of the repository; parameter tracking reruns exactly the stage whose parameter changed."""
 
+import html as html_module
 import json
 import os
 import re
@@ -16,6 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from rmteacher import pipeline
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
 THEORY_STAGES = [
@@ -25,6 +28,7 @@ THEORY_STAGES = [
     "theory_policy_dependence",
     "theory_best_of_n",
 ]
+THEORY_PAGES = ["gradient_bound", "escape_time", "accuracy_speed", "policy_dependence", "best_of_n"]
 LM_STAGES = [
     "lm_sft",
     "rm_train",
@@ -382,3 +386,143 @@ def test_dvc_status_after_a_code_edit_names_exactly_that_code_s_stages(
         target.write_text(original)
     assert set(stale) <= changed
     assert not changed & set(untouched)
+
+
+def test_tiny_executed_notebooks_are_reader_clean(tiny_run):
+    """Every freshly executed notebook carries no warning, load report or path of this machine
+    (they went to the stage's log, artifacts/logs/<stage>.log), hides its parameters cells from
+    the book, and ran with the params.yaml group its stage validates."""
+    copy = tiny_run[0]
+    for stage in THEORY_STAGES + LM_STAGES:
+        notebook = json.loads((copy / "book" / "executed" / f"{stage}.ipynb").read_text())
+        assert not pipeline.notebook_problems(notebook), (
+            stage,
+            pipeline.notebook_problems(notebook),
+        )
+        current = pipeline.stage_params(stage, copy / "params.yaml").to_dict()
+        assert pipeline.injected_params(notebook) == json.loads(json.dumps(current)), stage
+    logs = copy / "artifacts" / "logs"
+    assert {p.stem for p in logs.glob("*.log")} >= set(THEORY_STAGES + LM_STAGES)
+    assert "LOAD REPORT" in (logs / "rm_train.log").read_text()  # transformers' new-head report
+
+
+def test_a_forced_rerun_in_a_clone_at_another_path_changes_no_byte_of_dvc_lock(tiny_run, tmp_path):
+    """Machine independence: a git clone of the tiny run at another path, sharing its DVC cache,
+    reruns a theory stage and an LM stage that loads transformers (and warns) with `-f`; the
+    clone's dvc.lock (executed notebooks' hashes included) and every tracked file stay byte for
+    byte what the first path wrote."""
+    copy, env, _ = tiny_run
+    sh("git add -A && git commit -qm before-clone --allow-empty", copy, env)
+    clone = tmp_path / "another" / "place" / "rmteacher"
+    sh(f"git clone -q {copy} {clone}", tmp_path, env)
+    sh(f"dvc config --local cache.dir {copy / '.dvc' / 'cache'} && dvc checkout -q", clone, env)
+    log = sh("dvc repro -f -s theory_escape_time lm_sft", clone, env).stdout
+    assert re.findall(r"Running stage '([a-z_]+)'", log) == ["theory_escape_time", "lm_sft"]
+    assert (clone / "dvc.lock").read_bytes() == (copy / "dvc.lock").read_bytes()
+    assert sh("git status --porcelain", clone, env).stdout == ""
+
+
+# Injected into a copy of a book page: once MathJax has typeset, measure what a reader sees
+# and write it into the DOM as JSON, which `chromium --dump-dom` prints.
+PAGE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const report = () => {
+    const article = document.querySelector("article.bd-article") || document.body;
+    const edge = article.getBoundingClientRect().right + 1;
+    const wide = [];
+    for (const table of article.querySelectorAll("table")) {
+      let box = table;
+      for (let el = table; el && el !== article; el = el.parentElement) {
+        if (["auto", "scroll", "hidden"].includes(getComputedStyle(el).overflowX)) {
+          box = el; break;
+        }
+      }
+      if (box.getBoundingClientRect().right > edge) {
+        wide.push(table.innerText.trim().slice(0, 60));
+      }
+    }
+    const undefinedText = [];
+    for (const el of article.querySelectorAll("p, li, td, th, caption, figcaption, dd, h1, h2")) {
+      if (el.closest("pre, code, .highlight")) continue;
+      const text = el.innerText || "";
+      if (/\\bnan\\b/i.test(text)) undefinedText.push(text.slice(0, 80));
+    }
+    for (const el of article.querySelectorAll(".pasted-text, td")) {
+      if (/^\\s*None\\s*$/.test(el.innerText)) undefinedText.push("None");
+    }
+    const out = document.createElement("pre");
+    out.id = "rmt-probe";
+    out.textContent = JSON.stringify({
+      wide, undefinedText,
+      typeset: document.querySelectorAll("mjx-container").length,
+      untypeset: article.innerText.includes("\\\\("),
+    });
+    document.body.appendChild(out);
+  };
+  let reported = false;
+  const once = () => {
+    if (reported) return;
+    reported = true;
+    try { report(); } catch (error) {
+      const out = document.createElement("pre");
+      out.id = "rmt-probe";
+      out.textContent = JSON.stringify({error: String(error)});
+      document.body.appendChild(out);
+    }
+  };
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(once);
+  }
+  setTimeout(once, 10000);  // virtual time: MathJax has long finished or failed by then
+});
+</script>"""
+CHROMIUM_FLAGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+    "--disable-background-networking --disable-component-update --disable-sync "
+    "--window-size=1280,2000 --virtual-time-budget=20000 "
+    "--proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>'"
+)
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Chromium (apt install chromium)"
+)
+def test_book_pages_render_offline_in_headless_chromium(tiny_run, tmp_path):
+    """Each written page of the tiny book, opened in headless Chromium with every network
+    request refused: MathJax typesets (no raw TeX left), no table is wider than the text column
+    (a wide table scrolls inside its own box), and no "nan" or "None" reaches the prose, a table
+    or a glued value."""
+    copy, env, _ = tiny_run
+    html = copy / "book" / "_build" / "html"
+    pages = [
+        html / f"{name}.html"
+        for name in ("index", "reproduce", "setting")
+        + tuple(f"theory/{p}" for p in THEORY_PAGES)
+        + ("sec41/index", "sec41/findings", "sec41/samples", "sec42/index", "sec42/variants")
+        + ("sec42/report",)
+    ]
+    failures = []
+    for number, page in enumerate(pages):
+        probe = page.with_name(f"{page.stem}.probe.html")
+        probe.write_text(page.read_text().replace("</body>", PAGE_PROBE + "</body>"))
+        profile = tmp_path / f"chromium-profile-{number}"
+        dom = sh(
+            f"chromium {CHROMIUM_FLAGS} --user-data-dir={profile} --dump-dom file://{probe}",
+            copy,
+            env,
+        ).stdout
+        probe.unlink()
+        found = re.search(r'<pre id="rmt-probe"[^>]*>(.*?)</pre>', dom, flags=re.S)
+        if found is None:
+            failures.append(f"{page.relative_to(html)}: the page did not finish loading")
+            continue
+        result = json.loads(html_module.unescape(found[1]))
+        where = page.relative_to(html)
+        if "error" in result:
+            failures.append(f"{where}: the probe failed: {result['error']}")
+            continue
+        failures += [f"{where}: table wider than the text column: {t!r}" for t in result["wide"]]
+        failures += [f"{where}: undefined value in {t!r}" for t in result["undefinedText"]]
+        if result["untypeset"] or ("\\(" in page.read_text() and not result["typeset"]):
+            failures.append(f"{where}: MathJax did not typeset")
+    assert not failures, "\n".join(failures)

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -141,6 +142,47 @@ def tidy_executed(path: Path, root: Path) -> None:
         if "outputs" in cell:
             cell["outputs"] = [out for out in cell["outputs"] if not _is_progress(out)]
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+# an absolute path: a root-level directory followed by at least one more component
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:home|root|tmp|work|Users|usr|opt|var|private|mnt)/")
+
+
+def notebook_problems(notebook: dict) -> list[str]:
+    """What makes an executed notebook unfit for the book or dependent on the machine that ran
+    it: a virtual-environment or absolute path, a stderr stream (a warning or log record that
+    belongs in the stage's log), an error, a parameters cell the book would show."""
+    found = []
+    text = json.dumps(notebook, ensure_ascii=False)
+    if "/.venv/" in text or "site-packages" in text:
+        found.append("a virtual-environment path")
+    found += [f"absolute path {m!r}" for m in sorted(set(ABSOLUTE_PATH.findall(text)))]
+    for index, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                found.append(f"cell {index}: stderr {''.join(output['text'])[:80]!r}")
+            if output.get("output_type") == "error":
+                found.append(f"cell {index}: error {output.get('ename')}")
+        tags = cell.get("metadata", {}).get("tags", [])
+        if set(tags) & set(HIDDEN_IN_BOOK) and "remove-cell" not in tags:
+            found.append(f"cell {index}: parameters cell shown in the book")
+    return found
+
+
+def injected_params(notebook: dict) -> dict:
+    """The `params` papermill injected into an executed notebook."""
+    (cell,) = [
+        c
+        for c in notebook["cells"]
+        if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+    ]
+    import ast
+
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["params"]:
+            return ast.literal_eval(node.value)
+    raise ValueError("the injected-parameters cell assigns no `params`")
 
 
 def _is_progress(output: dict) -> bool:
