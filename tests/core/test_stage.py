@@ -2,6 +2,7 @@
 params.yaml's), and `finish` writes plain-JSON metrics and plot data and glues every metric."""
 
 import json
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.core.stage import GluedText, Stage, open_stage, plain
+from rmteacher.core.stage import STAGE_LOG_ENV, GluedText, Stage, open_stage, plain
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,41 @@ def test_undefined_numbers_are_glued_as_nan(repo, monkeypatch):
     open_stage(ToyParams, {}).finish({"low": float("nan"), "high": None})
     assert np.isnan(glued["low"]) and np.isnan(glued["high"])
     assert f"{glued['low']:.3f}" == "nan"
+
+
+def test_under_rmteacher_run_warnings_and_library_logs_go_to_the_stage_log(repo):
+    """With STAGE_LOG_ENV set (as `rmteacher run` sets it for the kernel), open_stage sends the
+    process's stderr to the stage's log: a warning, and a library's stderr log handler made
+    before the stage opened, write there and not to the notebook (a fresh process, because
+    pytest intercepts warnings)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import logging, sys, warnings
+        from dataclasses import dataclass
+        from rmteacher.core.params import StageParams
+        from rmteacher.core.stage import open_stage
+
+        @dataclass(frozen=True)
+        class LogParams(StageParams):
+            "A stage for this test only."
+            STAGE = "log_stage_for_tests"
+
+        library = logging.getLogger("some_library")
+        library.addHandler(logging.StreamHandler())  # bound to sys.stderr now
+        open_stage(LogParams, {})
+        warnings.warn("a FutureWarning from a library", FutureWarning)
+        library.warning("LOAD REPORT: score.weight MISSING")
+        """
+    )
+    env = {**os.environ, STAGE_LOG_ENV: "artifacts/logs/log_stage_for_tests.log"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    log = (repo / "artifacts" / "logs" / "log_stage_for_tests.log").read_text()
+    assert "FutureWarning: a FutureWarning from a library" in log and "LOAD REPORT" in log
