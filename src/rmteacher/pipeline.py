@@ -290,6 +290,7 @@ def run_stage(stage: str, params_path: str | Path = "params.yaml") -> float:
         outputs.metrics_path.unlink(missing_ok=True)  # nothing half-finished looks done
         raise StageFailed(
             f"stage '{stage}' failed ({err.ename}: {err.evalue}); see {executed.relative_to(root)}"
+            f" (warnings and library logs: {log})"
         ) from None
     except KeyboardInterrupt:
         executed.unlink(missing_ok=True)  # the kernel is shut down; nothing looks complete
