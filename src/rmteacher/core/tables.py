@@ -15,7 +15,7 @@ What a table gets without asking:
   separators for counts, scientific notation where a column spans decades), missing values as "–";
 - booleans as "pass"/"fail" in a `passed` column, else "yes"/"no";
 - no truncation (the Styler renders every row and the whole text); text longer than
-  `WRAP_AT` characters wraps in a wider column, and the book's CSS (`book/_static/rmteacher.css`,
+  `WRAP_AT` characters wraps in a wider column, and the book's CSS (`book/_theme/rmteacher.css`,
   class `rmt-table`) lets a table wider than the text column scroll inside its box.
 
 The result's HTML is what `Stage.table` glues; it displays in a notebook as the same table.
