@@ -66,6 +66,10 @@ def legend_outside(fig, where: str = "right", title: str | None = None, ncols: i
             legend.remove()
     if not labels:
         return None
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    if not isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        fig.set_layout_engine("constrained")  # seaborn's figure-level plots switch to tight
     loc = "outside right upper" if where == "right" else "outside lower center"
     if ncols is None:
         ncols = 1 if where == "right" else min(len(labels), 4)
