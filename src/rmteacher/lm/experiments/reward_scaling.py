@@ -53,6 +53,8 @@ def gradient_norms(logs: pd.DataFrame) -> pd.DataFrame:
     """Per optimizer and scale, the median over seeds of the gradient norm at the first step
     (the initial policy, the same samples at every scale: the norm is linear in c) and the
     median over every step of the run (wherever each optimizer has moved the policy)."""
+    import pandas as pd
+
     logs = logs.assign(grad_norm=logs.grad_norm.astype(float))
     keys = ["optimizer", "scale"]
     first = logs[logs.step == logs.groupby([*keys, "seed"]).step.transform("min")]
