@@ -143,6 +143,19 @@ def table(
     digest = hashlib.sha1(display.to_json().encode()).hexdigest()[:10]
     styler = Styler(display, uuid=digest, cell_ids=False, escape=None).hide(axis="index")
     styler.set_table_attributes('class="rmt-table"')
+    textual = [  # text reads left-aligned, numbers (and intervals of them) right-aligned
+        i
+        for i, n in enumerate(names)
+        if any(isinstance(v, str) and not v[:1].isdigit() and v[:1] not in "-–+." for v in shown[n])
+        and not all(_is_number(v) or _missing(v) for v in shown[n])
+    ]
+    if textual:
+        styler.set_table_styles(
+            [
+                {"selector": f"th.col{i}, td.col{i}", "props": [("text-align", "left")]}
+                for i in textual
+            ]
+        )
     long_text = [i for i, n in enumerate(names) if max(map(len, texts[n]), default=0) > WRAP_AT]
     if long_text:
         classes = pd.DataFrame("", index=display.index, columns=range(len(names)))
