@@ -21,8 +21,8 @@ R_G = "$r_G$"
 LABELS: dict[str, str] = {
     # reward models (Section 4.1 controls and off-the-shelf scorers)
     "gold": R_G,
-    "perfect": f"perfect RM ({R_G} shifted, scaled down)",
-    "perfect_unshifted": f"perfect RM ({R_G} scaled down)",
+    "perfect": "perfect RM (shifted)",  # r_G shifted, scaled down on half the prompts
+    "perfect_unshifted": "perfect RM (unshifted)",
     "afinn": "AFINN",
     "textblob": "TextBlob",
     "vader": "VADER",

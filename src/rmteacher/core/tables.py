@@ -36,7 +36,7 @@ MISSING = "–"
 WRAP_AT = 40  # characters: a column with longer text gets the wrapping class
 NAME_COLUMNS = frozenset(
     {"rm", "policy", "variant", "optimizer", "property", "predictor", "design", "kind", "shape"}
-    | {"source", "algorithm", "ordering", "family", "check", "claim"}
+    | {"source", "algorithm", "ordering", "family", "check", "claim", "statistic"}
 )
 PASS_COLUMNS = frozenset({"passed", "pass", "holds"})
 
