@@ -134,12 +134,14 @@ def finish(fig):
 
 def _tidy_log_ticks(axis, low: float, high: float) -> None:
     """Log-axis tick labels that never collide: no labelled minor ticks; a range shorter than
-    two decades gets plain labels at 1, 2 and 5 times each power of ten."""
+    two decades gets plain labels at 1, 2 and 5 times each power of ten (unless the notebook
+    placed the ticks itself)."""
     import math
 
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
     axis.set_minor_formatter(NullFormatter())
-    if low > 0 and high > 0 and abs(math.log10(high / low)) < 2:
+    chosen = isinstance(axis.get_major_locator(), FixedLocator)  # ticks the notebook set
+    if not chosen and low > 0 and high > 0 and abs(math.log10(high / low)) < 2:
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
