@@ -82,8 +82,10 @@ LABELS: dict[str, str] = {
     "gold_tie_fraction": f"{R_G} ties (share of pairs)",
     "rm_tie_fraction": "RM ties (share of pairs)",
     "variance_noise": "variance noise (bootstrap std)",
+    "raw": "raw reward",
     "raw_mean": "raw mean",
     "raw_std": "raw std",
+    "raw_per_prompt_variance": "raw per-prompt variance",
     "eta": "rank noise η",
     "compression": "compression c",
     # columns: policy-gradient outcomes

@@ -105,6 +105,22 @@ class GluedText:
         printer.text(self.text)
 
 
+@dataclass(frozen=True)
+class GluedCode:
+    """A command or other code glued as a block: HTML `<pre>` (no syntax colouring to get
+    wrong), the text itself as plain text."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f'<div class="rmt-code"><pre>{html.escape(self.text)}</pre></div>'
+
+
 def glue_text(name: str, value: Any) -> Any:
     """The form of a value a sentence quotes: a number stays a number (so format specs apply),
     a boolean reads "yes"/"no", a string its text, a list its items joined by commas (a
