@@ -105,6 +105,13 @@ def test_a_statistic_and_its_interval_share_one_cell():
     assert cells(table(frame))[0] == ["<i>r</i><sub>G</sub>", "0.100 ± 0.020"]
 
 
+def test_row_numbers_are_not_shown_but_a_named_or_text_index_is():
+    frame = pd.DataFrame({"rm": ["a", "b", "c"], "x": [1.5, 2.5, 3.5]})
+    assert headers(table(frame[frame.x > 2])) == ["RM", "x"]  # index [1, 2] after a filter
+    assert headers(table(frame.set_index("rm"))) == ["RM", "x"]
+    assert headers(table(frame.set_index("rm").rename_axis(None)))[0] == ""
+
+
 def test_no_nan_none_or_repr_reaches_a_table():
     frame = pd.DataFrame(
         {"rm": ["rm_onpolicy_100", "perfect"], "kl": [np.nan, 0.5], "note": [None, "x"]}

@@ -171,7 +171,7 @@ def table(
 
 
 def _flatten(frame):
-    """The index as columns (an unnamed one is dropped if it is a plain range), column levels
+    """The index as columns (an unnamed integer index, row numbers, is dropped), column levels
     joined with ", "."""
     import pandas as pd
 
@@ -181,8 +181,9 @@ def _flatten(frame):
             ", ".join(label(level) for level in col if str(level)) for col in shown.columns
         ]
     shown.columns = [str(c) for c in shown.columns]
-    plain_range = isinstance(shown.index, pd.RangeIndex) and shown.index.name is None
-    if not plain_range:
+    unnamed = all(name is None for name in shown.index.names)
+    row_numbers = unnamed and pd.api.types.is_integer_dtype(shown.index)  # e.g. after a filter
+    if not row_numbers:
         names = [n if n is not None else "" for n in shown.index.names]
         shown.index.names = names
         shown = shown.reset_index()
