@@ -410,7 +410,7 @@ def test_a_forced_rerun_in_a_clone_at_another_path_changes_no_tracked_byte(tiny_
     assert re.findall(r"Running stage '([^']+)'", log) == stages
     assert (clone / "dvc.lock").read_bytes() == (copy / "dvc.lock").read_bytes()
     assert sh("git status --porcelain", clone, env).stdout == ""
-    assert (clone / "artifacts" / "timings" / "rloo.csv").is_file()
+    assert (clone / "artifacts" / "timings" / "rloo_runs" / "main-gold-seed_0.csv").is_file()
 
 
 # Injected into a copy of a book page: once MathJax has typeset, measure what a reader sees
