@@ -28,6 +28,14 @@ THEORY_STAGES = [
     "theory_policy_dependence",
     "theory_best_of_n",
 ]
+# Headless Chromium offline: no network service, updates or sync; every request goes to a dead
+# proxy (file:// pages load); each call gets a fresh --user-data-dir.
+CHROMIUM_FLAGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+    "--disable-background-networking --disable-component-update --disable-sync "
+    "--window-size=1280,2000 --virtual-time-budget=20000 "
+    "--proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>'"
+)
 THEORY_PAGES = ["gradient_bound", "escape_time", "accuracy_speed", "policy_dependence", "best_of_n"]
 LM_STAGES = [
     "lm_sft",
@@ -333,15 +341,17 @@ def test_dvc_plots_show_draws_offline(tiny_run):
 @pytest.mark.skipif(
     shutil.which("chromium") is None, reason="needs Chromium (apt install chromium)"
 )
-def test_dvc_plots_page_renders_in_headless_chromium_without_network(tiny_run):
+def test_dvc_plots_page_renders_in_headless_chromium_without_network(tiny_run, tmp_path):
     """The page draws: headless Chromium, with every network request refused, turns each titled
     plot into a rendered Vega view (an <svg> or <canvas> 'Vega visualization')."""
     copy, env, _ = tiny_run
     sh("dvc plots show -o plots_page", copy, env)
-    flags = "--headless --no-sandbox --disable-gpu --virtual-time-budget=15000"
-    offline = "--proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>'"
+    profile = tmp_path / "chromium-profile"
     dom = sh(
-        f"chromium {flags} {offline} --dump-dom file://{copy}/plots_page/index.html", copy, env
+        f"chromium {CHROMIUM_FLAGS} --user-data-dir={profile} "
+        f"--dump-dom file://{copy}/plots_page/index.html",
+        copy,
+        env,
     )
     drawn = dom.stdout.count('aria-label="Vega visualization"')
     titles = yaml.safe_load((copy / "dvc.yaml").read_text())["plots"]
@@ -467,12 +477,6 @@ window.addEventListener("load", () => {
   setTimeout(once, 10000);  // virtual time: MathJax has long finished or failed by then
 });
 </script>"""
-CHROMIUM_FLAGS = (
-    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-    "--disable-background-networking --disable-component-update --disable-sync "
-    "--window-size=1280,2000 --virtual-time-budget=20000 "
-    "--proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>'"
-)
 
 
 @pytest.mark.skipif(
