@@ -263,6 +263,7 @@ def test_executed_notebook_carries_no_timestamps_progress_or_widget_state(tmp_pa
     assert "widgets" not in tidy["metadata"]
     injected, kept = tidy["cells"]
     assert injected["id"] == "injected-parameters" and "execution" not in injected["metadata"]
+    assert "remove-cell" in injected["metadata"]["tags"]  # papermill's plumbing: not in the book
     assert kept["metadata"]["papermill"] == {"status": "completed"}
     assert [out.get("text") or out["data"] for out in kept["outputs"]] == [
         "UserWarning: kept\n",

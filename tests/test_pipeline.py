@@ -1,6 +1,7 @@
 """End to end: the tiny profile runs the whole DVC pipeline, book included, in a temporary copy
 of the repository; parameter tracking reruns exactly the stage whose parameter changed."""
 
+import html as html_module
 import json
 import os
 import re
@@ -17,6 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from rmteacher import pipeline
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
 THEORY_STAGES = [
@@ -26,6 +29,15 @@ THEORY_STAGES = [
     "theory_policy_dependence",
     "theory_best_of_n",
 ]
+# Headless Chromium offline: no network service, updates or sync; every request goes to a dead
+# proxy (file:// pages load); each call gets a fresh --user-data-dir.
+CHROMIUM_FLAGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+    "--disable-background-networking --disable-component-update --disable-sync "
+    "--window-size=1280,2000 --virtual-time-budget=20000 "
+    "--proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>'"
+)
+THEORY_PAGES = ["gradient_bound", "escape_time", "accuracy_speed", "policy_dependence", "best_of_n"]
 LM_STAGES = [
     "lm_sft",
     "rm_train",
@@ -240,22 +252,6 @@ def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
         sh("dvc repro params_check", copy, env)
 
 
-def test_a_forced_rerun_with_the_same_seed_changes_no_tracked_byte(tiny_run):
-    """Same seed, same bytes, for a stage that trains and the report that bootstraps: forcing
-    a Section 4.1 run (one cached unit and the stage that joins the units) and the Section 4.1
-    report (its figure's bootstrap bands are seeded) to run again leaves dvc.lock (the
-    DVC-cached logs included), metrics, plot data, executed notebooks and figures exactly as
-    they were; wall-clock timings go to untracked artifacts/timings/. For CI time, RM training
-    is checked in tests/lm/rm/test_training.py and Section 4.2's grid, which trains through the
-    same loop and log writer, is left out."""
-    copy, env, _ = tiny_run
-    sh("git add -A && git commit -qm before-forced-rerun --allow-empty", copy, env)
-    stages = "rloo_main@gold-0 rloo sec41_report"
-    sh(f"dvc repro -f -s {stages}", copy, env)
-    assert sh("git status --porcelain", copy, env).stdout == ""
-    assert (copy / "artifacts" / "timings" / "rloo.csv").is_file()
-
-
 def test_adding_a_seed_reruns_only_that_seed_s_runs(tiny_run):
     """Each Section 4.1 run is its own DVC-cached unit: with one more seed in rloo.seeds, DVC
     would run that seed's new units (every RM's main run and its beta = 0 run) and the stages
@@ -454,15 +450,17 @@ def test_dvc_plots_show_draws_offline(tiny_run):
 @pytest.mark.skipif(
     shutil.which("chromium") is None, reason="needs Chromium (apt install chromium)"
 )
-def test_dvc_plots_page_renders_in_headless_chromium_without_network(tiny_run):
+def test_dvc_plots_page_renders_in_headless_chromium_without_network(tiny_run, tmp_path):
     """The page draws: headless Chromium, with every network request refused, turns each titled
     plot into a rendered Vega view (an <svg> or <canvas> 'Vega visualization')."""
     copy, env, _ = tiny_run
     sh("dvc plots show -o plots_page", copy, env)
-    flags = "--headless --no-sandbox --disable-gpu --virtual-time-budget=15000"
-    offline = "--proxy-server=127.0.0.1:9 --proxy-bypass-list='<-loopback>'"
+    profile = tmp_path / "chromium-profile"
     dom = sh(
-        f"chromium {flags} {offline} --dump-dom file://{copy}/plots_page/index.html", copy, env
+        f"chromium {CHROMIUM_FLAGS} --user-data-dir={profile} "
+        f"--dump-dom file://{copy}/plots_page/index.html",
+        copy,
+        env,
     )
     drawn = dom.stdout.count('aria-label="Vega visualization"')
     titles = yaml.safe_load((copy / "dvc.yaml").read_text())["plots"]
@@ -491,3 +489,144 @@ def test_dvc_status_after_a_code_edit_names_exactly_that_code_s_stages(
         target.write_text(original)
     assert set(stale) <= changed
     assert not changed & set(untouched)
+
+
+def test_tiny_executed_notebooks_are_reader_clean(tiny_run):
+    """Every freshly executed notebook carries no warning, load report or path of this machine
+    (they went to the stage's log, artifacts/logs/<stage>.log), hides its parameters cells from
+    the book, and ran with the params.yaml group its stage validates."""
+    copy = tiny_run[0]
+    for stage in THEORY_STAGES + LM_STAGES:
+        notebook = json.loads((copy / "book" / "executed" / f"{stage}.ipynb").read_text())
+        assert not pipeline.notebook_problems(notebook), (
+            stage,
+            pipeline.notebook_problems(notebook),
+        )
+        current = pipeline.stage_params(stage, copy / "params.yaml").to_dict()
+        assert pipeline.injected_params(notebook) == json.loads(json.dumps(current)), stage
+    logs = copy / "artifacts" / "logs"
+    assert {p.stem for p in logs.glob("*.log")} >= set(THEORY_STAGES + LM_STAGES)
+    assert "LOAD REPORT" in (logs / "rm_train.log").read_text()  # transformers' new-head report
+
+
+def test_a_forced_rerun_in_a_clone_at_another_path_changes_no_tracked_byte(tiny_run, tmp_path):
+    """Same seed, same bytes, on another machine's path: a git clone of the tiny run elsewhere,
+    sharing its DVC cache, forces a theory stage, an LM stage that loads transformers (which
+    warns), a Section 4.1 run (one cached unit and the stage that joins the units) and the
+    Section 4.1 report (its figure's bootstrap bands are seeded) to run again. dvc.lock (the
+    executed notebooks' and DVC-cached logs' hashes included), metrics, plot data, executed
+    notebooks and figures stay byte for byte what the first path wrote; wall-clock timings and
+    the stages' logs go to untracked artifacts/timings/ and artifacts/logs/. For CI time, RM
+    training is checked in tests/lm/rm/test_training.py and Section 4.2's grid, which trains
+    through the same loop and log writer, is left out."""
+    copy, env, _ = tiny_run
+    sh("git add -A && git commit -qm before-clone --allow-empty", copy, env)
+    clone = tmp_path / "another" / "place" / "rmteacher"
+    sh(f"git clone -q {copy} {clone}", tmp_path, env)
+    sh(f"dvc config --local cache.dir {copy / '.dvc' / 'cache'} && dvc checkout -q", clone, env)
+    stages = ["theory_escape_time", "lm_sft", "rloo_main@gold-0", "rloo", "sec41_report"]
+    log = sh(f"dvc repro -f -s {' '.join(stages)}", clone, env).stdout
+    assert re.findall(r"Running stage '([^']+)'", log) == stages
+    assert (clone / "dvc.lock").read_bytes() == (copy / "dvc.lock").read_bytes()
+    assert sh("git status --porcelain", clone, env).stdout == ""
+    assert (clone / "artifacts" / "timings" / "rloo_runs" / "main-gold-seed_0.csv").is_file()
+
+
+# Injected into a copy of a book page: once MathJax has typeset, measure what a reader sees
+# and write it into the DOM as JSON, which `chromium --dump-dom` prints.
+PAGE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const report = () => {
+    const article = document.querySelector("article.bd-article") || document.body;
+    const edge = article.getBoundingClientRect().right + 1;
+    const wide = [];
+    for (const table of article.querySelectorAll("table")) {
+      let box = table;
+      for (let el = table; el && el !== article; el = el.parentElement) {
+        if (["auto", "scroll", "hidden"].includes(getComputedStyle(el).overflowX)) {
+          box = el; break;
+        }
+      }
+      if (box.getBoundingClientRect().right > edge) {
+        wide.push(table.innerText.trim().slice(0, 60));
+      }
+    }
+    const undefinedText = [];
+    for (const el of article.querySelectorAll("p, li, td, th, caption, figcaption, dd, h1, h2")) {
+      if (el.closest("pre, code, .highlight")) continue;
+      const text = el.innerText || "";
+      if (/\\bnan\\b/i.test(text)) undefinedText.push(text.slice(0, 80));
+    }
+    for (const el of article.querySelectorAll(".pasted-text, td")) {
+      if (/^\\s*None\\s*$/.test(el.innerText)) undefinedText.push("None");
+    }
+    const out = document.createElement("pre");
+    out.id = "rmt-probe";
+    out.textContent = JSON.stringify({
+      wide, undefinedText,
+      typeset: document.querySelectorAll("mjx-container").length,
+      untypeset: article.innerText.includes("\\\\("),
+    });
+    document.body.appendChild(out);
+  };
+  let reported = false;
+  const once = () => {
+    if (reported) return;
+    reported = true;
+    try { report(); } catch (error) {
+      const out = document.createElement("pre");
+      out.id = "rmt-probe";
+      out.textContent = JSON.stringify({error: String(error)});
+      document.body.appendChild(out);
+    }
+  };
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(once);
+  }
+  setTimeout(once, 10000);  // virtual time: MathJax has long finished or failed by then
+});
+</script>"""
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Chromium (apt install chromium)"
+)
+def test_book_pages_render_offline_in_headless_chromium(tiny_run, tmp_path):
+    """Each written page of the tiny book, opened in headless Chromium with every network
+    request refused: MathJax typesets (no raw TeX left), no table is wider than the text column
+    (a wide table scrolls inside its own box), and no "nan" or "None" reaches the prose, a table
+    or a glued value."""
+    copy, env, _ = tiny_run
+    html = copy / "book" / "_build" / "html"
+    pages = [
+        html / f"{name}.html"
+        for name in ("index", "reproduce", "setting")
+        + tuple(f"theory/{p}" for p in THEORY_PAGES)
+        + ("sec41/index", "sec41/findings", "sec41/samples", "sec42/index", "sec42/variants")
+        + ("sec42/report",)
+    ]
+    failures = []
+    for number, page in enumerate(pages):
+        probe = page.with_name(f"{page.stem}.probe.html")
+        probe.write_text(page.read_text().replace("</body>", PAGE_PROBE + "</body>"))
+        profile = tmp_path / f"chromium-profile-{number}"
+        dom = sh(
+            f"chromium {CHROMIUM_FLAGS} --user-data-dir={profile} --dump-dom file://{probe}",
+            copy,
+            env,
+        ).stdout
+        probe.unlink()
+        found = re.search(r'<pre id="rmt-probe"[^>]*>(.*?)</pre>', dom, flags=re.S)
+        if found is None:
+            failures.append(f"{page.relative_to(html)}: the page did not finish loading")
+            continue
+        result = json.loads(html_module.unescape(found[1]))
+        where = page.relative_to(html)
+        if "error" in result:
+            failures.append(f"{where}: the probe failed: {result['error']}")
+            continue
+        failures += [f"{where}: table wider than the text column: {t!r}" for t in result["wide"]]
+        failures += [f"{where}: undefined value in {t!r}" for t in result["undefinedText"]]
+        if result["untypeset"] or ("\\(" in page.read_text() and not result["typeset"]):
+            failures.append(f"{where}: MathJax did not typeset")
+    assert not failures, "\n".join(failures)

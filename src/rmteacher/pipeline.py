@@ -7,11 +7,14 @@ params.yaml (comments preserved); `write_params` regenerates params.yaml from th
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import importlib
 import io
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,7 +30,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from rmteacher import resources
-from rmteacher.core import lifeline, progress, runs
+from rmteacher.core import lifeline, paths, progress, runs
 from rmteacher.core.hf import check_model_files, model_folders
 from rmteacher.core.params import (
     SHARED_GROUPS,
@@ -38,7 +41,7 @@ from rmteacher.core.params import (
     load_params_file,
     shared_group,
 )
-from rmteacher.core.stage import StageOutputs, parameters_cell, repo_root
+from rmteacher.core.stage import STAGE_LOG_ENV, StageOutputs, parameters_cell, repo_root
 from rmteacher.lm.rm.specs import check_pipeline_rm_names
 
 # One parameter module per stage, in pipeline order (each stage's `run` is in
@@ -106,6 +109,7 @@ def _interrupt(signum, frame):
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+HIDDEN_IN_BOOK = ("parameters", "injected-parameters")  # plumbing: the book leaves these out
 PROGRESS_MARKS = ("it/s]", "s/it]", "\r")
 
 
@@ -136,7 +140,9 @@ def _kernel_manager_class():
 def tidy_executed(path: Path, root: Path) -> None:
     """Make an executed notebook a function of its inputs: drop run timestamps and durations,
     absolute paths and environment, progress-bar widgets and their state, and stderr progress
-    lines. Same seed, same notebook bytes; the committed notebooks stay small."""
+    lines. Same seed, same notebook bytes; the committed notebooks stay small. The parameters
+    cells get the `remove-cell` tag: the book shows the stage's work, not papermill's plumbing
+    (the injected values stay in the notebook, and `{glue}` quotes each as `param_<name>`)."""
     nb = json.loads(path.read_text())
     meta = nb.get("metadata", {})
     meta.pop("widgets", None)
@@ -148,14 +154,56 @@ def tidy_executed(path: Path, root: Path) -> None:
             run[key] = os.path.relpath(run[key], root)
     for cell in nb.get("cells", []):
         cell_meta = cell.get("metadata", {})
-        if "injected-parameters" in cell_meta.get("tags", []):
+        tags = cell_meta.get("tags", [])
+        if "injected-parameters" in tags:
             cell["id"] = "injected-parameters"  # papermill draws a random id
+        if set(tags) & set(HIDDEN_IN_BOOK) and "remove-cell" not in tags:
+            cell_meta["tags"] = [*tags, "remove-cell"]
         cell_meta.pop("execution", None)
         for key in ("start_time", "end_time", "duration"):
             cell_meta.get("papermill", {}).pop(key, None)
         if "outputs" in cell:
             cell["outputs"] = [out for out in cell["outputs"] if not _is_progress(out)]
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+# an absolute path: a root-level directory followed by at least one more component
+ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/(?:home|root|tmp|work|Users|usr|opt|var|private|mnt)/")
+
+
+def notebook_problems(notebook: dict) -> list[str]:
+    """What makes an executed notebook unfit for the book or dependent on the machine that ran
+    it: a virtual-environment or absolute path, a stderr stream (a warning or log record that
+    belongs in the stage's log), an error, a parameters cell the book would show."""
+    found = []
+    text = json.dumps(notebook, ensure_ascii=False)
+    if "/.venv/" in text or "site-packages" in text:
+        found.append("a virtual-environment path")
+    found += [f"absolute path {m!r}" for m in sorted(set(ABSOLUTE_PATH.findall(text)))]
+    for index, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                found.append(f"cell {index}: stderr {''.join(output['text'])[:80]!r}")
+            if output.get("output_type") == "error":
+                found.append(f"cell {index}: error {output.get('ename')}")
+        tags = cell.get("metadata", {}).get("tags", [])
+        if set(tags) & set(HIDDEN_IN_BOOK) and "remove-cell" not in tags:
+            found.append(f"cell {index}: parameters cell shown in the book")
+    return found
+
+
+def injected_params(notebook: dict) -> dict:
+    """The `params` papermill injected into an executed notebook."""
+    (cell,) = [
+        c
+        for c in notebook["cells"]
+        if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+    ]
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["params"]:
+            return ast.literal_eval(node.value)
+    raise ValueError("the injected-parameters cell assigns no `params`")
 
 
 def _is_progress(output: dict) -> bool:
@@ -371,6 +419,7 @@ def run_stage(
     except KeyboardInterrupt:
         for signum in INTERRUPT_SIGNALS:  # a second Ctrl-C does not cut the cleanup short
             signal.signal(signum, signal.SIG_IGN)
+        stop_children()  # a kernel whose shutdown was cut short dies with its stage
         removed = run.remove_partial() if run else "nothing was written"
         why = lifeline.lost_parent()
         raise StageInterrupted(
@@ -389,6 +438,10 @@ def _execute(run: StageRun, params: StageParams, printer, channel: Path) -> floa
     outputs, where = run.outputs, run.folder or run.root
     executed = outputs.executed_path
     os.environ.update(OFFLINE_ENV)
+    log = paths.stage_log(run.stage)  # the kernel sends its stderr there (core.stage.open_stage)
+    (where / log).parent.mkdir(parents=True, exist_ok=True)
+    (where / log).write_text("")
+    os.environ[STAGE_LOG_ENV] = str(log)
     os.environ[progress.CHANNEL] = str(channel)
     executed.parent.mkdir(parents=True, exist_ok=True)
     printer.phase = "starting the kernel"
@@ -411,7 +464,7 @@ def _execute(run: StageRun, params: StageParams, printer, channel: Path) -> floa
         outputs.metrics_path.unlink(missing_ok=True)  # nothing half-finished looks done
         raise StageFailed(
             f"stage '{run.stage}' failed ({err.ename}: {err.evalue}); see "
-            f"{runs.describe(executed, run.root).rstrip('/')}"
+            f"{runs.describe(executed, run.root).rstrip('/')} (warnings and library logs: {log})"
         ) from None
     except DeadKernelError:
         if _INTERRUPTED.is_set():
@@ -424,6 +477,36 @@ def _execute(run: StageRun, params: StageParams, printer, channel: Path) -> floa
     printer.phase = "tidying the executed notebook"
     tidy_executed(executed, where)
     return time.perf_counter() - start
+
+
+def stop_children(grace: float = 2.0) -> None:
+    """Stop and reap every child process of this one (the stage's kernel, if papermill's own
+    shutdown did not finish): SIGTERM, then SIGKILL after `grace` seconds. Linux (/proc) only."""
+    me = os.getpid()
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:
+            children.append(int(stat.parent.name))
+    deadline = time.monotonic() + grace
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in children:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
 
 
 def check_resources(groups: dict[str, StageParams], ignore_memory: bool = False) -> list[str]:

@@ -2,6 +2,7 @@
 params.yaml's), and `finish` writes plain-JSON metrics and plot data and glues every metric."""
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rmteacher.core import stage as stage_module  # its glue is myst_nb's, bound at import
 from rmteacher.core.params import ParamsError, StageParams, param
 from rmteacher.core.stage import (
+    STAGE_LOG_ENV,
+    GluedText,
     Stage,
     notebook_overrides,
     open_stage,
@@ -142,22 +146,47 @@ def test_finish_writes_plain_sorted_metrics_and_plot_data(repo, capsys):
     assert (
         repo / "plots" / "toy_stage_for_tests" / "curve.csv"
     ).read_text() == "x,y\n1,3.0\n2,4.5\n"
-    assert shown.loc["b_count", "value"] == 4
+    assert shown.frame.loc["b_count", "value"] == 4  # the edited table keeps its frame
 
 
 def test_glue_records_each_metric_for_the_book(repo, monkeypatch):
     """myst_nb.glue is called once per metric, extra glue value and parameter, with plain
     values (a list parameter as text)."""
     glued = {}
-    from rmteacher.core import stage as stage_module  # imports myst_nb's glue at its top
 
     monkeypatch.setattr(
         stage_module, "myst_glue", lambda name, value, display=True: glued.update({name: value})
     )
     stage = open_stage(ToyParams, {})
     stage.finish({"x": np.float32(0.5), "verdict": True}, glue_values={"verdict": "yes"})
-    assert glued == {"x": 0.5, "verdict": "yes", "param_seed": 0, "param_scales": "1, 2"}
+    # text is glued as GluedText, whose plain-text form has no repr quotes (compare as text)
+    as_text = {k: str(v) if isinstance(v, GluedText) else v for k, v in glued.items()}
+    assert as_text == {"x": 0.5, "verdict": "yes", "param_seed": 0, "param_scales": "1, 2"}
     assert type(glued["x"]) is float
+    assert repr(glued["verdict"]) == "yes"
+
+
+def test_finish_glues_each_statistic_with_its_interval_as_text(repo, monkeypatch):
+    """`X_ci` for every X with X_low and X_high (and `claim_value` style triples): the interval
+    in brackets, or the value alone when the interval is undefined."""
+    glued = {}
+    monkeypatch.setattr(  # core.stage binds myst_nb's glue at import
+        stage_module, "myst_glue", lambda name, value, display=True: glued.update({name: value})
+    )
+    metrics = {
+        "claim_a": "undecided",
+        "claim_a_value": 0.5,
+        "claim_a_low": float("nan"),
+        "claim_a_high": None,
+        "slope": 0.68,
+        "slope_low": 0.22,
+        "slope_high": 0.93,
+        "alone": 1.0,
+    }
+    open_stage(ToyParams, {}).finish(metrics)
+    assert repr(glued["claim_a_ci"]) == "0.500"
+    assert repr(glued["slope_ci"]) == "0.680 [0.220, 0.930]"
+    assert "alone_ci" not in glued
 
 
 def test_plain_refuses_what_json_cannot_hold():
@@ -168,9 +197,7 @@ def test_plain_refuses_what_json_cannot_hold():
 
 def test_a_glue_name_used_twice_is_an_error(repo, monkeypatch):
     """A table glued under a metric's name would leave the book quoting one of the two."""
-    import myst_nb
-
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: None)
+    monkeypatch.setattr(stage_module, "myst_glue", lambda name, value, display=True: None)
     stage = open_stage(ToyParams, {})
     stage.table("matched", pd.DataFrame({"a": [1]}))
     with pytest.raises(ValueError, match="glue name 'matched' is used twice"):
@@ -181,7 +208,6 @@ def test_undefined_numbers_are_glued_as_nan(repo, monkeypatch):
     """An interval from one seed is undefined: it is glued as NaN (prints "nan" under any float
     format), not None (which no float format accepts)."""
     glued = {}
-    from rmteacher.core import stage as stage_module  # imports myst_nb's glue at its top
 
     monkeypatch.setattr(
         stage_module, "myst_glue", lambda name, value, display=True: glued.update({name: value})
@@ -189,3 +215,46 @@ def test_undefined_numbers_are_glued_as_nan(repo, monkeypatch):
     open_stage(ToyParams, {}).finish({"low": float("nan"), "high": None})
     assert np.isnan(glued["low"]) and np.isnan(glued["high"])
     assert f"{glued['low']:.3f}" == "nan"
+
+
+def test_under_rmteacher_run_warnings_and_library_logs_go_to_the_stage_log(repo):
+    """With STAGE_LOG_ENV set (as `rmteacher run` sets it for the kernel), open_stage sends the
+    process's stderr to the stage's log: a warning, and a library's stderr log handler made
+    before the stage opened, write there and not to the notebook (a fresh process, because
+    pytest intercepts warnings)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import logging, sys, warnings
+        from dataclasses import dataclass
+        from rmteacher.core.params import StageParams
+        from rmteacher.core.stage import open_stage
+
+        @dataclass(frozen=True)
+        class LogParams(StageParams):
+            "A stage for this test only."
+            STAGE = "log_stage_for_tests"
+
+        library = logging.getLogger("some_library")
+        library.addHandler(logging.StreamHandler())  # bound to sys.stderr now
+        open_stage(LogParams, {})
+        warnings.warn("a FutureWarning from a library", FutureWarning)
+        library.warning("LOAD REPORT: score.weight MISSING")
+        """
+    )
+    env = {  # as DVC runs the stage (else the run, and its log, go to a scratch folder)
+        **os.environ,
+        STAGE_LOG_ENV: "artifacts/logs/log_stage_for_tests.log",
+        "DVC_STAGE": "log_stage_for_tests",
+        "DVC_ROOT": str(repo),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    log = (repo / "artifacts" / "logs" / "log_stage_for_tests.log").read_text()
+    assert "FutureWarning: a FutureWarning from a library" in log and "LOAD REPORT" in log

@@ -103,6 +103,12 @@ def timings(name: str) -> Path:
     return ARTIFACTS / "timings" / f"{name}.csv"
 
 
+def stage_log(stage: str) -> Path:
+    """Untracked log of a stage's run: the warnings and library log records its notebook's
+    kernel wrote to stderr (they name this machine's paths, so they stay out of the notebook)."""
+    return ARTIFACTS / "logs" / f"{stage}.log"
+
+
 def policy_eval(policy: str) -> Path:
     """sec42_eval's outputs for one initial policy (matrices, normalisations, samples)."""
     return SEC42_EVAL / policy

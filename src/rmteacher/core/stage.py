@@ -7,6 +7,10 @@
 
 `finish` writes metrics/<stage>.json and plots/<stage>/<name>.csv and glues every metric with
 `myst_nb.glue`, so the book's `{glue:text}` roles read them. Paths derive from the stage name only.
+Tables are glued as edited HTML (`core.tables`), figures get the book's style (`core.figures`),
+and text, booleans and lists are glued as the words a sentence needs (`glue_text`), never as
+Python reprs. Under `rmteacher run` (which sets `STAGE_LOG_ENV`), warnings and library log
+records go to the stage's log file, artifacts/logs/<stage>.log, not into the executed notebook.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import html
 import json
+import logging
 import math
 import os
+import sys
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +36,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from rmteacher.core import paths, progress, runs
+from rmteacher.core.figures import finish, use_book_style
 from rmteacher.core.params import ParamsError, StageParams, load_params_file
+from rmteacher.core.tables import Table, interval, number, table
+
+STAGE_LOG_ENV = "RMTEACHER_STAGE_LOG"  # set by `rmteacher run`: where the kernel's stderr goes
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -89,17 +100,68 @@ class StageOutputs:
         return path
 
 
+@dataclass(frozen=True)
+class GluedText:
+    """Text glued for a sentence: its plain-text form is the text itself, without the quotes
+    of a Python repr (so `{glue}` and `{glue:text}` both print it as written)."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(self.text)
+
+
+@dataclass(frozen=True)
+class GluedCode:
+    """A command or other code glued as a block: HTML `<pre>` (no syntax colouring to get
+    wrong), the text itself as plain text."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+
+        return f'<div class="rmt-code"><pre>{html.escape(self.text)}</pre></div>'
+
+
+def glue_text(name: str, value: Any) -> Any:
+    """The form of a value a sentence quotes: a number stays a number (so format specs apply),
+    a boolean reads "yes"/"no", a string its text, a list its items joined by commas (a
+    two-number `*_range` as "a to b"), numbers in lists at three significant digits; the code
+    name y_gamma in text reads y_γ."""
+
+    if isinstance(value, bool):
+        return GluedText("yes" if value else "no")
+    if isinstance(value, str):
+        return GluedText(value.replace("y'_gamma", "y′_γ").replace("y_gamma", "y_γ"))
+    if isinstance(value, list):
+        items = [number(v) if isinstance(v, float) else str(glue_text(name, v)) for v in value]
+        if name.endswith("_range") and len(items) == 2:
+            return GluedText(f"{items[0]} to {items[1]}")
+        return GluedText(", ".join(items))
+    return value
+
+
 def glue(name: str, value: Any, display: bool = False) -> None:
-    """`myst_nb.glue` with numpy scalars unwrapped, so `{glue:text}` format specs apply; an
-    undefined number (None or non-finite, e.g. an interval from one seed) is glued as NaN, which
-    every float format prints as "nan"."""
+    """`myst_nb.glue` with numpy scalars unwrapped, so `{glue:text}` format specs apply, and
+    text, booleans and lists in their sentence form (`glue_text`); an undefined number (None or
+    non-finite, e.g. an interval from one seed) is glued as NaN, so float formats accept it (the
+    book's `rmteacher_book` extension prints it as "–")."""
     try:
         value = plain(value)
     except TypeError:
         pass  # frames, figures and other displayable objects are glued as they are
     if value is None:
         value = float("nan")
-    myst_glue(name, value, display=display)
+    myst_glue(name, glue_text(name, value), display=display)
 
 
 @dataclass
@@ -119,16 +181,27 @@ class Stage:
         glue(name, value)
 
     def figure(self, name: str, fig, glue_name: str | None = None):
-        """Save `fig` as book/figures/<stage>/<name>.png; glue it under `glue_name` if given."""
-        self.outputs.save_figure(name, fig)
+        """Give `fig` the book's finish (`figures.finish`: book width, human labels, legible
+        legends), save it as book/figures/<stage>/<name>.png, glue it under `glue_name` if
+        given."""
+
+        self.outputs.save_figure(name, finish(fig))
         if glue_name is not None:
             self._glue(glue_name, fig)
         return fig
 
-    def table(self, glue_name: str, frame):
-        """Glue a table for the book (not displayed twice) and return it for display."""
-        self._glue(glue_name, frame)
-        return frame
+    def table(self, glue_name: str, frame, **options):
+        """Glue the edited table of `frame` (`tables.table`, with `options`) for the book and
+        return it for display in the notebook."""
+
+        shown = frame if isinstance(frame, Table) else table(frame, **options)
+        self._glue(glue_name, shown)
+        return shown
+
+    def show(self, frame, **options):
+        """The edited table of `frame` (`tables.table`) for display in the notebook only."""
+
+        return table(frame, **options)
 
     def finish(
         self,
@@ -138,10 +211,11 @@ class Stage:
     ):
         """Write plot data and metrics, glue every metric (a value in `glue_values` replaces the
         metric's glued form, e.g. a verdict as text) and every parameter as `param_<name>` (a list
-        as comma-separated text), so the book quotes settings without typing them; return the
-        metrics as a table."""
-        # pandas (~0.4 s): `rmteacher check` imports this module and must not load it
-        import pandas as pd
+        as comma-separated text), so the book quotes settings without typing them; for every
+        statistic `X` with `X_low` and `X_high` (or `X_value`, `X_low`, `X_high`) also glue
+        `X_ci`, the text "0.68 [0.22, 0.93]" (the value alone where the interval is undefined);
+        return the metrics as an edited table (`Table.frame` holds them as a DataFrame)."""
+        import pandas as pd  # ~0.4 s: `rmteacher check` imports this module
 
         for name, frame in (plots or {}).items():
             self.outputs.write_plot_data(name, frame)
@@ -152,10 +226,23 @@ class Stage:
             else value
             for key, value in self.params.to_dict().items()
         }
-        shown = {**settings, **metrics, **(glue_values or {})}
+        intervals = {}
+        for key in metrics:
+            stem = key.removesuffix("_value")
+            bounds = (f"{stem}_low", f"{stem}_high")
+            name, value = f"{stem}_ci", metrics[key]
+            if key in bounds or not set(bounds) <= set(metrics) or name in metrics:
+                continue
+            if isinstance(value, bool) or not isinstance(plain(value), int | float | None):
+                continue
+            low, high = (plain(metrics[b]) for b in bounds)
+            intervals[name] = GluedText(interval(plain(value), low, high))
+        shown = {**settings, **metrics, **intervals, **(glue_values or {})}
         for key, value in shown.items():
             self._glue(key, value)
-        return pd.Series(plain(dict(metrics)), name="value", dtype=object).to_frame()
+
+        frame = pd.Series(plain(dict(metrics)), name="value", dtype=object).to_frame()
+        return table(frame.rename_axis("metric"), formats={"metric": str})
 
 
 PARAMETERS_MARKER = "# Parameters of stage"  # first words of every notebook's parameters cell
@@ -309,8 +396,24 @@ def open_stage(
             "(DVC's outputs are untouched)"
         )
     progress.start_reporter()
-    # seaborn (~1.4 s): `rmteacher check` imports this module and must not load it
-    import seaborn as sns
-
-    sns.set_theme(context="notebook", style="whitegrid")
+    use_book_style()
+    log = os.environ.get(STAGE_LOG_ENV)
+    if log:
+        send_stderr_to(start / log)
     return Stage(params, StageOutputs(params_cls.STAGE, start))
+
+
+def send_stderr_to(path: Path) -> None:
+    """Route this process's stderr (Python warnings, library log records, load reports) to the
+    log file `path`, appending, so an executed notebook shows only what the stage displays:
+    handlers already bound to the old stderr are re-pointed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(path, "a", buffering=1)  # noqa: SIM115 (open for the kernel's lifetime)
+    previous, sys.stderr = sys.stderr, log
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            # (the process's own stderr too: an import such as DVC's may have wrapped it since)
+            bound = handler.stream if isinstance(handler, logging.StreamHandler) else None
+            if bound is not None and (bound is previous or bound is sys.__stderr__):
+                handler.setStream(log)

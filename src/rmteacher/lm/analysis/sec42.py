@@ -228,6 +228,7 @@ def predictor_correlations(
                 continue
             value = float(stats.spearmanr(x, means)[0])
             boot = [stats.spearmanr(x, d)[0] for d in draws if np.ptp(d) > 0]
+            boot = [b for b in boot if np.isfinite(b)]  # (all undefined: no interval, no warning)
             low, high = np.nanquantile(boot, [0.025, 0.975]) if boot else (np.nan, np.nan)
             rows.append(
                 {

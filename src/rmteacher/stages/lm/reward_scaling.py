@@ -5,7 +5,8 @@ speed, scales with c. Gradient clipping is off in both, so the scale reaches the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from rmteacher.lm.analysis.variants import (
     scale_effects_by_seed,
@@ -24,21 +25,38 @@ from rmteacher.lm.world.prompts import World
 from rmteacher.stages.lm.params.reward_scaling import RewardScalingParams
 from rmteacher.verdicts.sections import scaling
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 
 @dataclass(frozen=True)
 class RewardScalingResult:
     """`curves`: evaluation curves per optimizer, scale and seed; `sensitivity`: final increases
-    per optimizer and scale with the scale effect; `grad_norm`: median gradient norm per
-    optimizer and scale; `verdict_texts`: the verdict box's sentences; `metrics`."""
+    per optimizer and scale with the scale effect; `grad_norm`: gradient norms per optimizer
+    and scale, at the first step and over the run (`gradient_norms`); `verdict_texts`: the
+    verdict box's sentences; `metrics`."""
 
     curves: pd.DataFrame
     sensitivity: pd.DataFrame
     grad_norm: pd.DataFrame
     verdict_texts: dict
     metrics: dict
+
+
+FIRST_STEP, OVER_THE_RUN = "first step (initial policy)", "median over the run"
+
+
+def gradient_norms(logs: pd.DataFrame) -> pd.DataFrame:
+    """Per optimizer and scale, the median over seeds of the gradient norm at the first step
+    (the initial policy, the same samples at every scale: the norm is linear in c) and the
+    median over every step of the run (wherever each optimizer has moved the policy)."""
+    logs = logs.assign(grad_norm=logs.grad_norm.astype(float))
+    keys = ["optimizer", "scale"]
+    first = logs[logs.step == logs.groupby([*keys, "seed"]).step.transform("min")]
+    return pd.concat(
+        [
+            first.groupby(keys).grad_norm.median().reset_index().assign(when=FIRST_STEP),
+            logs.groupby(keys).grad_norm.median().reset_index().assign(when=OVER_THE_RUN),
+        ],
+        ignore_index=True,
+    )
 
 
 def run(params: RewardScalingParams) -> RewardScalingResult:
@@ -71,12 +89,8 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
     )
     curves, logs, _ = run_grid(policy, plan, runs, suite["gold"], norms["gold"])
     sensitivity = scale_sensitivity(curves)
-    grad = (
-        logs.assign(grad_norm=logs.grad_norm.astype(float))
-        .groupby(["optimizer", "scale"])["grad_norm"]
-        .median()
-        .reset_index()
-    )
+    grad = gradient_norms(logs)
+    first = grad[grad.when == FIRST_STEP].set_index(["optimizer", "scale"]).grad_norm
     effect = sensitivity.groupby("optimizer")["scale_effect"].first()
     by_seed = scale_effects_by_seed(curves)
     decided = scaling(by_seed, {})
@@ -94,5 +108,12 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
         **decided.all_metrics(),  # the claims registry's rule
         "seeds_where_adam_effect_is_smaller": int((by_seed.adam.abs() < by_seed.sgd.abs()).sum()),
         "n_seeds": len(by_seed),
+        "scale_ratio": max(params.scales) / min(params.scales),
+        **{
+            f"{optimizer}_first_step_grad_norm_ratio": float(
+                first[optimizer, max(params.scales)] / first[optimizer, min(params.scales)]
+            )
+            for optimizer in rates
+        },
     }
     return RewardScalingResult(curves, sensitivity, grad, decided.texts(), metrics)

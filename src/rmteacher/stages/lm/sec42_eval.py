@@ -180,10 +180,10 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
         **world.generation(),
     )
     write_report(example, paths.REPORT_EXAMPLE)
-    command = " ".join(
+    command = " \\\n    ".join(  # one option per line, as a reader would type it
         [
-            f"rmteacher report --policy {example_policy} --reward-model",
-            *[f"{name}={spec}" for name, spec in example_specs.items()],
+            f"rmteacher report --policy {example_policy}",
+            "--reward-model " + " ".join(f"{name}={spec}" for name, spec in example_specs.items()),
             f"--gold {manifest['gold']} --prompts {EXAMPLE_PROMPTS}",
             f"--samples {params.n_samples} --seed {params.seed}",
             f"--max-new-tokens {world.max_new_tokens} --out {paths.REPORT_EXAMPLE}",

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from rmteacher.core import paths
+from rmteacher.core.tables import number, spread
 from rmteacher.lm.analysis import sec42 as analysis
 from rmteacher.paper import table10_text
 from rmteacher.stages.lm.params.sec42_report import Sec42ReportParams
@@ -69,10 +70,19 @@ def cell_view(table: pd.DataFrame, variant: str) -> pd.DataFrame:
     """policy x RM grid of one variant's cells as text (Table 10 and 12 layout)."""
     rows = table[table.variant == variant]
     text = rows.apply(
-        lambda r: (
-            f"{r.gold_increase_mean:.3f}±{r.gold_increase_std:.3f} | "
-            f"{r.proxy_increase_mean:.3f} | {r.reward_variance:.3f} | "
-            f"{r.onpolicy_accuracy:.3f} | {r.offpolicy_accuracy:.3f}"
+        lambda r: " | ".join(
+            [
+                spread(r.gold_increase_mean, r.gold_increase_std, 3),
+                *(  # "–" where a value is undefined, e.g. a scorer's off-policy accuracy
+                    number(value, 3)
+                    for value in (
+                        r.proxy_increase_mean,
+                        r.reward_variance,
+                        r.onpolicy_accuracy,
+                        r.offpolicy_accuracy,
+                    )
+                ),
+            ]
         ),
         axis=1,
     )
