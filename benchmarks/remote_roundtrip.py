@@ -106,7 +106,7 @@ def cached_outputs(root: Path = ROOT) -> list[CachedOutput]:
     with Repo(str(root)) as repo:
         found = [
             CachedOutput(
-                out.stage.addressing,
+                out.stage.name,
                 Path(out.fs_path).relative_to(Path(repo.root_dir).resolve()).as_posix(),
                 int(out.meta.size or 0),
                 int(out.meta.nfiles or 1),

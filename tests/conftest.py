@@ -170,17 +170,17 @@ class ReadmeExperiments:
         listed = set(cls.RUNNING.findall(result.stdout))
         with Repo(str(repo)) as dvc:
             graph = dvc.index.graph
-            stage = {s.addressing: s for s in graph}
+            stage = {s.name: s for s in graph}
             if single:
                 scope = set(targets)
             elif targets:
                 scope = set(targets) | {
-                    s.addressing for t in targets for s in nx.descendants(graph, stage[t])
+                    s.name for t in targets for s in nx.descendants(graph, stage[t])
                 }
             else:
                 scope = set(stage)
             downstream = {
-                s.addressing
+                s.name
                 for name in listed - {"params_check"}
                 for s in nx.ancestors(graph, stage[name])  # edges point to dependencies
             }

@@ -78,7 +78,7 @@ def test_every_experiment_in_the_readme_names_the_stages_it_runs(readme_experime
     documented = [command for kind in kinds for command, _ in readme_experiments.commands(kind)]
     assert len(documented) == len(in_code) >= 4  # none outside an experiments block
     with Repo(str(ROOT)) as repo:
-        stages = {stage.addressing for stage in repo.index.stages}
+        stages = {stage.name for stage in repo.index.stages}
     for kind in kinds:
         for command, named in readme_experiments.commands(kind):
             overrides, targets, _ = readme_experiments.parse(command)
