@@ -16,7 +16,7 @@ export DVC_NO_ANALYTICS := 1
 export MPLBACKEND := Agg
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help env repro tiny book verify test test-fast lint bench clean
+.PHONY: help env repro tiny book pull verify test test-fast lint bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -49,6 +49,16 @@ tiny: env  ## the tiny profile in a scratch copy (.tiny/): this checkout's param
 book: env  ## build the book from the committed executed notebooks and figures (no pipeline run)
 	rm -rf book/_build && jupyter-book build book --warningiserror --keep-going --quiet
 	@echo "book: $(CURDIR)/book/_build/html/index.html"
+
+# The project's DVC remote is .dvc/config's default; its placeholder URL (an .invalid host) stops
+# `make pull` with one line until the maintainers set it or a clone points at a copy (README).
+pull: env  ## restore the committed run's DVC-cached outputs from the project's remote and build the book (`dvc status` is then clean)
+	@remote=$$(dvc remote default 2>/dev/null); url=$$(dvc config "remote.$$remote.url" 2>/dev/null); \
+	case "$$url" in ""|*.invalid|*.invalid/*) \
+	  echo "error: DVC remote '$${remote:-(no default)}' has no published URL ($${url:-none}): point this clone at a copy with 'dvc remote modify --local $${remote:-storage} url PATH_OR_URL' (README: The default run's artifacts)" >&2; exit 1;; \
+	esac
+	dvc pull
+	$(MAKE) -o $(abspath $(STAMP)) book VENV=$(VENV)
 
 verify: env  ## compare the last run's metrics/ with the committed ones (stated tolerances)
 	rmteacher verify

@@ -1,9 +1,13 @@
 """Shared fixtures: a tiny saved policy (tokenizer + 2-layer GPT-2) and a reward model from it.
 Under pytest-xdist each worker gets its share of the CPU cores this process may use, so the
-workers (and the pipeline subprocesses they start) never oversubscribe the machine."""
+workers (and the pipeline subprocesses they start) never oversubscribe the machine. The
+README's documented experiments, and the stages each would run, for the tests that hold the
+README to them."""
 
 import json
 import os
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -81,6 +85,113 @@ def tiny_config(family: str, tokenizer, **extra):
 def tiny_hf_config():
     """`tiny_config`, for tests that build stand-ins of the paper's model families."""
     return tiny_config
+
+
+class ReadmeExperiments:
+    """The README's documented experiments and what DVC would run for each.
+
+    An experiment block is a ```bash fence right after `<!-- experiments: KIND -->` (KIND
+    `no-cache`: any clone; `pulled`: a clone after `make pull`); each `dvc exp run` line in it
+    follows a `# runs: STAGE ...` comment naming every stage it reruns."""
+
+    BLOCK = re.compile(r"<!-- experiments: ([a-z-]+) -->\n```bash\n(.*?)```", re.S)
+    RUNNING = re.compile(r"Running stage '([^']+)'")
+
+    def __init__(self, readme: Path):
+        self.text = readme.read_text()
+
+    def blocks(self) -> list[tuple[str, str]]:
+        return self.BLOCK.findall(self.text)
+
+    def commands(self, kind: str) -> list[tuple[str, set[str]]]:
+        """(command, stages the README says it runs) for every experiment of blocks of `kind`."""
+        found, named = [], None
+        for block_kind, body in self.blocks():
+            if block_kind != kind:
+                continue
+            for line in body.splitlines():
+                if line.startswith("# runs:"):
+                    named = set(line.removeprefix("# runs:").replace(",", " ").split())
+                elif line.startswith("dvc exp run"):
+                    assert named, f"README: no '# runs:' comment before {line!r}"
+                    found.append((line.split(" #")[0].strip(), named))
+                    named = None
+        return found
+
+    @staticmethod
+    def parse(command: str) -> tuple[dict[str, str], list[str], bool]:
+        """The -S overrides, the targets and whether -s (single item) is set; any other option
+        fails, so the README never uses one these tests do not model."""
+        words = shlex.split(command)
+        assert words[:3] == ["dvc", "exp", "run"], command
+        overrides, targets, single, rest = {}, [], False, iter(words[3:])
+        for word in rest:
+            if word in ("-S", "--set-param"):
+                key, _, value = next(rest).partition("=")
+                overrides[key] = value
+            elif word in ("-s", "--single-item"):
+                single = True
+            elif word.startswith("-"):
+                raise AssertionError(
+                    f"README experiment uses an option the tests do not model: {word}"
+                )
+            else:
+                targets.append(word)
+        return overrides, targets, single
+
+    @classmethod
+    def would_run(cls, repo: Path, command: str, env: dict, pulled: bool) -> set[str]:
+        """The stages `command` would run in `repo`: DVC's dry run, plus the stages within the
+        command's scope downstream of one it lists (a dry run cannot know that a rerun stage's
+        outputs change; params_check's stamp does not change with valid values, so it passes
+        nothing on). Without the cache, `dvc exp run --dry` itself; with it, the overrides are
+        written into params.yaml and `dvc repro --dry` runs in the workspace (`dvc exp run
+        --dry` always works in a temporary copy without the cached outputs)."""
+        import networkx as nx
+        import yaml
+        from dvc.repo import Repo
+
+        overrides, targets, single = cls.parse(command)
+        params = repo / "params.yaml"
+        original = params.read_text()
+        if pulled:
+            values = yaml.safe_load(original)
+            for key, value in overrides.items():
+                group, _, name = key.partition(".")
+                values[group][name] = yaml.safe_load(value)
+            params.write_text(yaml.safe_dump(values, sort_keys=False))
+            dry = ["dvc", "repro", "--dry", *(["-s"] if single else []), *targets]
+        else:
+            dry = ["dvc", "exp", "run", "--dry", *shlex.split(command)[3:]]
+        try:
+            result = subprocess.run(dry, cwd=repo, env=env, text=True, capture_output=True)
+        finally:
+            params.write_text(original)
+        assert result.returncode == 0, f"{command}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        listed = set(cls.RUNNING.findall(result.stdout))
+        with Repo(str(repo)) as dvc:
+            graph = dvc.index.graph
+            stage = {s.name: s for s in graph}
+            if single:
+                scope = set(targets)
+            elif targets:
+                scope = set(targets) | {
+                    s.name for t in targets for s in nx.descendants(graph, stage[t])
+                }
+            else:
+                scope = set(stage)
+            downstream = {
+                s.name
+                for name in listed - {"params_check"}
+                for s in nx.ancestors(graph, stage[name])  # edges point to dependencies
+            }
+        return listed | (downstream & scope)
+
+
+@pytest.fixture(scope="session")
+def readme_experiments():
+    """The README's documented experiments (`ReadmeExperiments`)."""
+    return ReadmeExperiments(Path(__file__).resolve().parents[1] / "README.md")
 
 
 # --- helpers of the stage-run tests (tests/test_cli.py, tests/test_pipeline.py) ---

@@ -226,6 +226,40 @@ def test_noop_repro_and_dvc_exp_run_rerun_only_the_changed_stage(tiny_run):
     assert "Data and pipelines are up to date" in sh("dvc status", copy, env).stdout
 
 
+def test_a_fresh_clone_pulls_the_run_from_a_remote_and_reruns_only_what_changed(
+    tiny_run, readme_experiments, tmp_path
+):
+    """The README's remote workflow on the tiny run: `dvc push` to a local directory remote, a
+    fresh `git clone` (whose `make pull` stops with one line while the URL is the placeholder),
+    pointed at the remote as the README tells a user, `make pull`: every cached output is back
+    except what `.dvcignore` keeps out, `dvc status` is clean, and each experiment the README
+    documents for a pulled clone would rerun exactly the stages it names."""
+    copy, env, _ = tiny_run
+    sh("git add -A && git commit -qm before-push --allow-empty", copy, env)
+    remote = tmp_path / "remote"
+    sh(f"dvc remote modify --local storage url {remote} && dvc push -q", copy, env)
+    clone = tmp_path / "clone"
+    sh(f"git clone -q {copy} {clone}", tmp_path, env)
+    pull = f"make -o {VENV / '.installed'} pull VENV={VENV}"
+    refused = sh(pull, clone, env, check=False)
+    assert refused.returncode != 0 and refused.stderr.count("error:") == 1
+    assert "dvc remote modify --local storage url" in refused.stderr
+    assert not (clone / "artifacts" / "rm_train").exists()
+    sh(f"dvc remote modify --local storage url {remote}", clone, env)
+    sh(pull, clone, env)
+    assert "Data and pipelines are up to date" in sh("dvc status", clone, env).stdout
+    assert (clone / "book" / "_build" / "html" / "index.html").is_file()
+    trained = clone / "artifacts" / "rm_train"
+    assert (trained / "rm_onpolicy_100" / "model.safetensors").is_file()
+    assert (trained / "candidates_test.jsonl").is_file()
+    assert not (trained / "candidates_rm_train.jsonl").exists()  # dvcignored: never pushed
+    assert (copy / "artifacts" / "rm_train" / "candidates_rm_train.jsonl").is_file()
+    commands = readme_experiments.commands("pulled")
+    assert commands
+    for command, named in commands:
+        assert readme_experiments.would_run(clone, command, env, pulled=True) == named, command
+
+
 def test_bad_parameter_stops_dvc_repro_with_one_line(tiny_run):
     """params_check runs first: a bad value or an unknown group stops `dvc repro` with one line
     before DVC deletes any stage's outputs, so the last good results stay in place."""
