@@ -79,11 +79,11 @@ def suite_spec(world, params, gold_matrix: np.ndarray, prompts: list[str]) -> di
     from rmteacher.lm.rm.suite import FamilyMember, prompt_stats
 
     members = [
-        FamilyMember(eta, compression, params.family_fraction, params.family_seed + i, params.seed)
-        for i, (eta, compression) in enumerate(
-            (e, c) for e in params.family_noise for c in params.family_compression
+        FamilyMember(
+            eta, floor, params.family_fraction, params.family_seed, params.seed, ceiling, between
         )
-        if (eta, compression) != (0.0, 1.0)  # that one is r_G itself
+        for eta, floor, ceiling, between in family_grid(params)
+        if (eta, floor, ceiling, between) != (0.0, 1.0, 1.0, 1.0)  # that one is r_G itself
     ]
     return {
         "perfect": {
@@ -94,6 +94,24 @@ def suite_spec(world, params, gold_matrix: np.ndarray, prompts: list[str]) -> di
         "family": [asdict(m) for m in members],
         "prompt_stats": prompt_stats(prompts, gold_matrix),
     }
+
+
+def family_grid(params) -> list[tuple[float, float, float, float]]:
+    """(eta, compression floor, amplification ceiling, between factor) of every family member
+    that rm_eval's `params` define: each rank-noise level crossed with each compression floor
+    and each amplification ceiling (the accuracy and variance axes), and at eta = 0 each prompt-
+    mean factor lambda (the uniform-scale arm; see `suite`)."""
+    grid = [
+        (eta, floor, 1.0, 1.0) for eta in params.family_noise for floor in params.family_compression
+    ]
+    grid += [
+        (eta, 1.0, ceiling, 1.0)
+        for eta in params.family_noise
+        for ceiling in params.family_amplification
+        if ceiling != 1.0
+    ]
+    grid += [(0.0, 1.0, 1.0, between) for between in params.family_between if between != 1.0]
+    return list(dict.fromkeys(grid))
 
 
 def score_matrix(reward, prompts: list[str], responses: list[list[str]]) -> np.ndarray:

@@ -1,0 +1,348 @@
+"""Fast search for a Section 4.1 world in which the on/off-policy data mix moves the RMs (issue 19).
+
+Two steps, both on a subset of the world's prompts so one design costs minutes, not the default
+run's half hour:
+
+    python scripts/design_search.py prepare            # samples and r_G labels, cached once
+    python scripts/design_search.py run DESIGN [...]   # five mixes' RMs, then the check table
+
+`prepare` draws, with lm_sft's world and policies: two initial-policy samples per RM-training and
+test prompt (on-policy candidates), every off-policy candidate any design may use (the corpus
+continuation, base-LM samples at several temperatures, and the Section 4.2 policies' samples when
+they exist), r_G's score of each, and the initial policy's `n_samples` samples of the
+policy-gradient prompts that rm_eval measures variance on. `run` trains one Bradley-Terry RM per
+on-policy fraction with the design's settings (`DESIGNS`), scores the policy's samples and the
+held-out test pairs, prints rm_eval's Section 4.1 checks, and appends one row per design to
+data/design_search/sec41.csv (the record the book's "what we tried" table reads).
+
+Run every `run` under the shared CPU lock: `flock /work/heavy.lock python scripts/...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rmteacher.lm.rm.preferences import binarize
+
+RECORD = Path("data/design_search/sec41.csv")
+FRACTIONS = (1.0, 0.75, 0.5, 0.25, 0.0)
+BASE_TEMPERATURES = (0.7, 1.0, 1.3, 1.6)
+
+
+@dataclass(frozen=True)
+class Design:
+    """One candidate world for the mixes: how the RMs start, which off-policy candidates are
+    binarised into the off-policy pair, and the training settings."""
+
+    reason: str
+    init: str = "policy"  # policy | gold | gold_body (r_G's body, a new head) | a model dir
+    offpolicy_sources: tuple[str, ...] = ("off_corpus", "off_t1", "off_t1.3")
+    n_pairs: int = 4000
+    learning_rate: float = 5e-4
+    epochs: float = 1.0
+    batch_size: int = 64
+    center_rewards_coefficient: float = 0.01
+    extra: dict = field(default_factory=dict)
+
+
+DESIGNS: dict[str, Design] = {
+    "baseline": Design(
+        "the committed world at search scale: RMs start from the initial policy, off-policy pairs "
+        "are the best of the corpus continuation and base-LM samples (T 1, 1.3) vs another"
+    ),
+    "gold_init": Design(
+        "start every RM from r_G itself (body and head), a model that already scores prompts: "
+        "Bradley-Terry training cannot remove its between-prompt spread, so each mix's variance "
+        "is set by how much within-prompt spread its data add on the policy's samples",
+        init="gold",
+    ),
+    "gold_body": Design(
+        "start from r_G's body with a new head: the features read the prompt, the head is learned",
+        init="gold_body",
+    ),
+}
+
+
+def cache_dir(args) -> Path:
+    path = Path(args.cache)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sub_world(world, sizes: dict[str, int]):
+    from dataclasses import replace
+
+    return replace(world, prompts={k: v[: sizes.get(k, len(v))] for k, v in world.prompts.items()})
+
+
+def prepare(args) -> None:
+    """Cache candidates (rm_train and test subsets) and the policy's evaluation samples."""
+    import torch
+
+    from rmteacher.core.hf import load_policy
+    from rmteacher.lm.rm.evaluation import score_matrix
+    from rmteacher.lm.world.policies import POLICY_SOURCES, policy_path
+    from rmteacher.lm.world.prompts import World
+    from rmteacher.lm.world.sampling import sample_responses
+    from rmteacher.rewards.registry import load_reward
+
+    torch.set_num_threads(args.threads)
+    out = cache_dir(args)
+    world = sub_world(World.load(), {"rm_train": args.rm_prompts, "test": args.test_prompts})
+    gold = load_reward("models/gold_rm", "gold")
+    policy, tokenizer = load_policy(world.policy_dir, "initial policy")
+    base = load_policy(world.base_dir, "base LM")[0]
+    others = {
+        name: load_policy(str(policy_path(name)), name)[0]
+        for name, sources in POLICY_SOURCES.items()
+        if sources is not None and policy_path(name).is_dir()
+    }
+    gen = world.generation()
+    for index, split in enumerate(("rm_train", "test")):
+        passages = world.prompts[split]
+        prompts = [p.prompt for p in passages]
+        seed = 10 * index
+        on = sample_responses(policy, tokenizer, prompts, 2, seed=seed, batch_size=512, **gen)
+        frame = pd.DataFrame(
+            {
+                "prompt": prompts,
+                "on_a": [s[0] for s in on],
+                "on_b": [s[1] for s in on],
+                "off_corpus": [p.continuation for p in passages],
+            }
+        )
+        for k, temperature in enumerate(BASE_TEMPERATURES):
+            off = sample_responses(
+                base,
+                tokenizer,
+                prompts,
+                1,
+                seed=seed + 1 + k,
+                chat=False,
+                max_new_tokens=gen["max_new_tokens"],
+                temperature=temperature,
+                batch_size=512,
+            )
+            frame[f"off_t{temperature:g}"] = [s[0] for s in off]
+        for k, (name, model) in enumerate(others.items()):
+            off = sample_responses(
+                model, tokenizer, prompts, 1, seed=seed + 7 + k, batch_size=512, **gen
+            )
+            frame[f"off_{name}"] = [s[0] for s in off]
+        for column in [c for c in frame.columns if c != "prompt"]:
+            frame[f"gold_{column}"] = gold(frame.prompt.tolist(), frame[column].tolist())
+        frame.to_json(out / f"candidates_{split}.jsonl", orient="records", lines=True)
+    prompts = world.prompt_texts("pg_train")[: args.pg_prompts]
+    responses = sample_responses(
+        policy, tokenizer, prompts, args.n_samples, seed=0, batch_size=512, **gen
+    )
+    np.save(out / "gold_matrix.npy", score_matrix(gold, prompts, responses))
+    (out / "samples.json").write_text(json.dumps({"prompts": prompts, "responses": responses}))
+    print(f"cached under {out}: columns {list(frame.columns)}")
+
+
+def with_offpolicy_pair(frame: pd.DataFrame, sources, seed: int) -> pd.DataFrame:
+    """The candidates with the design's off-policy pair (best of `sources` by r_G vs another)."""
+    frame = binarize(
+        frame.drop(
+            columns=[
+                c
+                for c in frame.columns
+                if c.startswith("off_chosen")
+                or c.startswith("off_rejected")
+                or c.startswith("gold_off_chosen")
+                or c.startswith("gold_off_rejected")
+            ]
+        ),
+        list(sources),
+        seed,
+    )
+    frame["on_fits"] = True
+    frame["off_fits"] = True
+    return frame
+
+
+def initial_model(design: Design, out: Path, seed: int) -> str:
+    """A model directory to start the RM from (writes one for 'gold_body')."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from rmteacher.core.hf import load_tokenizer
+    from rmteacher.lm.world.prompts import World
+
+    if design.init == "policy":
+        return World.load().policy_dir
+    if design.init == "gold":
+        return "models/gold_rm"
+    if design.init == "gold_body":
+        torch.manual_seed(seed)
+        model = AutoModelForSequenceClassification.from_pretrained("models/gold_rm", num_labels=1)
+        model.score.reset_parameters()  # a new head on r_G's features
+        with torch.no_grad():
+            model.score.weight.normal_(0.0, model.config.initializer_range)
+        path = out / "init_gold_body"
+        model.save_pretrained(path)
+        load_tokenizer("models/gold_rm").save_pretrained(path)
+        return str(path)
+    return design.init
+
+
+def between_share(raw: np.ndarray) -> float:
+    """Share of an RM's total variance (initial-policy samples) that lies between prompts."""
+    total = raw.var(ddof=1)
+    return float(raw.mean(axis=1).var(ddof=1) / total) if total > 0 else float("nan")
+
+
+def evaluate(reward, samples, gold_matrix, test) -> dict:
+    from rmteacher.lm.rm.evaluation import score_matrix
+    from rmteacher.lm.rm.preferences import heldout_pairs
+    from rmteacher.metrics.rm_metrics import reward_variance, untied_accuracy
+    from rmteacher.rewards.normalize import Normalization
+
+    raw = score_matrix(reward, samples["prompts"], samples["responses"])
+    row = {
+        "reward_variance": reward_variance(Normalization.from_rewards(raw)(raw)),
+        "onpolicy_accuracy_untied": untied_accuracy(raw, gold_matrix),
+        "between_share": between_share(raw),
+        "raw_within_std": float(np.sqrt(raw.var(axis=1, ddof=1).mean())),
+    }
+    for kind in ("on", "off"):
+        prompts, responses, gold = heldout_pairs(test, kind)
+        row[f"heldout_{kind}_accuracy_untied"] = untied_accuracy(
+            score_matrix(reward, prompts, responses), gold
+        )
+    return row
+
+
+def checks(table: pd.DataFrame, gold: dict) -> dict:
+    from scipy import stats
+
+    mixes = table[table.rm.str.startswith("rm_")]
+    off_share = 1 - mixes.onpolicy_fraction
+    return {
+        "variance_min": float(mixes.reward_variance.min()),
+        "variance_max": float(mixes.reward_variance.max()),
+        "variance_span": float(mixes.reward_variance.max() / mixes.reward_variance.min()),
+        "variance_trend": float(stats.spearmanr(mixes.onpolicy_fraction, mixes.reward_variance)[0]),
+        "offpolicy_trend": float(stats.spearmanr(off_share, mixes.heldout_off_accuracy_untied)[0]),
+        "min_onpolicy_accuracy_untied": float(mixes.onpolicy_accuracy_untied.min()),
+        "gold_variance": gold["reward_variance"],
+        "gold_ties": gold["ties"],
+    }
+
+
+def run(args) -> None:
+    import torch
+
+    from rmteacher.lm.rm.preferences import mix_pairs
+    from rmteacher.lm.rm.training import train_reward_model
+    from rmteacher.metrics.rm_metrics import gold_tie_fraction, reward_variance
+    from rmteacher.rewards.normalize import Normalization
+    from rmteacher.rewards.registry import load_reward
+
+    torch.set_num_threads(args.threads)
+    design = DESIGNS[args.design]
+    if args.pairs:
+        design = Design(**{**asdict(design), "n_pairs": args.pairs})
+    cache = cache_dir(args)
+    samples = json.loads((cache / "samples.json").read_text())
+    gold_matrix = np.load(cache / "gold_matrix.npy")
+    frames = {
+        split: with_offpolicy_pair(
+            pd.read_json(cache / f"candidates_{split}.jsonl", lines=True),
+            design.offpolicy_sources,
+            args.seed,
+        )
+        for split in ("rm_train", "test")
+    }
+    out = cache / "runs" / args.design
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    init = initial_model(design, out, args.seed)
+    rows = []
+    for fraction in FRACTIONS:
+        name = f"rm_onpolicy_{round(100 * fraction)}"
+        pairs = mix_pairs(frames["rm_train"], fraction, design.n_pairs, args.seed)
+        torch.manual_seed(args.seed)
+        train_reward_model(
+            init,
+            out / name,
+            pairs,
+            epochs=design.epochs,
+            learning_rate=design.learning_rate,
+            batch_size=design.batch_size,
+            center_rewards_coefficient=design.center_rewards_coefficient,
+            seed=args.seed,
+            name=name,
+        )
+        reward = load_reward(str(out / name), name)
+        rows.append(
+            {
+                "rm": name,
+                "onpolicy_fraction": fraction,
+                **evaluate(reward, samples, gold_matrix, frames["test"]),
+            }
+        )
+        print(pd.DataFrame(rows).round(3).to_string(index=False), flush=True)
+    init_row = evaluate(load_reward(init, "init"), samples, gold_matrix, frames["test"])
+    rows.append({"rm": "init", "onpolicy_fraction": float("nan"), **init_row})
+    table = pd.DataFrame(rows)
+    gold = {
+        "reward_variance": reward_variance(Normalization.from_rewards(gold_matrix)(gold_matrix)),
+        "ties": gold_tie_fraction(gold_matrix),
+    }
+    result = checks(table, gold)
+    seconds = time.time() - start
+    print(table.round(3).to_string(index=False))
+    print(json.dumps({k: round(v, 4) for k, v in result.items()}, indent=1))
+    record = {
+        "design": args.design,
+        "reason": design.reason,
+        "settings": json.dumps({k: v for k, v in asdict(design).items() if k != "reason"}),
+        "scale": f"{design.n_pairs} pairs, {len(gold_matrix)} prompts x "
+        f"{gold_matrix.shape[1]} samples, {len(frames['test'])} test pairs",
+        **result,
+        **{
+            f"{r.rm}_{c}": getattr(r, c)
+            for r in table.itertuples()
+            for c in (
+                "reward_variance",
+                "onpolicy_accuracy_untied",
+                "heldout_off_accuracy_untied",
+                "between_share",
+            )
+        },
+        "seconds": round(seconds),
+    }
+    RECORD.parent.mkdir(parents=True, exist_ok=True)
+    old = pd.read_csv(RECORD) if RECORD.is_file() else pd.DataFrame()
+    pd.concat([old, pd.DataFrame([record])], ignore_index=True).to_csv(RECORD, index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cache", default="/tmp/rmteacher_design_search")
+    parser.add_argument("--threads", type=int, default=2)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--rm-prompts", type=int, default=8000)
+    p.add_argument("--test-prompts", type=int, default=1024)
+    p.add_argument("--pg-prompts", type=int, default=512)
+    p.add_argument("--n-samples", type=int, default=10)
+    r = sub.add_parser("run")
+    r.add_argument("design", choices=sorted(DESIGNS))
+    r.add_argument("--pairs", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    {"prepare": prepare, "run": run}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
