@@ -40,6 +40,13 @@ class RmTrainParams(StageParams):
         gt=0,
         may_be_empty=True,
     )
+    init: str = param(
+        "policy",
+        "what every proxy RM starts from: 'policy' (the initial policy with a new one-output "
+        "head, as the paper), 'gold' (r_G itself, a model that already scores prompts: "
+        "Bradley-Terry training cannot remove its between-prompt spread), 'gold_body' (r_G's "
+        "body with a new head) or a reward-model directory",
+    )
     n_pairs: int = param(20000, "preference pairs of every RM (ties never count)", ge=10)
     epochs: float = param(1.0, "reward-model training epochs", gt=0)
     learning_rate: float = param(5e-4, "reward-model learning rate (constant)", gt=0)
@@ -53,6 +60,16 @@ class RmTrainParams(StageParams):
         from rmteacher.rewards.registry import check_reward_spec
 
         check_reward_spec(self.gold, f"{self.STAGE}.gold")
+        from rmteacher.lm.rm.training import INITS
+        from rmteacher.rewards.registry import loads_a_model
+
+        if self.init in INITS[1:] and not loads_a_model(self.gold):
+            raise ParamsError(
+                f"{self.STAGE}.init={self.init!r} starts from r_G's weights, but "
+                f"{self.STAGE}.gold={self.gold!r} is not a model"
+            )
+        if self.init not in INITS:
+            check_reward_spec(self.init, f"{self.STAGE}.init")
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,7 @@ def run(params: RmTrainParams) -> RmTrainResult:
     from rmteacher.core import paths
     from rmteacher.core.hf import load_policy
     from rmteacher.lm.rm.preferences import candidate_pairs, mix_pairs
-    from rmteacher.lm.rm.training import train_reward_model, write_manifest
+    from rmteacher.lm.rm.training import init_source, train_reward_model, write_manifest
     from rmteacher.lm.world.prompts import World
     from rmteacher.rewards.registry import load_reward
 
@@ -100,12 +117,13 @@ def run(params: RmTrainParams) -> RmTrainResult:
     paths.RM_TRAIN.mkdir(parents=True, exist_ok=True)
     for split, frame in candidates.items():
         frame.to_json(paths.candidates(split), orient="records", lines=True, force_ascii=False)
+    init_dir, new_head = init_source(params.init, world.policy_dir, params.gold)
     logs, summary = [], []
     for fraction in params.onpolicy_fractions:
         name = mix_rm_name(fraction)
         pairs = mix_pairs(candidates["rm_train"], fraction, params.n_pairs, params.seed)
         log = train_reward_model(
-            world.policy_dir,
+            init_dir,
             paths.reward_model(name),
             pairs,
             epochs=params.epochs,
@@ -114,6 +132,7 @@ def run(params: RmTrainParams) -> RmTrainResult:
             center_rewards_coefficient=params.center_rewards_coefficient,
             seed=params.seed,
             name=name,
+            new_head=new_head,
         )
         logs.append(log)
         summary.append(

@@ -1,5 +1,6 @@
-"""Bradley-Terry reward models (trl RewardTrainer), initialised from the initial policy with a
-one-output sequence-classification head, as in the paper."""
+"""Bradley-Terry reward models (trl RewardTrainer), initialised as in the paper from the initial
+policy with a new one-output sequence-classification head, or from a model that already scores
+prompts (r_G, with its head or a new one; see rm_train's `init`)."""
 
 from __future__ import annotations
 
@@ -38,9 +39,13 @@ def train_reward_model(
     center_rewards_coefficient: float,
     seed: int,
     name: str,
+    new_head: bool = False,
 ) -> pd.DataFrame:
     """Train on `pairs` (prompt, chosen, rejected) with loss -log sigma(r_c - r_r) plus
-    `center_rewards_coefficient` * mean((r_c + r_r)^2); save to `out_dir`; return the log."""
+    `center_rewards_coefficient` * mean((r_c + r_r)^2), starting from the model in `init_dir`
+    (a causal LM gets a new one-output head; a one-output reward model keeps its head unless
+    `new_head`); save to `out_dir`; return the log."""
+    import torch
     from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
@@ -48,7 +53,13 @@ def train_reward_model(
     from rmteacher.lm.trainers import CoarseProgress, log_table, quiet, trainer_kwargs
 
     tokenizer = load_tokenizer(init_dir)
+    torch.manual_seed(seed)  # a new head is drawn here: fixed by the seed, not by earlier steps
     model = AutoModelForSequenceClassification.from_pretrained(init_dir, num_labels=1)
+    if new_head and hasattr(model, "score"):
+        with torch.no_grad():
+            model.score.weight.normal_(0.0, model.config.initializer_range)
+            if model.score.bias is not None:
+                model.score.bias.zero_()
     model.config.pad_token_id = tokenizer.pad_token_id
     with tempfile.TemporaryDirectory() as scratch:
         args = RewardConfig(
@@ -72,6 +83,20 @@ def train_reward_model(
     trainer.model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return log_table(trainer).assign(rm=name)
+
+
+INITS = ("policy", "gold", "gold_body")
+
+
+def init_source(init: str, policy_dir: str, gold: str) -> tuple[str, bool]:
+    """(model directory, new head?) that an RM starts from: 'policy' - the initial policy with a
+    new head (the paper); 'gold' - r_G itself, body and head; 'gold_body' - r_G's body with a
+    new head; anything else is a model directory used as is."""
+    return {
+        "policy": (policy_dir, False),
+        "gold": (gold, False),
+        "gold_body": (gold, True),
+    }.get(init, (init, False))
 
 
 def write_manifest(rm_dir: Path, gold_spec: str, summary) -> Path:
