@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from rmteacher.report import PolicyReport
 
 DEFAULT_RMS = (
+    "rm_own_sft_austen",
+    "rm_own_sft_quotes",
     "rm_onpolicy_100",
     "rm_onpolicy_0",
     "fam_n1_c1",
@@ -43,7 +45,8 @@ class Sec42EvalParams(StageParams):
     seed: int = param(0, "seed of the evaluation samples (rm_eval's, to reuse its samples)", ge=0)
     reward_models: tuple[str, ...] = param(
         DEFAULT_RMS,
-        "RMs: Section 4.1 mixes and family members by name, scorer names, model paths",
+        "RMs: Section 4.1 mixes and family members and Section 4.2 policies' own RMs "
+        "(rm_own_<policy>) by name, scorer names, model paths",
     )
     n_prompts: int = param(1024, "policy-gradient prompts evaluated (paper: 500)", ge=2)
     n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)

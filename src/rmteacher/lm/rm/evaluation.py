@@ -202,6 +202,10 @@ def load_eval_matrices(names, out_dir: Path = paths.RM_EVAL) -> dict[str, np.nda
 
 def reward_specs(names, manifest: dict) -> dict[str, str]:
     """The reward spec of each RM name: a Section 4.1 RM's name maps to its directory (from
-    rm_train's manifest); anything else (scorer name, path, Hub id) is its own spec."""
+    rm_train's manifest), a Section 4.2 policy's own RM ('rm_own_<policy>') to its directory
+    (from sec42_policies' manifest); anything else (scorer name, path, Hub id) is its own spec."""
     trained = {rm["name"]: rm["path"] for rm in manifest["rms"]}
+    own = paths.SEC42_POLICIES / "rm_manifest.json"
+    if own.is_file():
+        trained.update({rm["name"]: rm["path"] for rm in json.loads(own.read_text())["rms"]})
     return {name: trained.get(name, name) for name in names}
