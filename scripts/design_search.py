@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +49,7 @@ class Design:
     epochs: float = 1.0
     batch_size: int = 64
     center_rewards_coefficient: float = 0.01
-    extra: dict = field(default_factory=dict)
+    offpolicy_rejected: str = "random"  # random: another candidate (UltraFeedback); worst
 
 
 DESIGNS: dict[str, Design] = {
@@ -66,6 +66,15 @@ DESIGNS: dict[str, Design] = {
     "gold_body": Design(
         "start from r_G's body with a new head: the features read the prompt, the head is learned",
         init="gold_body",
+    ),
+    "gold_init_extreme": Design(
+        "r_G init, and off-policy pairs of coarse distinctions (best vs worst of five other "
+        "writers: corpus, base LM at T 0.7-1.6) that r_G already orders with a wide margin, so "
+        "off-policy data add little within-prompt spread while on-policy pairs (fine "
+        "distinctions among the policy's own samples) add much",
+        init="gold",
+        offpolicy_sources=("off_corpus", "off_t0.7", "off_t1", "off_t1.3", "off_t1.6"),
+        offpolicy_rejected="worst",
     ),
 }
 
@@ -148,8 +157,11 @@ def prepare(args) -> None:
     print(f"cached under {out}: columns {list(frame.columns)}")
 
 
-def with_offpolicy_pair(frame: pd.DataFrame, sources, seed: int) -> pd.DataFrame:
-    """The candidates with the design's off-policy pair (best of `sources` by r_G vs another)."""
+def with_offpolicy_pair(
+    frame: pd.DataFrame, sources, seed: int, rejected: str = "random"
+) -> pd.DataFrame:
+    """The candidates with the design's off-policy pair (best of `sources` by r_G vs another,
+    or vs the worst)."""
     frame = binarize(
         frame.drop(
             columns=[
@@ -164,33 +176,25 @@ def with_offpolicy_pair(frame: pd.DataFrame, sources, seed: int) -> pd.DataFrame
         list(sources),
         seed,
     )
+    if rejected == "worst":
+        scores = frame[[f"gold_{c}" for c in sources]].to_numpy()
+        texts = frame[list(sources)].to_numpy()
+        rows, worst = np.arange(len(frame)), scores.argmin(axis=1)
+        frame["off_rejected"] = texts[rows, worst]
+        frame["gold_off_rejected"] = scores[rows, worst]
     frame["on_fits"] = True
     frame["off_fits"] = True
     return frame
 
 
-def initial_model(design: Design, out: Path, seed: int) -> str:
-    """A model directory to start the RM from (writes one for 'gold_body')."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    from rmteacher.core.hf import load_tokenizer
+def initial_model(design: Design) -> str:
+    """The model directory an RM starts from (for 'gold_body' r_G, whose head is replaced)."""
     from rmteacher.lm.world.prompts import World
 
     if design.init == "policy":
         return World.load().policy_dir
-    if design.init == "gold":
+    if design.init in ("gold", "gold_body"):
         return "models/gold_rm"
-    if design.init == "gold_body":
-        torch.manual_seed(seed)
-        model = AutoModelForSequenceClassification.from_pretrained("models/gold_rm", num_labels=1)
-        model.score.reset_parameters()  # a new head on r_G's features
-        with torch.no_grad():
-            model.score.weight.normal_(0.0, model.config.initializer_range)
-        path = out / "init_gold_body"
-        model.save_pretrained(path)
-        load_tokenizer("models/gold_rm").save_pretrained(path)
-        return str(path)
     return design.init
 
 
@@ -259,29 +263,31 @@ def run(args) -> None:
             pd.read_json(cache / f"candidates_{split}.jsonl", lines=True),
             design.offpolicy_sources,
             args.seed,
+            design.offpolicy_rejected,
         )
         for split in ("rm_train", "test")
     }
     out = cache / "runs" / args.design
     out.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    init = initial_model(design, out, args.seed)
+    init = initial_model(design)
     rows = []
     for fraction in FRACTIONS:
         name = f"rm_onpolicy_{round(100 * fraction)}"
         pairs = mix_pairs(frames["rm_train"], fraction, design.n_pairs, args.seed)
-        torch.manual_seed(args.seed)
-        train_reward_model(
-            init,
-            out / name,
-            pairs,
-            epochs=design.epochs,
-            learning_rate=design.learning_rate,
-            batch_size=design.batch_size,
-            center_rewards_coefficient=design.center_rewards_coefficient,
-            seed=args.seed,
-            name=name,
-        )
+        if not (args.reuse and (out / name / "model.safetensors").is_file()):
+            train_reward_model(
+                init,
+                out / name,
+                pairs,
+                epochs=design.epochs,
+                learning_rate=design.learning_rate,
+                batch_size=design.batch_size,
+                center_rewards_coefficient=design.center_rewards_coefficient,
+                seed=args.seed,
+                name=name,
+                new_head=design.init == "gold_body",
+            )
         reward = load_reward(str(out / name), name)
         rows.append(
             {
@@ -291,8 +297,9 @@ def run(args) -> None:
             }
         )
         print(pd.DataFrame(rows).round(3).to_string(index=False), flush=True)
-    init_row = evaluate(load_reward(init, "init"), samples, gold_matrix, frames["test"])
-    rows.append({"rm": "init", "onpolicy_fraction": float("nan"), **init_row})
+    if design.init not in ("policy", "gold_body"):  # a causal LM or a new head: no RM yet
+        init_row = evaluate(load_reward(init, "init"), samples, gold_matrix, frames["test"])
+        rows.append({"rm": "init", "onpolicy_fraction": float("nan"), **init_row})
     table = pd.DataFrame(rows)
     gold = {
         "reward_variance": reward_variance(Normalization.from_rewards(gold_matrix)(gold_matrix)),
@@ -337,11 +344,16 @@ def main() -> None:
     p.add_argument("--pg-prompts", type=int, default=512)
     p.add_argument("--n-samples", type=int, default=10)
     r = sub.add_parser("run")
-    r.add_argument("design", choices=sorted(DESIGNS))
+    r.add_argument("design", nargs="+", choices=sorted(DESIGNS))
     r.add_argument("--pairs", type=int, default=0)
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--reuse", action="store_true", help="evaluate RMs already trained")
     args = parser.parse_args()
-    {"prepare": prepare, "run": run}[args.command](args)
+    if args.command == "prepare":
+        prepare(args)
+    else:
+        for name in args.design:
+            run(argparse.Namespace(**{**vars(args), "design": name}))
 
 
 if __name__ == "__main__":
