@@ -76,6 +76,43 @@ DESIGNS: dict[str, Design] = {
         offpolicy_sources=("off_corpus", "off_t0.7", "off_t1", "off_t1.3", "off_t1.6"),
         offpolicy_rejected="worst",
     ),
+    "gold_body_lowlr": Design(
+        "r_G's body with a new head, ten times smaller steps: Bradley-Terry drives within-prompt "
+        "margins up until the loss is small, so long or large steps swamp any between-prompt "
+        "spread and every mix ends near 1 (the paper's RMs move little from their start: lr 5e-7 "
+        "on 2.8B parameters); smaller steps keep the start's between part, and the mixes differ "
+        "in how much within-prompt spread their data add on the policy's samples",
+        init="gold_body",
+        learning_rate=5e-5,
+    ),
+    "gold_init_lowlr": Design(
+        "r_G itself as the start, ten times smaller steps (as gold_body_lowlr)",
+        init="gold",
+        learning_rate=5e-5,
+    ),
+    "far_offpolicy": Design(
+        "gold_body_lowlr, with off-policy candidates the policy does not write: the default "
+        "sources include base-LM samples at temperature 1, nearly the initial policy's own "
+        "distribution (it is that LM fine-tuned), so 'off-policy' pairs taught the same "
+        "distinctions; here only the human continuation and base-LM samples at temperature 0.7 "
+        "(a different register: repetitive, low-entropy)",
+        init="gold_body",
+        learning_rate=5e-5,
+        offpolicy_sources=("off_corpus", "off_t0.7"),
+    ),
+    "far_offpolicy_noise": Design(
+        "as far_offpolicy, with the human continuation against base-LM samples at temperature "
+        "1.6 (near-random word salad), the farthest style from the policy's samples",
+        init="gold_body",
+        learning_rate=5e-5,
+        offpolicy_sources=("off_corpus", "off_t1.6"),
+    ),
+    "policy_lowlr": Design(
+        "the paper's start (the initial policy, new head) with ten times smaller steps: does the "
+        "SFT model's own feature spread across prompts carry a between part when training "
+        "moves it little?",
+        learning_rate=5e-5,
+    ),
 }
 
 
