@@ -44,11 +44,16 @@ class Sec42PoliciesParams(StageParams):
     )
     own_rm_pairs: int = param(8000, "training pairs of each own RM (ties dropped)", ge=10)
     own_rm_init: str = param(
-        "gold",
+        "gold_body",
         "what each own RM starts from, as rm_train.init: policy (that policy, new head), gold, "
         "gold_body or a reward-model directory",
     )
-    own_rm_learning_rate: float = param(5e-4, "own RMs' learning rate (constant)", gt=0)
+    own_rm_learning_rate: float = param(
+        2.5e-5,
+        "own RMs' learning rate (constant; small, so that the between-prompt part of the start "
+        "survives, as in the design search's gold_body_lowlr)",
+        gt=0,
+    )
     own_rm_batch_size: int = param(64, "own RMs' pairs per step", ge=1)
 
     def check(self) -> None:
