@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.3)
     parser.add_argument("--sims", type=int, default=200)
     parser.add_argument("--sec42-curves", default="plots/sec42_pg/curves.csv")
+    parser.add_argument("--out", default="", help="CSV of every simulated row, if given")
     args = parser.parse_args()
 
     noise = power.noise_components(family_runs(args.curves, args.family, args.epoch))
@@ -66,18 +67,22 @@ def main() -> None:
         f"{design.reward_variance.max():.3f}, accuracy {design.onpolicy_accuracy.min():.3f}-"
         f"{design.onpolicy_accuracy.max():.3f}"
     )
+    out = []
     for label, components in (
         ("as measured", noise),
         ("lack of fit x3", power.NoiseComponents(
             noise.coefficients, noise.sigma, 3 * noise.tau, noise.n_members, noise.n_runs)),
     ):  # fmt: skip
         table = power.seeds_for_width(design, components, args.target, n_sim=args.sims)
+        out.append(table.assign(case=label, sigma=components.sigma, tau=components.tau))
         enough = table[table.narrow_enough]
         answer = int(enough.seeds.iloc[0]) if len(enough) else None
         print(f"\nvariance-coefficient interval width, {label}:")
         print(table.round(3).to_string(index=False))
         print(f"-> seeds per member for an 80 % chance of width <= {args.target:g}: {answer}")
 
+    if args.out:
+        pd.concat(out).to_csv(args.out, index=False)
     runs = final_runs(pd.read_csv(args.sec42_curves), "rloo")
     cells = runs.groupby(["policy", "rm"]).gold_increase
     sizes = cells.size()
