@@ -308,7 +308,8 @@ def ordering_flips(matrices: dict[str, dict[str, np.ndarray]], n_boot: int, seed
     noise (std), and the flip strength min(d_p / noise_p, -d_q / noise_q) - positive when a is
     above b on p and below on q, and >= 2 when both gaps exceed twice their noise.
     `matrices[policy][rm]` are raw [P, n] reward matrices on that policy's own samples. One row
-    per (a, b, p, q) with d_p > 0 > d_q (each unordered flip once), strongest first."""
+    per flip (a before b by name, a above b on p and below on q: each flip once), strongest
+    first."""
     policies = list(matrices)
     rms = sorted(set.intersection(*(set(m) for m in matrices.values())))
     rms = [rm for rm in rms if rm != "gold"]
@@ -324,7 +325,7 @@ def ordering_flips(matrices: dict[str, dict[str, np.ndarray]], n_boot: int, seed
         for q in policies:
             for a in rms:
                 for b in rms:
-                    if p == q or a == b or (p, a, b) not in diffs:
+                    if p == q or a >= b or (p, a, b) not in diffs:
                         continue
                     (dp, sp), (dq, sq) = diffs[(p, a, b)], diffs[(q, a, b)]
                     if dp > 0 > dq:
