@@ -27,6 +27,7 @@ NOT_REWARD_FIELDS = {
     "lm_sft.sft_split": "a split name of sft_data",
     "theory_gradient_bound.shapes": "choices",
     "sec42_policies.policies": "choices",
+    "sec42_policies.own_rm_policies": "choices",
     "sec42_pg.variants": "choices",
     "rloo.rms": "pipeline RM names, checked by RlooParams.check and check_pipeline_rm_names",
     "rloo.beta0_rms": "pipeline RM names, checked by RlooParams.check and check_pipeline_rm_names",
@@ -89,7 +90,7 @@ def test_every_field_that_takes_a_reward_is_checked_by_the_reward_check(
         return
     cls = stage_registry()[stage]
     kind = next(f for f in dataclasses.fields(cls) if f.name == key).metadata.get("reward")
-    assert kind in ("spec", "rm", "name"), f"{stage}.{key}: mark it param(..., reward=KIND)"
+    assert kind in ("spec", "rm", "name", "init"), f"{stage}.{key}: mark it param(..., reward=KIND)"
     for spec, message in BAD_SPECS.values():
         spec = spec.format(**{k: str(v) for k, v in bad_folders.items()})
         with pytest.raises(ParamsError) as caught:

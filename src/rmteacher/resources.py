@@ -167,7 +167,11 @@ def _rm_train(p):
 
 def _rm_eval(p):
     prompts, samples = _n(p, "n_prompts"), _n(p, "n_samples")
-    rms = 10 + _n(p, "family_noise") * _n(p, "family_compression")
+    rms = (
+        10
+        + _n(p, "family_noise") * (_n(p, "family_compression") + _n(p, "family_amplification"))
+        + _n(p, "family_between")
+    )
     matrices = rms * prompts * samples * F8 * 3
     pairs = prompts * samples * (samples - 1) / 2 * F8 * 4
     memory = TORCH_KERNEL + _sampling(prompts, samples) + matrices + pairs
@@ -213,8 +217,13 @@ def _sec42_policies(p):
     policies = _n(p, "policies")
     memory = TORCH_KERNEL + _n(p, "n_sft_examples") * TEXT * 2 + _world(p, _n(p, "batch_size"))
     memory += _sampling(_n(p, "profile_prompts"), _n(p, "profile_samples"))
+    own = _n(p, "own_rm_policies")  # each own RM: 2 * pairs prompts sampled twice, then trained
+    if own:
+        memory += 6 * _n(p, "own_rm_pairs") * TEXT + _world(p, 2 * _n(p, "own_rm_batch_size"))
+        memory += _sampling(2 * _n(p, "own_rm_pairs"), 2)
     work = policies * (_n(p, "n_sft_examples") * _n(p, "epochs") * 40)
     work += policies * _n(p, "profile_prompts") * _n(p, "profile_samples")
+    work += own * _n(p, "own_rm_pairs") * 5
     return memory, work
 
 

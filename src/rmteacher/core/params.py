@@ -46,7 +46,8 @@ def param(
     """A dataclass field with a default, a doc string and validation bounds. For tuple fields the
     bounds and choices apply to each element, and the list must not be empty unless
     `may_be_empty`. `reward` marks a field whose values name rewards ('spec': a reward spec;
-    'rm': a pipeline RM's name or a reward spec; 'name': a pipeline RM's name): the stage's
+    'rm': a pipeline RM's name or a reward spec; 'name': a pipeline RM's name; 'init': where an
+    RM starts, `lm.rm.names.INITS` or a reward spec): the stage's
     `check` passes every such field to the one reward check, `lm.rm.specs.check_reward_fields`."""
     meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
     meta["may_be_empty"] = may_be_empty

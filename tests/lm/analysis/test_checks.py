@@ -64,6 +64,37 @@ def test_a_world_that_varies_passes_and_one_that_does_not_fails():
     assert flat.loc["gold_variance", "passed"]
 
 
+def test_a_narrow_family_or_an_inaccurate_mix_fails_its_own_check():
+    frame = table([0.6, 0.45, 0.3], [0.6, 0.7, 0.8])
+    frame.loc[frame.rm == "fam_n1_c0.1", "reward_variance"] = 0.1  # span 2.9 < 4
+    frame.loc[frame.rm == "rm_onpolicy_0", "onpolicy_accuracy_untied"] = 0.55
+    checks = run_checks(frame)
+    assert checks.loc["family_variance_span", "value"] == 0.29 / 0.1
+    assert not checks.loc["family_variance_span", "passed"]
+    assert checks.loc["onpolicy_accuracy", "value"] == 0.55
+    assert not checks.loc["onpolicy_accuracy", "passed"]
+    assert checks.drop(["family_variance_span", "onpolicy_accuracy"]).passed.all()
+
+
+def test_the_family_span_is_the_narrowest_accuracy_level_s_and_ignores_the_between_arm():
+    from rmteacher.lm.analysis.checks import family_checks
+
+    family = pd.DataFrame(
+        {
+            "eta": [0.0, 0.0, 0.0, 0.0, 1.0, 1.0],
+            "compression": [1.0, 0.1, 1.0, 1.0, 1.0, 0.1],
+            "amplification": [1.0, 1.0, 10.0, 1.0, 1.0, 1.0],
+            "between": [1.0, 1.0, 1.0, 0.0, 1.0, 1.0],
+            "reward_variance": [0.25, 0.05, 0.6, 0.95, 0.24, 0.08],
+            "onpolicy_accuracy": [1.0, 1.0, 1.0, 1.0, 0.75, 0.75],
+        }
+    )
+    built = family_checks(family)
+    assert built["family_variance_span"] == 0.24 / 0.08  # eta = 1 is narrower than 0.6 / 0.05
+    assert built["family_compression_accuracy_gap"] == 0.0
+    assert abs(built["family_noise_variance_gap"] - 0.04) < 1e-12
+
+
 def test_unequal_pairs_fail_the_pairs_check():
     manifest = {
         "rms": [

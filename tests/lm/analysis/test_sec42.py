@@ -162,3 +162,60 @@ def test_rm_tie_fractions_count_equal_rewards_over_all_pairs_of_a_prompt(tmp_pat
     assert len(ties) == 2
     assert ties["lexicon"] == pytest.approx(4 / 6)
     assert ties["dense"] == 0.0
+
+
+def flip_world(gap: float, seed: int = 0):
+    """Two policies, three RMs on [P, n] samples with a shared between-prompt part: 'a' is
+    sensitive to what policy p's samples differ in (wide within-prompt spread on p, narrow on
+    q), 'b' the reverse, 'c' the same on both."""
+    rng = np.random.default_rng(seed)
+    prompts, n = 300, 8
+    offset = rng.normal(0, 1, (prompts, 1))
+    spread = {
+        "p": {"a": 1 + gap, "b": 1 - gap, "c": 1.0},
+        "q": {"a": 1 - gap, "b": 1 + gap, "c": 1},
+    }
+    return {
+        policy: {rm: offset + s * rng.normal(0, 0.7, (prompts, n)) for rm, s in scales.items()}
+        for policy, scales in spread.items()
+    }
+
+
+def test_ordering_flips_finds_the_constructed_flip_and_not_a_flip_within_noise():
+    from rmteacher.lm.analysis.sec42 import ordering_flips
+
+    strong = ordering_flips(flip_world(0.5), n_boot=100, seed=0)
+    top = strong.iloc[0]
+    assert {top.rm_a, top.rm_b} == {"a", "b"} and top.flip_strength > 5
+    assert (top.difference_on_p > 0) and (top.difference_on_q < 0)
+    a_over_b = strong[(strong.rm_a == "a") & (strong.rm_b == "b")].iloc[0]
+    assert (a_over_b.policy_a_above, a_over_b.policy_a_below) == ("p", "q")
+    weak = ordering_flips(flip_world(0.0), n_boot=100, seed=0)
+    assert weak.empty or weak.flip_strength.max() < 2
+
+
+def test_sec42_checks_are_named_rows_that_pass_and_fail_on_their_thresholds():
+    from types import SimpleNamespace
+
+    from rmteacher.lm.analysis.sec42 import ordering_flips, sec42_checks
+
+    params = SimpleNamespace(check_flip_strength=2.0, check_gold_ties=0.05)
+    table = pd.DataFrame(
+        {
+            "policy": ["p", "p", "q", "q"],
+            "rm": ["a", "gold", "a", "gold"],
+            "reward_variance": [0.6, 0.25, 0.3, 0.2],
+            "variance_noise": [0.02, 0.01, 0.02, 0.01],
+            "gold_tie_fraction": [0.0, 0.0, 0.1, 0.1],
+        }
+    )
+    flips = ordering_flips(flip_world(0.5), n_boot=100, seed=0)
+    checks = sec42_checks(table, flips, params).set_index("check")
+    assert list(checks.index) == ["variance_differs", "ordering_flip", "gold_ties"]
+    assert checks.loc["variance_differs", "value"] == pytest.approx(15.0)
+    assert checks.loc["variance_differs", "passed"] and checks.loc["ordering_flip", "passed"]
+    assert not checks.loc["gold_ties", "passed"]
+    none = sec42_checks(table, flips.iloc[0:0], params).set_index("check")
+    assert (
+        not none.loc["ordering_flip", "passed"] and "no flip" in none.loc["ordering_flip", "what"]
+    )

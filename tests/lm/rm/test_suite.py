@@ -34,8 +34,15 @@ def stats():
     return prompt_stats(PROMPTS, matrix(gold))
 
 
-def member(eta, compression, fraction=0.75):
-    return FamilyMember(eta, compression, fraction, seed=3, noise_seed=11)
+def member(eta, compression, fraction=0.75, amplification=1.0, between=1.0):
+    return FamilyMember(eta, compression, fraction, 3, 11, amplification, between)
+
+
+def normalised_variance(raw):
+    from rmteacher.metrics.rm_metrics import reward_variance
+    from rmteacher.rewards.normalize import Normalization
+
+    return reward_variance(Normalization.from_rewards(raw)(raw))
 
 
 def test_hashed_normal_is_a_fixed_standard_normal_function():
@@ -61,6 +68,46 @@ def test_rank_noise_misorders_pairs_but_keeps_the_spread(stats):
     ratio = noisy.std(1, ddof=1).mean() / g.std(1, ddof=1).mean()
     assert ratio == pytest.approx(1.0, abs=0.15)
     assert matrix(ControlledReward(gold, member(0.0, 1.0), stats)) == pytest.approx(g)
+
+
+def test_amplification_keeps_accuracy_and_means_and_raises_the_variance(stats):
+    g = matrix(gold)
+    wide = matrix(ControlledReward(gold, member(0.0, 1.0, amplification=10.0), stats))
+    assert np.array_equal(per_prompt_accuracy(wide, g), np.ones(len(PROMPTS)))
+    np.testing.assert_allclose(wide.mean(1), g.mean(1), atol=1e-12)
+    assert normalised_variance(wide) > 1.5 * normalised_variance(g)
+
+
+def test_members_scale_the_same_prompts_at_the_same_quantiles():
+    """One seed for all members: a floor c and a ceiling A scale the same prompts, and the
+    factors are monotone in each other (members differ only in c and A)."""
+    low = member(0.0, 0.1).factors(PROMPTS)
+    high = member(0.0, 1.0, amplification=10.0).factors(PROMPTS)
+    scaled = [p for p in PROMPTS if low[p] != 1.0]
+    assert scaled == [p for p in PROMPTS if high[p] != 1.0]
+    assert all(
+        np.isclose(np.log(low[p]) / np.log(0.1), 1 - np.log(high[p]) / np.log(10)) for p in scaled
+    )
+
+
+def test_the_between_factor_shrinks_prompt_means_only(stats):
+    """lambda < 1 moves each prompt's rewards by one offset: RLOO's leave-one-out advantages and
+    the accuracy are unchanged, the normalised variance rises (through the global std only)."""
+    g = matrix(gold)
+    shrunk = matrix(ControlledReward(gold, member(0.0, 1.0, between=0.2), stats))
+    assert np.array_equal(per_prompt_accuracy(shrunk, g), np.ones(len(PROMPTS)))
+    np.testing.assert_allclose(
+        shrunk - shrunk.mean(1, keepdims=True), g - g.mean(1, keepdims=True), atol=1e-12
+    )
+    assert normalised_variance(shrunk) > 2 * normalised_variance(g)
+    assert member(0.0, 1.0, between=0.2).name == "fam_n0_c1_b0.2"
+    assert member(0.5, 1.0, amplification=3.0).name == "fam_n0.5_c1_a3"
+    assert member(1.0, 0.1).name == "fam_n1_c0.1"
+
+
+def test_a_member_needs_a_floor_at_most_one_and_a_ceiling_at_least_one():
+    with pytest.raises(ValueError, match="0 < compression <= 1 <= amplification"):
+        member(0.0, 1.0, amplification=0.5)
 
 
 def test_members_are_defined_on_the_evaluated_prompts_only(stats):

@@ -24,6 +24,7 @@ def manipulation_checks(
     gold_variance = float(by_rm.loc["gold", "reward_variance"])
     variances = by_rm.loc[mixes, "reward_variance"]
     own = by_rm.loc[mixes, "own_distribution_accuracy_untied"]
+    onpolicy = by_rm.loc[mixes, "onpolicy_accuracy_untied"]
     off_share = 1 - by_rm.loc[mixes, "onpolicy_fraction"]
     trend = (
         float(stats.spearmanr(off_share, by_rm.loc[mixes, "heldout_off_accuracy_untied"])[0])
@@ -60,6 +61,13 @@ def manipulation_checks(
             bool(own.min() >= params.check_own_accuracy),
         ),
         (
+            "onpolicy_accuracy",
+            "lowest on-policy untied accuracy of a mix on the initial policy's samples",
+            f">= {params.check_onpolicy_accuracy:g}",
+            float(onpolicy.min()),
+            bool(onpolicy.min() >= params.check_onpolicy_accuracy),
+        ),
+        (
             "variance_span",
             "largest / smallest reward variance over the mixes (paper: 2.0)",
             f">= {params.check_variance_span:g}",
@@ -90,22 +98,32 @@ def manipulation_checks(
             built["family_noise_variance_gap"],
             built["family_noise_variance_gap"] <= params.check_family_variance,
         ),
+        (
+            "family_variance_span",
+            "family members of one accuracy: smallest (over rank-noise levels) max / min reward "
+            "variance along the prompt-scale axis",
+            f">= {params.check_family_variance_span:g}",
+            built["family_variance_span"],
+            built["family_variance_span"] >= params.check_family_variance_span,
+        ),
     ]
     return pd.DataFrame(rows, columns=["check", "what", "requirement", "value", "passed"])
 
 
+AXES = ("eta", "compression", "amplification", "between")
+
+
 def family_table(table: pd.DataFrame, members: list[dict]) -> pd.DataFrame:
-    """The controlled family (and r_G, its eta = 0, c = 1 member): rank noise eta, compression
-    floor c, reward variance and on-policy accuracy (tie rule and untied) under the initial
-    policy."""
+    """The controlled family (and r_G, its eta = 0 member with no scaling): rank noise eta,
+    compression floor c, amplification ceiling A, prompt-mean factor lambda ('between'), reward
+    variance and on-policy accuracy (tie rule and untied) under the initial policy."""
 
     by_rm = table.set_index("rm")
-    rows = [{"rm": "gold", "eta": 0.0, "compression": 1.0}]
+    rows = [{"rm": "gold", "eta": 0.0, "compression": 1.0, "amplification": 1.0, "between": 1.0}]
     rows += [
         {
-            "rm": family_name(m["eta"], m["compression"]),
-            "eta": m["eta"],
-            "compression": m["compression"],
+            "rm": family_name(**{k: m.get(k, 1.0) for k in AXES}),
+            **{k: m.get(k, 1.0) for k in AXES},
         }
         for m in members
     ]
@@ -116,18 +134,27 @@ def family_table(table: pd.DataFrame, members: list[dict]) -> pd.DataFrame:
 
 
 def family_checks(family: pd.DataFrame) -> dict:
-    """What the family was built to do: compression leaves accuracy unchanged (largest gap from
-    the same noise level's uncompressed member) and rank noise leaves variance nearly unchanged
-    (largest relative gap from r_G's among the uncompressed members)."""
-    base = family.set_index(["eta", "compression"])
+    """What the family was built to do: prompt scaling (c, A, lambda) leaves accuracy unchanged
+    (largest gap from the same noise level's unscaled member); rank noise leaves variance nearly
+    unchanged (largest relative gap from r_G's among the unscaled members); and the variance
+    axis spans a wide range at each accuracy (smallest, over noise levels, max/min variance
+    among the members scaled by c or A - the lambda arm only rescales advantages, see `suite`)."""
+    if "amplification" not in family:
+        family = family.assign(amplification=1.0, between=1.0)
+    unscaled = (family.compression == 1.0) & (family.amplification == 1.0) & (family.between == 1.0)
+    base = family[unscaled].set_index("eta")
     gaps = [
-        abs(row.onpolicy_accuracy - base.loc[(row.eta, 1.0), "onpolicy_accuracy"])
-        for row in family.itertuples()
-        if (row.eta, 1.0) in base.index
+        abs(row.onpolicy_accuracy - base.loc[row.eta, "onpolicy_accuracy"])
+        for row in family[~unscaled].itertuples()
+        if row.eta in base.index
     ]
-    uncompressed = family[family.compression == 1.0].reward_variance
-    gold_variance = float(base.loc[(0.0, 1.0), "reward_variance"])
+    gold_variance = float(base.loc[0.0, "reward_variance"])
+    axis = family[family.between == 1.0].groupby("eta").reward_variance
+    spans = (axis.max() / axis.min())[axis.count() >= 2]
     return {
         "family_compression_accuracy_gap": float(np.max(gaps)) if gaps else float("nan"),
-        "family_noise_variance_gap": float(np.max(np.abs(uncompressed / gold_variance - 1))),
+        "family_noise_variance_gap": float(
+            np.max(np.abs(family[unscaled].reward_variance / gold_variance - 1))
+        ),
+        "family_variance_span": float(spans.min()) if len(spans) else float("nan"),
     }

@@ -281,3 +281,121 @@ def ranking_agreement(
             }
         )
     return pd.DataFrame(rows)
+
+
+def variance_difference_draws(
+    a: np.ndarray, b: np.ndarray, n_boot: int, seed: int
+) -> tuple[float, np.ndarray]:
+    """(reward variance of a - that of b, bootstrap draws of it) for two RMs' raw [P, n]
+    matrices on one policy's samples: prompts resampled together for both (paired), each RM's
+    normalisation refitted on every draw."""
+    from rmteacher.metrics.rm_metrics import reward_variance
+    from rmteacher.rewards.normalize import Normalization
+
+    def variance(raw):
+        return reward_variance(Normalization.from_rewards(raw)(raw))
+
+    rng = np.random.default_rng(seed)
+    draws = np.empty(n_boot)
+    for i in range(n_boot):
+        rows = rng.integers(0, len(a), len(a))
+        draws[i] = variance(a[rows]) - variance(b[rows])
+    return variance(a) - variance(b), draws
+
+
+def ordering_flips(matrices: dict[str, dict[str, np.ndarray]], n_boot: int, seed: int):
+    """Theorem 6's manipulation check on measured RMs: for every two RMs (a, b) and two policies
+    (p, q), the variance difference d = var(a) - var(b) on each policy, its paired-bootstrap
+    noise (std), and the flip strength min(d_p / noise_p, -d_q / noise_q) - positive when a is
+    above b on p and below on q, and >= 2 when both gaps exceed twice their noise.
+    `matrices[policy][rm]` are raw [P, n] reward matrices on that policy's own samples. One row
+    per flip (a before b by name, a above b on p and below on q: each flip once), strongest
+    first."""
+    policies = list(matrices)
+    rms = sorted(set.intersection(*(set(m) for m in matrices.values())))
+    rms = [rm for rm in rms if rm != "gold"]
+    diffs = {}
+    for p in policies:
+        for i, a in enumerate(rms):
+            for b in rms[i + 1 :]:
+                d, draws = variance_difference_draws(matrices[p][a], matrices[p][b], n_boot, seed)
+                diffs[(p, a, b)] = (d, float(draws.std()))
+                diffs[(p, b, a)] = (-d, float(draws.std()))
+    rows = []
+    for p in policies:
+        for q in policies:
+            for a in rms:
+                for b in rms:
+                    if p == q or a >= b or (p, a, b) not in diffs:
+                        continue
+                    (dp, sp), (dq, sq) = diffs[(p, a, b)], diffs[(q, a, b)]
+                    if dp > 0 > dq:
+                        rows.append(
+                            {
+                                "rm_a": a,
+                                "rm_b": b,
+                                "policy_a_above": p,
+                                "policy_a_below": q,
+                                "difference_on_p": dp,
+                                "noise_on_p": sp,
+                                "difference_on_q": dq,
+                                "noise_on_q": sq,
+                                "flip_strength": min(dp / sp, -dq / sq),
+                            }
+                        )
+    columns = [
+        "rm_a", "rm_b", "policy_a_above", "policy_a_below", "difference_on_p", "noise_on_p",
+        "difference_on_q", "noise_on_q", "flip_strength",
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("flip_strength", ascending=False, ignore_index=True)
+
+
+def sec42_checks(table: pd.DataFrame, flips: pd.DataFrame, params) -> pd.DataFrame:
+    """Section 4.2's manipulation checks, before any policy gradient (rows check, what,
+    requirement, value, passed, like rm_eval's): does some RM's variance differ across
+    policies beyond its noise, does the ordering of two RMs by variance flip across policies
+    beyond twice the noise of each gap (Theorem 6's construction), and does r_G tie few of
+    each policy's sample pairs. `table`: sec42_eval's per policy x RM rows (reward_variance,
+    variance_noise, gold_tie_fraction)."""
+    proxies = table[table.rm != "gold"]
+    spread = proxies.groupby("rm").agg(
+        lowest=("reward_variance", "min"),
+        highest=("reward_variance", "max"),
+        noise=("variance_noise", "max"),
+    )
+    separation = ((spread.highest - spread.lowest) / spread.noise).max()
+    best = float(flips.flip_strength.iloc[0]) if len(flips) else float("nan")
+    ties = float(table.groupby("policy").gold_tie_fraction.first().max())
+    need = params.check_flip_strength
+    rows = [
+        (
+            "variance_differs",
+            "largest (highest - lowest variance across policies) / noise over the RMs",
+            f">= {need:g}",
+            float(separation),
+            bool(separation >= need),
+        ),
+        (
+            "ordering_flip",
+            "strongest flip of two RMs' variance order across two policies: min over the two "
+            "policies of gap / paired-bootstrap noise"
+            + (
+                f" ({flips.rm_a.iloc[0]} above {flips.rm_b.iloc[0]} on "
+                f"{flips.policy_a_above.iloc[0]}, below on {flips.policy_a_below.iloc[0]})"
+                if len(flips)
+                else " (no flip)"
+            ),
+            f">= {need:g}",
+            best,
+            bool(best >= need),
+        ),
+        (
+            "gold_ties",
+            "largest share of a policy's sample pairs r_G ties",
+            f"<= {params.check_gold_ties:g}",
+            ties,
+            bool(ties <= params.check_gold_ties),
+        ),
+    ]
+    return pd.DataFrame(rows, columns=["check", "what", "requirement", "value", "passed"])

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rmteacher.core import paths
-from rmteacher.lm.rm.suite import ControlledReward, FamilyMember, Memo, prompt_stats
+from rmteacher.lm.rm.suite import ControlledReward, FamilyMember, Memo, family_grid, prompt_stats
 from rmteacher.lm.rm.training import read_manifest
 from rmteacher.metrics.rm_metrics import (
     accuracy,
@@ -77,11 +77,11 @@ def suite_spec(world, params, gold_matrix: np.ndarray, prompts: list[str]) -> di
     the initial policy's samples), saved so that later stages rebuild exactly these rewards."""
 
     members = [
-        FamilyMember(eta, compression, params.family_fraction, params.family_seed + i, params.seed)
-        for i, (eta, compression) in enumerate(
-            (e, c) for e in params.family_noise for c in params.family_compression
+        FamilyMember(
+            eta, floor, params.family_fraction, params.family_seed, params.seed, ceiling, between
         )
-        if (eta, compression) != (0.0, 1.0)  # that one is r_G itself
+        for eta, floor, ceiling, between in family_grid(params)
+        if (eta, floor, ceiling, between) != (0.0, 1.0, 1.0, 1.0)  # that one is r_G itself
     ]
     return {
         "perfect": {
@@ -182,6 +182,10 @@ def load_eval_matrices(names, out_dir: Path = paths.RM_EVAL) -> dict[str, np.nda
 
 def reward_specs(names, manifest: dict) -> dict[str, str]:
     """The reward spec of each RM name: a Section 4.1 RM's name maps to its directory (from
-    rm_train's manifest); anything else (scorer name, path, Hub id) is its own spec."""
+    rm_train's manifest), a Section 4.2 policy's own RM ('rm_own_<policy>') to its directory
+    (from sec42_policies' manifest); anything else (scorer name, path, Hub id) is its own spec."""
     trained = {rm["name"]: rm["path"] for rm in manifest["rms"]}
+    own = paths.SEC42_POLICIES / "rm_manifest.json"
+    if own.is_file():
+        trained.update({rm["name"]: rm["path"] for rm in json.loads(own.read_text())["rms"]})
     return {name: trained.get(name, name) for name in names}

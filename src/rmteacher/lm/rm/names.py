@@ -18,3 +18,17 @@ def mix_rm_name(fraction: float) -> str:
 
 
 MIXES = tuple(mix_rm_name(f) for f in MIX_FRACTIONS)
+
+
+INITS = ("policy", "gold", "gold_body")
+
+
+def init_source(init: str, policy_dir: str, gold: str) -> tuple[str, bool]:
+    """(model directory, new head?) that an RM starts from: 'policy' - the initial policy with a
+    new head (the paper); 'gold' - r_G itself, body and head; 'gold_body' - r_G's body with a
+    new head; anything else is a model directory used as is."""
+    return {
+        "policy": (policy_dir, False),
+        "gold": (gold, False),
+        "gold_body": (gold, True),
+    }.get(init, (init, False))

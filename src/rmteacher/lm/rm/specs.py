@@ -7,7 +7,8 @@ train or build them.
 Kinds: 'spec' - a reward spec (`rewards.registry.check_reward_spec`: a registered scorer,
 `module:function`, a model folder whose files are checked, or online a Hub id); 'rm' - the name
 of one of the pipeline's RMs (a Section 4.1 mix, a control, a controlled-family member) or else a
-reward spec; 'name' - a pipeline RM's name only.
+reward spec; 'name' - a pipeline RM's name only; 'init' - where an RM starts (`names.INITS`:
+the initial policy, r_G, r_G's body) or else a reward spec (a model directory).
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ import dataclasses
 import re
 
 from rmteacher.core.params import ParamsError, StageParams
-from rmteacher.lm.rm.names import CONTROLS
-from rmteacher.lm.rm.suite import family_name
+from rmteacher.lm.rm.names import CONTROLS, INITS
+from rmteacher.lm.rm.suite import family_grid, family_name
 from rmteacher.rewards.registry import check_reward_spec
 
-PIPELINE_RM = re.compile(r"rm_onpolicy_\d+|fam_n[0-9.e+-]+_c[0-9.e+-]+|" + "|".join(CONTROLS))
+PIPELINE_RM = re.compile(
+    r"rm_onpolicy_\d+|rm_own_\w+|fam_n[0-9.e+-]+_c[0-9.e+-]+(_a[0-9.e+-]+)?(_b[0-9.e+-]+)?|"
+    + "|".join(CONTROLS)
+)
 
 
 def is_pipeline_rm(name: str) -> bool:
     """Whether `name` has the form of an RM the pipeline builds (rm_train's mixes, rm_eval's
-    controls and family members)."""
+    controls and family members, sec42_policies' own RMs)."""
     return isinstance(name, str) and PIPELINE_RM.fullmatch(name) is not None
 
 
@@ -34,12 +38,13 @@ def check_reward_field(params: StageParams, key: str, kind: str) -> None:
     value = getattr(params, key)
     what = f"{params.STAGE}.{key}"
     for spec in value if isinstance(value, tuple) else (value,):
-        if kind in ("rm", "name") and is_pipeline_rm(spec):
+        if kind in ("rm", "name") and is_pipeline_rm(spec) or kind == "init" and spec in INITS:
             continue
         if kind == "name":
             raise ParamsError(
                 f"{what}: '{spec}' is not one of the pipeline's RMs (rm_onpolicy_<percent>, "
-                f"fam_n<noise>_c<floor>, {', '.join(CONTROLS)})"
+                f"fam_n<noise>_c<floor>[_a<ceiling>][_b<lambda>], rm_own_<policy>, "
+                f"{', '.join(CONTROLS)})"
             )
 
         try:
@@ -62,17 +67,18 @@ PIPELINE_RM_FIELDS = {"rloo": ("rms", "beta0_rms", "noclip_rms")}
 
 
 def pipeline_rm_names(groups: dict[str, StageParams]) -> set[str] | None:
-    """The RM names the pipeline builds under these groups: rm_train's mixes, the controls and
-    rm_eval's family; None when a group that decides them is missing."""
+    """The RM names the pipeline builds under these groups: rm_train's mixes, the controls,
+    rm_eval's family and sec42_policies' own RMs; None when a group that decides them is
+    missing."""
     if "rm_train" not in groups or "rm_eval" not in groups:
         return None
 
     rm_train, rm_eval = groups["rm_train"], groups["rm_eval"]
     mixes = {f"rm_onpolicy_{round(100 * f)}" for f in rm_train.onpolicy_fractions}
-    family = {
-        family_name(eta, c) for eta in rm_eval.family_noise for c in rm_eval.family_compression
-    }
-    return mixes | family | set(CONTROLS)
+    family = {family_name(*member) for member in family_grid(rm_eval)}
+    policies = groups.get("sec42_policies")
+    own = {f"rm_own_{p}" for p in policies.own_rm_policies} if policies is not None else set()
+    return mixes | family | own | set(CONTROLS)
 
 
 def check_pipeline_rm_names(groups: dict[str, StageParams]) -> None:

@@ -16,12 +16,24 @@ deviation s_x of r_G (measured by rm_eval on the policy-gradient prompts):
 * rank noise rho = 1 / sqrt(1 + eta^2): xi is a fixed standard-normal function of (x, y) (a hash),
   so a larger eta misorders more pairs while the within-prompt spread stays s_x - accuracy falls
   at (in expectation) fixed reward variance;
-* compression a_x: on a fixed fraction of the prompts a_x is drawn log-uniformly from [c, 1], else
-  a_x = 1. a_x > 0 keeps every prompt's ranking, so accuracy is exactly unchanged while the
-  within-prompt spread, and with it the reward variance, shrinks.
+* prompt scale a_x: on a fixed fraction of the prompts a_x is drawn log-uniformly from [c, A], else
+  a_x = 1; compression (floor c < 1) shrinks, amplification (ceiling A > 1) widens the spread of
+  those prompts. a_x > 0 keeps every prompt's ranking, so accuracy is exactly unchanged while the
+  within-prompt spread, and with it the reward variance, falls (c) or rises (A). Every member
+  scales the same prompts with the same quantile draws (one seed), so members differ only in c
+  and A.
 
-Prompt means are kept, so the between-prompt spread, the denominator of the normalised reward
-variance, is the same for every member.
+Prompt means are kept (the between-prompt spread, the rest of the normalised reward variance,
+is the same for every member), unless `between` = lambda < 1 multiplies them: then the
+between part shrinks and the variance rises with accuracy and the within-prompt spread unchanged.
+
+Which of these change the policy-gradient signal. RLOO's leave-one-out baseline removes any
+per-prompt offset, so lambda acts only through the global standard deviation of the
+normalisation: it rescales every advantage by one factor, which Adam (and clipping at a fixed
+gradient norm) undoes apart from the reward's weight against the KL term - a consistency check of
+that claim, not a test of the variance one. A prompt scale a_x that differs across prompts changes
+the relative weight of the prompts in the gradient, which no optimiser undoes: compression and
+amplification are the variance axis of the causal test.
 """
 
 from __future__ import annotations
@@ -36,9 +48,33 @@ import numpy as np
 _STANDARD_NORMAL = NormalDist()
 
 
-def family_name(eta: float, compression: float) -> str:
-    """Name of the member with rank noise eta and compression floor c, e.g. 'fam_n0.5_c0.1'."""
-    return f"fam_n{eta:g}_c{compression:g}"
+def family_name(
+    eta: float, compression: float, amplification: float = 1.0, between: float = 1.0
+) -> str:
+    """Name of the member with rank noise eta, compression floor c, amplification ceiling A and
+    prompt-mean factor lambda, e.g. 'fam_n0.5_c0.1', 'fam_n0_c1_a10', 'fam_n0_c1_b0.5' (A and
+    lambda are named only when not 1)."""
+    name = f"fam_n{eta:g}_c{compression:g}"
+    name += f"_a{amplification:g}" if amplification != 1.0 else ""
+    return name + (f"_b{between:g}" if between != 1.0 else "")
+
+
+def family_grid(params) -> list[tuple[float, float, float, float]]:
+    """(eta, compression floor, amplification ceiling, between factor) of every family member
+    that rm_eval's `params` define: each rank-noise level crossed with each compression floor
+    and each amplification ceiling (the accuracy and variance axes), and at eta = 0 each prompt-
+    mean factor lambda (the uniform-scale arm; see `suite`)."""
+    grid = [
+        (eta, floor, 1.0, 1.0) for eta in params.family_noise for floor in params.family_compression
+    ]
+    grid += [
+        (eta, 1.0, ceiling, 1.0)
+        for eta in params.family_noise
+        for ceiling in params.family_amplification
+        if ceiling != 1.0
+    ]
+    grid += [(0.0, 1.0, 1.0, between) for between in params.family_between if between != 1.0]
+    return list(dict.fromkeys(grid))
 
 
 def hashed_normal(seed: int, prompt: str, response: str) -> float:
@@ -50,28 +86,40 @@ def hashed_normal(seed: int, prompt: str, response: str) -> float:
 
 @dataclass(frozen=True)
 class FamilyMember:
-    """One controlled RM: rank noise `eta`, compression floor `compression` (1 = none) applied to
-    a `fraction` of the prompts chosen with `seed`; `noise_seed` fixes xi."""
+    """One controlled RM: rank noise `eta`; prompt scales a_x log-uniform in [`compression`,
+    `amplification`] (both 1: none) on a `fraction` of the prompts chosen with `seed`;
+    `noise_seed` fixes xi; prompt means multiplied by `between` (lambda)."""
 
     eta: float
     compression: float
     fraction: float
     seed: int
     noise_seed: int
+    amplification: float = 1.0
+    between: float = 1.0
+
+    def __post_init__(self):
+        if not 0 < self.compression <= 1 <= self.amplification:
+            raise ValueError(
+                f"{self.name}: need 0 < compression <= 1 <= amplification, got "
+                f"{self.compression:g} and {self.amplification:g}"
+            )
 
     @property
     def name(self) -> str:
-        return family_name(self.eta, self.compression)
+        return family_name(self.eta, self.compression, self.amplification, self.between)
 
     @property
     def rho(self) -> float:
         return 1.0 / math.sqrt(1.0 + self.eta**2)
 
     def factors(self, prompts: list[str]) -> dict[str, float]:
-        """a_x per prompt (a seeded draw over the given prompt order)."""
+        """a_x per prompt (a seeded draw over the given prompt order; with one seed, members
+        with other c and A scale the same prompts at the same quantiles)."""
         rng = np.random.default_rng(self.seed)
         chosen = rng.random(len(prompts)) < self.fraction
-        draws = np.exp(rng.uniform(math.log(self.compression), 0.0, size=len(prompts)))
+        low, high = math.log(self.compression), math.log(self.amplification)
+        draws = np.exp(low + (high - low) * rng.random(len(prompts)))
         return {p: float(d) if c else 1.0 for p, c, d in zip(prompts, chosen, draws, strict=True)}
 
 
@@ -99,7 +147,8 @@ class ControlledReward:
             ]
         )
         rho = self.member.rho
-        return mu + a * (rho * (g - mu) + math.sqrt(1.0 - rho**2) * sd * xi)
+        within = rho * (g - mu) + math.sqrt(1.0 - rho**2) * sd * xi
+        return self.member.between * mu + a * within
 
 
 class Memo:

@@ -1,5 +1,6 @@
-"""Bradley-Terry reward models (trl RewardTrainer), initialised from the initial policy with a
-one-output sequence-classification head, as in the paper."""
+"""Bradley-Terry reward models (trl RewardTrainer), initialised as in the paper from the initial
+policy with a new one-output sequence-classification head, or from a model that already scores
+prompts (r_G, with its head or a new one; see rm_train's `init`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import torch
 from datasets import Dataset
 from transformers import AutoModelForSequenceClassification
 from trl import RewardConfig, RewardTrainer
@@ -42,12 +44,21 @@ def train_reward_model(
     center_rewards_coefficient: float,
     seed: int,
     name: str,
+    new_head: bool = False,
 ) -> pd.DataFrame:
     """Train on `pairs` (prompt, chosen, rejected) with loss -log sigma(r_c - r_r) plus
-    `center_rewards_coefficient` * mean((r_c + r_r)^2); save to `out_dir`; return the log."""
+    `center_rewards_coefficient` * mean((r_c + r_r)^2), starting from the model in `init_dir`
+    (a causal LM gets a new one-output head; a one-output reward model keeps its head unless
+    `new_head`); save to `out_dir`; return the log."""
 
     tokenizer = load_tokenizer(init_dir)
+    torch.manual_seed(seed)  # a new head is drawn here: fixed by the seed, not by earlier steps
     model = AutoModelForSequenceClassification.from_pretrained(init_dir, num_labels=1)
+    if new_head and hasattr(model, "score"):
+        with torch.no_grad():
+            model.score.weight.normal_(0.0, model.config.initializer_range)
+            if model.score.bias is not None:
+                model.score.bias.zero_()
     model.config.pad_token_id = tokenizer.pad_token_id
     with tempfile.TemporaryDirectory() as scratch:
         args = RewardConfig(

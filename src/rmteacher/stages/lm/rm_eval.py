@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,13 +40,38 @@ from rmteacher.stages.lm.params.rm_eval import RmEvalParams
 class RmEvalResult:
     """`table`: Table 1, one row per RM (every column); `paper`: the mixes and controls beside
     the paper's Table 1; `checks`: the manipulation checks (what, requirement, value, passed);
-    `family`: the controlled family's variance and accuracy; `metrics`."""
+    `family`: the controlled family's variance and accuracy; `tried`: the Section 4.1 world
+    designs searched before this one (data/design_search/sec41.csv), judged by this stage's
+    thresholds; `metrics`."""
 
     table: pd.DataFrame
     paper: pd.DataFrame
     checks: pd.DataFrame
     family: pd.DataFrame
+    tried: pd.DataFrame
     metrics: dict
+
+
+DESIGN_RECORD = "data/design_search/sec41.csv"
+
+
+def designs_tried(params: RmEvalParams, path: str = DESIGN_RECORD) -> pd.DataFrame:
+    """The design-search record (scripts/design_search.py: one row per design tried, with its
+    reason and check numbers at search scale), each design's mix checks judged by this stage's
+    thresholds (`passes`: all four), an empty frame if there is no record."""
+    if not Path(path).is_file():
+        return pd.DataFrame()
+    tried = pd.read_csv(path)
+    low, high = params.check_gold_variance
+    judged = {
+        "span_ok": tried.variance_span >= params.check_variance_span,
+        "trend_ok": tried.offpolicy_trend >= params.check_offpolicy_trend,
+        "accuracy_ok": tried.min_onpolicy_accuracy_untied >= params.check_onpolicy_accuracy,
+        "gold_ok": tried.gold_variance.between(low, high)
+        & (tried.gold_ties <= params.check_gold_ties),
+    }
+    tried = tried.assign(**judged)
+    return tried.assign(passes=tried[list(judged)].all(axis=1))
 
 
 def heldout_scores(reward, candidates, kind: str):
@@ -135,4 +161,7 @@ def run(params: RmEvalParams) -> RmEvalResult:
             if np.isfinite(by_rm.loc[rm, col])
         },
     }
-    return RmEvalResult(table, paper, checks, family, metrics)
+    tried = designs_tried(params)
+    metrics["designs_tried"] = len(tried)
+    metrics["designs_passing"] = int(tried.passes.sum()) if len(tried) else 0
+    return RmEvalResult(table, paper, checks, family, tried, metrics)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from rmteacher.core import paths
 from rmteacher.core.hf import load_policy
-from rmteacher.lm.rm.names import mix_rm_name
+from rmteacher.lm.rm.names import init_source, mix_rm_name
 from rmteacher.lm.rm.preferences import candidate_pairs, mix_pairs
 from rmteacher.lm.rm.training import train_reward_model, write_manifest
 from rmteacher.lm.world.prompts import World
@@ -53,12 +53,13 @@ def run(params: RmTrainParams) -> RmTrainResult:
     paths.RM_TRAIN.mkdir(parents=True, exist_ok=True)
     for split, frame in candidates.items():
         frame.to_json(paths.candidates(split), orient="records", lines=True, force_ascii=False)
+    init_dir, new_head = init_source(params.init, world.policy_dir, params.gold)
     logs, summary = [], []
     for fraction in params.onpolicy_fractions:
         name = mix_rm_name(fraction)
         pairs = mix_pairs(candidates["rm_train"], fraction, params.n_pairs, params.seed)
         log = train_reward_model(
-            world.policy_dir,
+            init_dir,
             paths.reward_model(name),
             pairs,
             epochs=params.epochs,
@@ -67,6 +68,7 @@ def run(params: RmTrainParams) -> RmTrainResult:
             center_rewards_coefficient=params.center_rewards_coefficient,
             seed=params.seed,
             name=name,
+            new_head=new_head,
         )
         logs.append(log)
         summary.append(

@@ -2,8 +2,10 @@
 gradient - the normalisation (global mean and std), reward variance, on-policy accuracy against
 r_G (tie rule and untied), off-policy accuracy and the report's predicted teacher ranking - with
 the same functions as `rmteacher report`, which the stage also runs once on examples/prompts.txt.
-The manipulation check: does each RM's reward variance differ across policies by more than its
-sampling noise? The Section 4.1 policy's samples and scores are rm_eval's, reused."""
+The manipulation checks (artifacts/sec42_eval/checks.csv): does some RM's reward variance differ
+across policies by more than its sampling noise, and does the order of two RMs by variance flip
+between two policies by more than twice the noise of each gap (Theorem 6's construction)? The
+Section 4.1 policy's samples and scores are rm_eval's, reused."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pandas as pd
 
 from rmteacher.core import paths
 from rmteacher.core.hf import load_policy
+from rmteacher.lm.analysis.sec42 import ordering_flips, sec42_checks
 from rmteacher.lm.rm.evaluation import (
     load_eval_matrices,
     load_suite,
@@ -47,11 +50,16 @@ EXAMPLE_PROMPTS = "examples/prompts.txt"
 class Sec42EvalResult:
     """`table`: one row per policy x RM (gold rows included) with Table 1's columns, the variance's
     noise, the predicted rank and the gold tie fraction; `checks`: per RM, its variance across
-    policies against its noise; `example`: the report of the example command; `example_command`:
-    that command; `metrics`."""
+    policies against its noise; `flips`: every flip of two RMs' variance order across two
+    policies, with gaps and noise (strongest first); `manipulation`: the named manipulation
+    checks (check, what, requirement, value, passed), also in artifacts/sec42_eval/checks.csv;
+    `example`: the report of the example command; `example_command`: that command;
+    `metrics`."""
 
     table: pd.DataFrame
     checks: pd.DataFrame
+    flips: pd.DataFrame
+    manipulation: pd.DataFrame
     example: PolicyReport
     example_command: str
     metrics: dict
@@ -109,7 +117,7 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
         if not name.startswith("fam_")  # the family is defined on policy-gradient prompts only
     }
     prompts = world.prompt_texts("pg_train")[: params.n_prompts]
-    tables = []
+    tables, by_policy = [], {}
     for policy in policies:
         responses = (
             reusable_samples(prompts, params.n_samples, params.seed) if policy == "sft" else None
@@ -134,6 +142,7 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
             name: cached[name] if name in cached else score_matrix(reward, prompts, responses)
             for name, reward in rewards.items()
         }
+        by_policy[policy] = matrices
         table, norms = rm_rows(matrices, offpolicy, off_gold)
         ranked = predicted_ranking(table)
         noise = {
@@ -162,6 +171,10 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
         range=spread.highest - spread.lowest,
         differs=(spread.highest - spread.lowest) > 2 * spread.noise,
     ).reset_index()
+    flips = ordering_flips(by_policy, params.n_bootstrap, params.seed)
+    manipulation = sec42_checks(table, flips, params)
+    manipulation.to_csv(paths.SEC42_EVAL / "checks.csv", index=False)
+    flips.to_csv(paths.SEC42_EVAL / "flips.csv", index=False)
 
     example_policy = str(policy_path("sft"))
     example_specs = {
@@ -193,6 +206,11 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
         "n_policies": len(policies),
         "n_reward_models": len(params.reward_models),
         "rms_whose_variance_differs": int(checks.differs.sum()),
+        "checks_passed": int(manipulation.passed.sum()),
+        "checks_total": len(manipulation),
+        **{f"check_{r.check}": bool(r.passed) for r in manipulation.itertuples()},
+        **{f"check_{r.check}_value": float(r.value) for r in manipulation.itertuples()},
+        "ordering_flips": int((flips.flip_strength >= params.check_flip_strength).sum()),
         **{
             f"{r.policy}_{r.rm}_{col}": float(getattr(r, col))
             for r in table.itertuples()
@@ -207,4 +225,4 @@ def run(params: Sec42EvalParams) -> Sec42EvalResult:
             for p, g in proxies.groupby("policy")
         },
     }
-    return Sec42EvalResult(table, checks, example, command, metrics)
+    return Sec42EvalResult(table, checks, flips, manipulation, example, command, metrics)

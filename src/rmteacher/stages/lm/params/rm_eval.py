@@ -35,8 +35,28 @@ class RmEvalParams(StageParams):
     family_compression: tuple[float, ...] = param(
         (1.0, 0.3, 0.1), "compression floors c of the controlled family (1 = none)", gt=0, le=1
     )
-    family_fraction: float = param(0.75, "fraction of prompts each member compresses", gt=0, le=1)
-    family_seed: int = param(17, "seed of the compressed prompts and their factors", ge=0)
+    family_amplification: tuple[float, ...] = param(
+        (3.0, 10.0),
+        "amplification ceilings A of the controlled family: prompt scales drawn from [1, A] "
+        "raise the variance at fixed accuracy (1 = none)",
+        ge=1,
+        may_be_empty=True,
+    )
+    family_between: tuple[float, ...] = param(
+        (),
+        "prompt-mean factors lambda of an eta = 0 arm: lambda < 1 shrinks the between-prompt "
+        "part, which RLOO's baseline removes, so it only rescales every advantage (a "
+        "consistency check of Adam's scale invariance, not the variance test)",
+        ge=0,
+        le=1,
+        may_be_empty=True,
+    )
+    family_fraction: float = param(
+        0.75, "fraction of prompts each member scales (compresses or amplifies)", gt=0, le=1
+    )
+    family_seed: int = param(
+        17, "seed of the scaled prompts and their quantiles (shared by all members)", ge=0
+    )
     check_gold_variance: tuple[float, ...] = param(
         (0.15, 0.5), "manipulation check: allowed range of r_G's reward variance", ge=0, le=1
     )
@@ -62,6 +82,18 @@ class RmEvalParams(StageParams):
         0.1,
         "manipulation check: largest relative change of reward variance that rank noise may cause",
         ge=0,
+    )
+    check_family_variance_span: float = param(
+        4.0,
+        "manipulation check: smallest max/min reward variance over the family members of one "
+        "accuracy (each rank-noise level)",
+        ge=1,
+    )
+    check_onpolicy_accuracy: float = param(
+        0.6,
+        "manipulation check: lowest on-policy untied accuracy of a mix (initial policy's samples)",
+        ge=0,
+        le=1,
     )
 
     def check(self) -> None:

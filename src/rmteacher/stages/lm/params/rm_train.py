@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rmteacher.core.params import ParamsError, StageParams, param
-from rmteacher.lm.rm.names import MIX_FRACTIONS, mix_rm_name
+from rmteacher.lm.rm.names import INITS, MIX_FRACTIONS, mix_rm_name
 from rmteacher.lm.rm.specs import check_reward_fields
+from rmteacher.rewards.registry import loads_a_model
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,14 @@ class RmTrainParams(StageParams):
         gt=0,
         may_be_empty=True,
     )
+    init: str = param(
+        "policy",
+        "what every proxy RM starts from: 'policy' (the initial policy with a new one-output "
+        "head, as the paper), 'gold' (r_G itself, a model that already scores prompts: "
+        "Bradley-Terry training cannot remove its between-prompt spread), 'gold_body' (r_G's "
+        "body with a new head) or a reward-model directory",
+        reward="init",
+    )
     n_pairs: int = param(20000, "preference pairs of every RM (ties never count)", ge=10)
     epochs: float = param(1.0, "reward-model training epochs", gt=0)
     learning_rate: float = param(5e-4, "reward-model learning rate (constant)", gt=0)
@@ -43,3 +52,8 @@ class RmTrainParams(StageParams):
         names = [mix_rm_name(f) for f in self.onpolicy_fractions]
         if len(set(names)) != len(names):
             raise ParamsError(f"{self.STAGE}.onpolicy_fractions: values must be distinct")
+        if self.init in INITS[1:] and not loads_a_model(self.gold):
+            raise ParamsError(
+                f"{self.STAGE}.init={self.init!r} starts from r_G's weights, but "
+                f"{self.STAGE}.gold={self.gold!r} is not a model"
+            )

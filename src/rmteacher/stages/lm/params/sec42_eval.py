@@ -8,6 +8,8 @@ from rmteacher.core.params import ParamsError, StageParams, param
 from rmteacher.lm.rm.specs import check_reward_fields
 
 DEFAULT_RMS = (
+    "rm_own_sft_austen",
+    "rm_own_sft_quotes",
     "rm_onpolicy_100",
     "rm_onpolicy_0",
     "fam_n1_c1",
@@ -29,12 +31,23 @@ class Sec42EvalParams(StageParams):
     seed: int = param(0, "seed of the evaluation samples (rm_eval's, to reuse its samples)", ge=0)
     reward_models: tuple[str, ...] = param(
         DEFAULT_RMS,
-        "RMs: Section 4.1 mixes and family members by name, scorer names, model paths",
+        "RMs: Section 4.1 mixes and family members and Section 4.2 policies' own RMs "
+        "(rm_own_<policy>) by name, scorer names, model paths",
         reward="rm",
     )
     n_prompts: int = param(1024, "policy-gradient prompts evaluated (paper: 500)", ge=2)
     n_samples: int = param(10, "samples per prompt (paper: 10)", ge=2)
     n_bootstrap: int = param(200, "prompt resamples behind each variance's noise", ge=10)
+    check_flip_strength: float = param(
+        2.0,
+        "manipulation check: smallest gap / bootstrap noise for an RM's variance to differ "
+        "across policies, and for two RMs' variance order to flip between two policies (each "
+        "gap, on both policies)",
+        gt=0,
+    )
+    check_gold_ties: float = param(
+        0.05, "manipulation check: largest share of a policy's sample pairs r_G may tie", ge=0, le=1
+    )
 
     def check(self) -> None:
         check_reward_fields(self)  # the one check of every field that names a reward

@@ -9,7 +9,16 @@ from rmteacher.lm.pg.settings import PgSettings
 from rmteacher.lm.rm.specs import check_reward_fields
 
 PG_VARIANTS = ("rloo", "grpo", "grpo_group")
-PG_RMS = ("rm_onpolicy_100", "rm_onpolicy_0", "fam_n1_c1", "fam_n0_c0.1", "afinn", "textblob")
+PG_RMS = (
+    "rm_own_sft_austen",
+    "rm_own_sft_quotes",
+    "rm_onpolicy_100",
+    "rm_onpolicy_0",
+    "fam_n1_c1",
+    "fam_n0_c0.1",
+    "afinn",
+    "textblob",
+)
 
 
 @dataclass(frozen=True)
