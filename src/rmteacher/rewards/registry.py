@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +33,7 @@ __all__ = [
     "SequenceClassifierReward",
     "RewardError",
     "check_reward_spec",
+    "fixed_length_scoring",
     "load_reward",
     "register_scorer",
 ]
@@ -157,6 +160,21 @@ class Reward:
         return self(flat_p, flat_r).reshape(len(prompts), n)
 
 
+_FIXED_LENGTH = contextvars.ContextVar("fixed_length_scoring", default=False)
+
+
+@contextlib.contextmanager
+def fixed_length_scoring():
+    """Within the block, a sequence-classifier reward pads every text to its model's context
+    length instead of to the longest text of its batch, so that a text's score does not depend
+    on which texts are scored beside it (the ensemble engine scores many runs in one batch)."""
+    token = _FIXED_LENGTH.set(True)
+    try:
+        yield
+    finally:
+        _FIXED_LENGTH.reset(token)
+
+
 class SequenceClassifierReward:
     """r(x, y) = the single logit of a sequence-classification model on its chat-formatted text,
     or, for a model with its own code (`+remote_code`), its output's `score` when it has one."""
@@ -202,10 +220,11 @@ class SequenceClassifierReward:
 
         texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
         limit = context_length(self.model.config)  # a text cut to fit keeps its end
+        fixed = _FIXED_LENGTH.get() and limit is not None
         enc = self.tokenizer(
             texts,
             return_tensors="pt",
-            padding=True,
+            padding="max_length" if fixed else True,
             padding_side="right",
             add_special_tokens=False,
             truncation=limit is not None,
