@@ -235,6 +235,12 @@ def ensemble_mode(args, world, policy, tokenizer, proxy, prompts, cfg, solo_log)
         f"excluded; {torch.get_num_threads()} threads"
     )
     print(table.to_string(index=False, float_format="{:.3f}".format))
+    length = prompts_length(tokenizer, prompts, world.generation()["max_new_tokens"], policy)
+    comparison = pd.DataFrame(
+        [vmap_against_bmm(policy, m, 2 * args.prompts_per_step, *length) for m in (4, 16)]
+    )
+    print("\nforward + backward of the log-probabilities: torch.func vmap against batched bmm")
+    print(comparison.to_string(index=False, float_format="{:.3f}".format))
     # evaluation: 128 prompts x 4 samples per member, solo Evaluator against the ensemble's
     eval_prompts, generation = prompts[:128], world.generation()
     solo_eval = Evaluator(
@@ -260,6 +266,56 @@ def ensemble_mode(args, world, policy, tokenizer, proxy, prompts, cfg, solo_log)
         )
     print(f"\nevaluation of 512 samples: solo {solo_seconds:.2f} s")
     print(pd.DataFrame(eval_rows).to_string(index=False, float_format="{:.3f}".format))
+
+
+def prompts_length(tokenizer, prompts, max_new_tokens: int, policy) -> tuple[int, int]:
+    """(sequence length, prompt length) of the ensemble's training rows."""
+    from rmteacher.lm.world.sampling import chat_prompt_batch, prompt_budget
+
+    ids, _ = chat_prompt_batch(tokenizer, prompts, max_length=prompt_budget(policy, max_new_tokens))
+    return ids.shape[1] + max_new_tokens, ids.shape[1]
+
+
+def vmap_against_bmm(policy, members: int, rows: int, length: int, prompt: int) -> dict:
+    """Seconds of one forward + backward of the response log-probabilities of E members on
+    [E, rows, length] tokens: torch.func (stack_module_state + vmap of functional_call over
+    fast_gpt2) against ensemble_gpt2's hand-batched products."""
+    import copy
+
+    from torch.func import functional_call, stack_module_state, vmap
+
+    from rmteacher.core import fast_gpt2
+    from rmteacher.lm.pg import ensemble_gpt2
+
+    class Logprobs(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, sequences, attention):
+            return fast_gpt2.token_logprobs(self.model, sequences, attention, prompt)
+
+    sequences = torch.randint(5, policy.config.vocab_size, (members, rows, length))
+    attention = torch.ones_like(sequences)
+    params, _ = stack_module_state([copy.deepcopy(policy) for _ in range(members)])
+    params = {f"model.{name}": value for name, value in params.items()}
+    params["model.lm_head.weight"] = params["model.transformer.wte.weight"]  # tied
+    shell = Logprobs(copy.deepcopy(policy).to("meta"))
+    stack = ensemble_gpt2.StackedGPT2.replicate(policy, members)
+    ways = {
+        "vmap_s": lambda: vmap(lambda p, s, a: functional_call(shell, p, (s, a)))(
+            params, sequences, attention
+        ),
+        "bmm_s": lambda: ensemble_gpt2.token_logprobs(stack, sequences, attention, prompt),
+    }
+    out = {"E": members}
+    for name, way in ways.items():
+        way().sum().backward()
+        start = time.perf_counter()
+        for _ in range(3):
+            way().sum().backward()
+        out[name] = (time.perf_counter() - start) / 3
+    return out
 
 
 def proxy_model(proxy):

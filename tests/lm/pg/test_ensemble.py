@@ -72,33 +72,41 @@ def test_runs_take_the_ensemble_path_only_for_single_process_gpt2(tiny_initial, 
         run_ensemble(other, plan, [run], length, Normalization(5, 0.2))
 
 
-def _batch(tokenizer, generator: torch.Generator, rows: int = 4, prompt: int = 6, new: int = 5):
-    """A policy-gradient batch with left-padded prompts and responses that end early."""
-    ids = torch.randint(10, len(tokenizer), (rows, prompt + new), generator=generator)
-    attention = torch.ones(rows, prompt + new, dtype=torch.long)
-    attention[0, :2] = 0  # left padding
-    attention[2, :1] = 0
-    ids[attention == 0] = tokenizer.pad_token_id
-    attention[1, prompt + 3 :] = 0  # an early EOS
-    attention[3, prompt + 1 :] = 0
-    mask = attention[:, prompt:].float()
-    z = torch.randn(rows, generator=generator)
-    return ids, attention, mask, z
+def _batch(tokenizer, generator: torch.Generator, prompts: int = 2, k: int = 2):
+    """A policy-gradient batch: left-padded prompts [prompts, 6], k responses [prompts * k, 5]
+    per prompt, some ending early, and normalised rewards."""
+    ids = torch.randint(10, len(tokenizer), (prompts, 6), generator=generator)
+    mask = torch.ones(prompts, 6, dtype=torch.long)
+    mask[0, :2] = 0  # left padding
+    ids[mask == 0] = tokenizer.pad_token_id
+    tokens = torch.randint(10, len(tokenizer), (prompts * k, 5), generator=generator)
+    done = torch.ones(prompts * k, 5, dtype=torch.bool)
+    done[1, 3:] = False  # responses that ended early
+    done[2, 1:] = False
+    tokens[~done] = tokenizer.pad_token_id
+    z = torch.randn(prompts * k, generator=generator)
+    return ids, mask, tokens, done, z
 
 
-def _solo_loss(model, ref, ids, attention, mask, z, cfg: PgRunConfig, prompt: int):
-    """The loss exactly as loop.train computes it."""
+def _solo_loss(model, ref, ids, mask, tokens, done, z, cfg: PgRunConfig):
+    """The loss exactly as loop.train computes it, on whole sequences (prompt repeated k
+    times, then the response)."""
     from rmteacher.lm.world.sampling import sequence_token_logprobs
 
-    with torch.no_grad():
-        ref_lp = sequence_token_logprobs(ref, ids, attention, prompt)
-    logprobs = sequence_token_logprobs(model, ids, attention, prompt)
-    kl = ((logprobs.detach() - ref_lp) * mask).sum(1)
     k = cfg.num_generations
+    sequences = torch.cat([ids.repeat_interleave(k, 0), tokens], dim=1)
+    attention = torch.cat([mask.repeat_interleave(k, 0), done.long()], dim=1)
+    prompt = ids.shape[1]
+    with torch.no_grad():
+        ref_lp = sequence_token_logprobs(ref, sequences, attention, prompt)
+    logprobs = sequence_token_logprobs(model, sequences, attention, prompt)
+    response = done.float()
+    kl = ((logprobs.detach() - ref_lp) * response).sum(1)
     if cfg.algorithm == "rloo":
-        return policy_loss(logprobs, mask, advantages(z - cfg.beta * kl, k, "rloo", "none"), "rloo")
+        adv = advantages(z - cfg.beta * kl, k, "rloo", "none")
+        return policy_loss(logprobs, response, adv, "rloo")
     adv = advantages(z, k, "grpo", cfg.scale_rewards)
-    return policy_loss(logprobs, mask, adv, "grpo", cfg.beta, ref_lp)
+    return policy_loss(logprobs, response, adv, "grpo", cfg.beta, ref_lp)
 
 
 def _moved(model, scale: float, seed: int):
@@ -133,18 +141,20 @@ def test_member_gradient_equals_the_solo_gradient(tiny_initial, settings):
     policies = [_moved(ref, 0.02, seed) for seed in range(3)]
     generator = torch.Generator().manual_seed(0)
     batches = [_batch(tiny_initial.tokenizer, generator) for _ in cfgs]
-    prompt = 6
     stack = ensemble_gpt2.StackedGPT2.from_models(policies)
     frozen = ensemble_gpt2.StackedGPT2.replicate(ref, 3, requires_grad=False)
-    ids, attention, mask, z = (torch.stack(parts) for parts in zip(*batches, strict=True))
+    ids, mask, tokens, done, z = (torch.stack(parts) for parts in zip(*batches, strict=True))
     with torch.no_grad():
-        ref_lp = ensemble_gpt2.token_logprobs(frozen, ids, attention, prompt)
-    logprobs = ensemble_gpt2.token_logprobs(stack, ids, attention, prompt)
-    kl = ((logprobs.detach() - ref_lp) * mask).sum(-1)
-    losses = member_losses(logprobs, mask, z, kl, ref_lp, cfgs)
+        ref_start = ensemble_gpt2.prefix(frozen, ids, mask).repeat(2)
+        ref_lp = ensemble_gpt2.response_logprobs(frozen, ref_start, tokens, done)
+    start = ensemble_gpt2.prefix(stack, ids, mask).repeat(2)
+    logprobs = ensemble_gpt2.response_logprobs(stack, start, tokens, done)
+    response = done.float()
+    kl = ((logprobs.detach() - ref_lp) * response).sum(-1)
+    losses = member_losses(logprobs, response, z, kl, ref_lp, cfgs)
     losses.sum().backward()
     for e, (policy, cfg, batch) in enumerate(zip(policies, cfgs, batches, strict=True)):
-        solo = _solo_loss(policy, ref, *batch, cfg, prompt)
+        solo = _solo_loss(policy, ref, *batch, cfg)
         solo.backward()
         torch.testing.assert_close(losses[e], solo, rtol=1e-5, atol=1e-7)
         params = dict(policy.named_parameters())
@@ -363,15 +373,9 @@ def test_a_member_draws_the_solo_sampler_stream(tiny_initial):
     solo = fast_gpt2.sample(model, ids, mask, 8, 1.0, tok.eos_token_id, tok.pad_token_id)
     stack = ensemble_gpt2.StackedGPT2.from_models([_moved(model, 0.05, 1), model], False)
     generators = [torch.Generator().manual_seed(s) for s in (9, 5)]
+    start = ensemble_gpt2.prefix(stack, torch.stack([ids, ids]), torch.stack([mask, mask]))
     tokens = ensemble_gpt2.sample(
-        stack,
-        torch.stack([ids, ids]),
-        torch.stack([mask, mask]),
-        8,
-        1.0,
-        tok.eos_token_id,
-        tok.pad_token_id,
-        generators,
+        stack, start, 8, 1.0, tok.eos_token_id, tok.pad_token_id, generators
     )
     assert torch.equal(tokens[1, :, : solo.shape[1]], solo)
     assert (tokens[1, :, solo.shape[1] :] == tok.pad_token_id).all()

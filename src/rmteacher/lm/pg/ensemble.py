@@ -9,8 +9,9 @@ with its seed, drawn in the solo loop's order), its own optimizer state, gradien
 log; members that share an RM are scored in one call, and the evaluation is batched across
 members too (`ensemble_eval`). A member's numbers do not depend on which other members share its
 ensemble, or on E (module docstring of `ensemble_gpt2`; tests/lm/pg/test_ensemble.py checks it
-bit for bit): prompts are padded to the longest training prompt and responses to
-`max_new_tokens`, whatever the co-members sample.
+bit for bit, and also across thread counts): prompts are padded to the longest training
+prompt and responses to `max_new_tokens`, whatever the co-members sample. One differentiable
+pass over each prompt serves its k samples (`ensemble_gpt2.prefix`).
 
 A member is not bit-identical to its solo run: the batched kernels round differently from the
 solo loop's (its gradient equals the solo gradient on the same batch to float32 rounding), and a
@@ -128,22 +129,6 @@ def member_losses(
     return torch.cat(parts)[inverse]
 
 
-ROW_MULTIPLE = 16
-
-
-def pad_to_row_multiple(ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, pad_id: int):
-    """Left-pad prompts [n, P] so that P + max_new_tokens is a multiple of ROW_MULTIPLE: torch's
-    CPU softmax backward rounds the same on any number of threads only for rows of a multiple
-    of 16 (tests/lm/pg/test_ensemble.py), and the attention rows of training are that long."""
-    extra = -(ids.shape[1] + max_new_tokens) % ROW_MULTIPLE
-    if extra == 0:
-        return ids, mask
-    return (
-        torch.cat([ids.new_full((ids.shape[0], extra), pad_id), ids], dim=1),
-        torch.cat([mask.new_zeros((mask.shape[0], extra)), mask], dim=1),
-    )
-
-
 def _check_compatible(members: list[Member], max_steps: int) -> None:
     """One clear line when members cannot share one ensemble (they must share k, prompts per
     step, response length and temperature)."""
@@ -195,22 +180,22 @@ def train_ensemble(
     # every prompt formatted and tokenized once, padded to the longest: a member's rows never
     # depend on the prompts its co-members drew
     all_ids, all_mask = chat_prompt_batch(tokenizer, prompts, max_length=budget)
-    all_ids, all_mask = pad_to_row_multiple(all_ids, all_mask, max_new_tokens, pad)
-    length = all_ids.shape[1]
     logs: list[list[dict]] = [[] for _ in members]
     if evaluate is not None:
         evaluate(0, policy, frozen)
     for step in tqdm(range(max_steps), desc=desc, disable=desc is None, mininterval=30):
         clock = _Clock()
-        rows = torch.as_tensor(np.repeat(schedules[:, step], k, axis=1))  # [E, B * k]
-        prompt_ids, prompt_mask = all_ids[rows], all_mask[rows]
+        unique = torch.as_tensor(schedules[:, step])  # [E, B] prompts of the step
+        rows = unique.repeat_interleave(k, dim=1)  # [E, B * k], a prompt's k samples adjacent
+        prompt_ids, prompt_mask = all_ids[unique], all_mask[unique]
+        # one differentiable pass over each prompt serves its k samples, their sampling and
+        # their log-probabilities (the weights do not change in between)
+        start = ensemble_gpt2.prefix(policy, prompt_ids, prompt_mask).repeat(k)
         tokens = ensemble_gpt2.sample(
-            policy, prompt_ids, prompt_mask, max_new_tokens, temperature, stop, pad, generators
+            policy, start.detach(), max_new_tokens, temperature, stop, pad, generators
         )
         done = response_mask(tokens.flatten(0, 1), stop).view_as(tokens)
         tokens = tokens.masked_fill(~done, pad)
-        sequences = torch.cat([prompt_ids, tokens], dim=2)
-        attention = torch.cat([prompt_mask, done.long()], dim=2)
         texts = [
             t.strip()
             for t in tokenizer.batch_decode(tokens.flatten(0, 1), skip_special_tokens=True)
@@ -234,9 +219,10 @@ def train_ensemble(
         clock.lap("reward")
         mask = done.float()
         with torch.no_grad():
-            ref_lp = ensemble_gpt2.token_logprobs(frozen, sequences, attention, length)
+            ref_start = ensemble_gpt2.prefix(frozen, prompt_ids, prompt_mask).repeat(k)
+            ref_lp = ensemble_gpt2.response_logprobs(frozen, ref_start, tokens, done)
         clock.lap("reference")
-        logprobs = ensemble_gpt2.token_logprobs(policy, sequences, attention, length)
+        logprobs = ensemble_gpt2.response_logprobs(policy, start, tokens, done)
         kl = ((logprobs.detach() - ref_lp) * mask).sum(-1)
         losses = member_losses(logprobs, mask, z, kl, ref_lp, cfgs)
         bad = torch.nonzero(~torch.isfinite(losses.detach())).flatten().tolist()
@@ -265,7 +251,7 @@ def train_ensemble(
             "completion_length": mask.sum(-1).mean(-1),
         }
         stats = {name: values.tolist() for name, values in stats.items()}
-        tokens_used = attention.sum((1, 2)).tolist()
+        tokens_used = (k * prompt_mask.sum((1, 2)) + done.sum((1, 2))).tolist()
         threads = torch.get_num_threads()
         for e in range(count):
             logs[e].append(

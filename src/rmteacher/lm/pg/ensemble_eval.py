@@ -80,31 +80,33 @@ class EnsembleEvaluator:
         self.extras, self.keep, self.chunk = dict(extras or {}), keep, chunk
         self.flat_prompts = [p for p in self.prompts for _ in range(n_samples)]
         budget = prompt_budget(reference, self.max_new_tokens)
-        ids, mask = chat_prompt_batch(tokenizer, self.flat_prompts, max_length=budget)
+        # the solo evaluator pads its prompts x samples batch to its longest prompt: the same
+        ids, mask = chat_prompt_batch(tokenizer, self.prompts, max_length=budget)
         self.prompt_ids, self.prompt_mask = ids, mask
 
-    def _sample_and_score(self, policy: ensemble_gpt2.StackedGPT2, reference, seeds):
+    def _sample_and_score(self, policy, reference, seeds, initial: bool):
         """Per member of `policy` (seeds[e] its evaluation seed): texts, mean KL to the reference
-        stack, r_G raw scores and extra means."""
+        stack, r_G raw scores and extra means. The policy's log-probabilities of its samples
+        come from the sampling passes themselves; one pass over each prompt serves its
+        samples; `initial` (the policy is the reference) makes the KL exactly 0."""
         members = policy.members
         generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         ids = self.prompt_ids.expand(members, *self.prompt_ids.shape)
         mask = self.prompt_mask.expand(members, *self.prompt_mask.shape)
         stop, pad = self.tok.eos_token_id, self.tok.pad_token_id
-        tokens = ensemble_gpt2.sample(
-            policy, ids, mask, self.max_new_tokens, self.temperature, stop, pad, generators
+        start = ensemble_gpt2.prefix(policy, ids, mask).repeat(self.n)
+        tokens, mine = ensemble_gpt2.sample(
+            policy, start, self.max_new_tokens, self.temperature, stop, pad, generators, True
         )
         done = response_mask(tokens.flatten(0, 1), stop).view_as(tokens)
         tokens = tokens.masked_fill(~done, pad)
         texts = [
             t.strip() for t in self.tok.batch_decode(tokens.flatten(0, 1), skip_special_tokens=True)
         ]
-        sequences = torch.cat([ids, tokens], dim=2)
-        attention = torch.cat([mask, done.long()], dim=2)
-        length = ids.shape[2]
-        with torch.no_grad():
-            mine = ensemble_gpt2.token_logprobs(policy, sequences, attention, length)
-            ref = ensemble_gpt2.token_logprobs(reference, sequences, attention, length)
+        ref_start = start if initial else ensemble_gpt2.prefix(reference, ids, mask).repeat(self.n)
+        ref = ensemble_gpt2.response_logprobs(reference, ref_start, tokens, done)
+        if initial:
+            mine = ref
         kl = (mine * done).sum(-1) - (ref * done).sum(-1)  # [E, samples]
         size = len(self.flat_prompts)
         per_member = [texts[e * size : (e + 1) * size] for e in range(members)]
@@ -148,7 +150,8 @@ class EnsembleEvaluator:
             ref = ensemble_gpt2.StackedGPT2(
                 reference.config, {n: w[: len(chunk)] for n, w in reference.weights.items()}
             )
-            results = self._sample_and_score(part, ref, [members[e].seed for e in chunk])
+            seeds = [members[e].seed for e in chunk]
+            results = self._sample_and_score(part, ref, seeds, initial)
             for e, result in zip(chunk, results, strict=True):
                 measured.setdefault(e, result)
         if initial:

@@ -1,19 +1,23 @@
 """E GPT-2 policies in one forward pass: every weight stacked on a leading member axis [E, ...],
-every linear layer one batched matrix product (`torch.baddbmm`) instead of E products.
+every linear layer one batched matrix product (`torch.baddbmm`) instead of E products, attention
+torch's fused kernel over all members' rows.
 
-The computation per member is `core.fast_gpt2`'s (the same blocks, attention and key/value
+The computation per member is `core.fast_gpt2`'s (the same blocks, attention rule and key/value
 cache); activations are laid out [E, rows, width] for the linear layers and [E * batch, heads,
-T, head_dim] for attention. Measured on this CPU (benchmarks/pg_step.py --ensemble) it is faster
-than `torch.func.stack_module_state` + `vmap` over fast_gpt2 at these shapes, for the same
-arithmetic.
+T, head_dim] for attention. A policy-gradient step passes over each prompt once (`prefix`, with
+gradients), samples its k responses from that pass's keys and values (`sample`) and scores them
+after it (`response_logprobs`), instead of passing over every whole sequence again. Measured
+against `torch.func.stack_module_state` + `vmap` over fast_gpt2 by benchmarks/pg_step.py
+--ensemble.
 
-Why a member's numbers do not depend on its co-members: on CPU a forward matrix product's row
-does not depend on how many rows the product has, a batched product with at least two members
-computes each member's slice on one thread (so a slice does not depend on E or on the thread
-count), and every reduction here (layer norm, softmax, log-softmax, the loss) runs along a row
-of one member. With one member the batched product runs multithreaded and splits its inner
-dimension, so a lone member is paired with a discarded copy of itself (`StackedGPT2.padded`).
-tests/lm/pg/test_ensemble.py checks the claim bit for bit.
+Why a member's numbers do not depend on its co-members, or on the thread count: on this CPU a
+forward matrix product's row does not depend on how many rows the product has, a batched
+product with at least two members computes each member's slice on one thread, the fused
+attention computes each row alike whatever the batch and thread count, and every other
+reduction (layer norm, log-softmax, the loss) runs along a row of one member. With one member
+the batched product runs multithreaded and splits its inner dimension, so a lone member is
+trained beside a discarded copy of itself (`ensemble.ensembles`). tests/lm/pg/test_ensemble.py
+checks the claim bit for bit.
 """
 
 from __future__ import annotations
@@ -131,30 +135,25 @@ def _block_weights(stack: StackedGPT2, layer: int) -> list[torch.Tensor]:
     return [stack.weights[f"transformer.h.{layer}.{name}"] for name in BLOCK]
 
 
-def hidden_states(
-    stack: StackedGPT2,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    position_ids: torch.Tensor,
-) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-    """Final-layer-norm hidden states [E, B, T, d] of every member on its own rows
-    (`input_ids` [E, B, T]) and each block's keys and values [E * B, heads, T, head_dim]; the
-    attention rule is fast_gpt2.hidden_states' (real keys at or before a query, and itself)."""
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor):
+    """softmax(q k^T / sqrt(head_dim), where `mask` allows) v, torch's fused attention: at E
+    members' rows it is several times faster than fast_gpt2's two products (which copy their
+    strided operands), and it rounds every row alike whatever the batch or thread count."""
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+def _blocks(stack, x, mask, past_keys=None, past_values=None):
+    """The blocks and final layer norm on new positions x [E, B, L, d] (embedded), attending
+    under `mask` [E * B, 1, L, P + L] to `past` keys and values [E * B, heads, P, head_dim]
+    (a prefix; None: P = 0) and to their own. Returns the hidden states [E, B, L, d] and each
+    block's keys and values of the new positions."""
     config = stack.config
     eps = config.layer_norm_epsilon
-    members, batch, length = input_ids.shape
-    width, n_head = config.n_embd, config.n_head
+    members, batch, length, width = x.shape
+    n_head = config.n_head
     head_dim = width // n_head
     w = stack.weights
-    x = _embed(w["transformer.wte.weight"], input_ids) + _embed(
-        w["transformer.wpe.weight"], position_ids
-    )
-    x = x.view(members, batch * length, width)
-    key_mask = attention_mask.reshape(members * batch, length).bool()
-    causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
-    mask = (causal[None, None] & key_mask[:, None, None, :]) | torch.eye(
-        length, dtype=torch.bool, device=x.device
-    )[None, None]
+    x = x.reshape(members, batch * length, width)
     keys, values = [], []
     for layer in range(config.n_layer):
         ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b = (
@@ -164,7 +163,10 @@ def hidden_states(
         q, k, v = qkv.view(members * batch, length, 3, n_head, head_dim).permute(2, 0, 3, 1, 4)
         keys.append(k)
         values.append(v)
-        a = fast_gpt2._attend(q, k, v, mask).transpose(1, 2)
+        if past_keys is not None:
+            k = torch.cat([past_keys[layer], k], dim=2)
+            v = torch.cat([past_values[layer], v], dim=2)
+        a = _attend(q, k, v, mask).transpose(1, 2)
         x = x + _linear(a.reshape(members, batch * length, width), proj_w, proj_b)
         h = fast_gpt2._gelu_new(_linear(_layer_norm(x, ln2_w, ln2_b, eps), fc_w, fc_b))
         x = x + _linear(h, out_w, out_b)
@@ -172,9 +174,42 @@ def hidden_states(
     return hidden.view(members, batch, length, width), keys, values
 
 
+def _embed_tokens(stack, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    w = stack.weights
+    return _embed(w["transformer.wte.weight"], ids) + _embed(w["transformer.wpe.weight"], positions)
+
+
+def _causal(length: int, device) -> torch.Tensor:
+    return torch.ones(length, length, dtype=torch.bool, device=device).tril()
+
+
+def hidden_states(
+    stack: StackedGPT2,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """Final-layer-norm hidden states [E, B, T, d] of every member on its own rows
+    (`input_ids` [E, B, T]) and each block's keys and values [E * B, heads, T, head_dim]; the
+    attention rule is fast_gpt2.hidden_states' (real keys at or before a query, and itself)."""
+    members, batch, length = input_ids.shape
+    key_mask = attention_mask.reshape(members * batch, length).bool()
+    eye = torch.eye(length, dtype=torch.bool, device=input_ids.device)
+    mask = (_causal(length, input_ids.device)[None, None] & key_mask[:, None, None, :]) | eye
+    return _blocks(stack, _embed_tokens(stack, input_ids, position_ids), mask)
+
+
 def lm_logits(stack: StackedGPT2, hidden: torch.Tensor) -> torch.Tensor:
     """Next-token logits [E, M, V] of hidden states [E, M, d]."""
     return torch.bmm(hidden, stack.head().transpose(1, 2))
+
+
+def _gather_logprobs(stack, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """log pi(target | hidden) for hidden [E, B, T, d] and targets [E, B, T]."""
+    members, batch, steps = targets.shape
+    logits = lm_logits(stack, hidden.reshape(members, batch * steps, -1)).float()
+    flat = targets.reshape(members, batch * steps, 1)
+    return torch.log_softmax(logits, dim=-1).gather(-1, flat).view(members, batch, steps)
 
 
 def token_logprobs(
@@ -184,16 +219,93 @@ def token_logprobs(
     prompt_length: int,
 ) -> torch.Tensor:
     """log pi_e(y_t | x, y_<t) of every response token of every member's rows, [E, B, T]
-    (sequences [E, B, P + T], prompts of length P); differentiable, unmasked."""
+    (sequences [E, B, P + T], prompts of length P), from one pass over whole sequences;
+    differentiable, unmasked. The engine itself uses `prefix` + `response_logprobs`."""
     positions = fast_gpt2.positions(attention_mask)
     hidden, _, _ = hidden_states(stack, sequences, attention_mask, positions)
-    members, batch = sequences.shape[:2]
     response = hidden[:, :, prompt_length - 1 : -1]
-    steps = response.shape[2]
-    logits = lm_logits(stack, response.reshape(members, batch * steps, -1)).float()
-    targets = sequences[:, :, prompt_length:].reshape(members, batch * steps, 1)
-    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets).squeeze(-1)
-    return logprobs.view(members, batch, steps)
+    return _gather_logprobs(stack, response, sequences[:, :, prompt_length:])
+
+
+@dataclass
+class Prefix:
+    """A forward pass over prompts: each block's keys and values [E * B, heads, P, head_dim],
+    the final hidden state at the last prompt position [E, B, d] (it predicts the first
+    response token), the prompts' key mask [E * B, P] and the next position ids [E, B]."""
+
+    keys: list[torch.Tensor]
+    values: list[torch.Tensor]
+    last: torch.Tensor
+    key_mask: torch.Tensor
+    next_position: torch.Tensor
+
+    def repeat(self, times: int) -> Prefix:
+        """Each prompt row repeated `times` times in place (k samples per prompt); gradients
+        flow back to the one prompt computation."""
+        members, batch = self.next_position.shape
+
+        def rows(t):  # [E * B, ...] -> [E * B * times, ...]
+            return t.repeat_interleave(times, dim=0)
+
+        return Prefix(
+            [rows(k) for k in self.keys],
+            [rows(v) for v in self.values],
+            self.last.repeat_interleave(times, dim=1),
+            rows(self.key_mask),
+            self.next_position.repeat_interleave(times, dim=1),
+        )
+
+    def detach(self) -> Prefix:
+        return Prefix(
+            [k.detach() for k in self.keys],
+            [v.detach() for v in self.values],
+            self.last.detach(),
+            self.key_mask,
+            self.next_position,
+        )
+
+
+def prefix(stack: StackedGPT2, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> Prefix:
+    """Every member's pass over its own left-padded prompts [E, B, P] (differentiable)."""
+    members, batch, length = prompt_ids.shape
+    positions = fast_gpt2.positions(prompt_mask)
+    hidden, keys, values = hidden_states(stack, prompt_ids, prompt_mask, positions)
+    return Prefix(
+        keys,
+        values,
+        hidden[:, :, -1],
+        prompt_mask.reshape(members * batch, length).bool(),
+        positions[:, :, -1] + 1,
+    )
+
+
+def response_logprobs(
+    stack: StackedGPT2, start: Prefix, tokens: torch.Tensor, response_mask: torch.Tensor
+) -> torch.Tensor:
+    """log pi_e(y_t | x, y_<t) [E, N, T] of responses `tokens` [E, N, T] after the prompts of
+    `start` (one row per response: `Prefix.repeat` for k samples per prompt): the first token
+    from the prompt's last state, the others from one pass over the response's own positions,
+    which attend to the prompt's real keys and to the response's earlier tokens and itself
+    (`response_mask` [E, N, T] marks tokens up to EOS). Differentiable through `start` too."""
+    members, rows, steps = tokens.shape
+    first = start.last.unsqueeze(2)  # [E, N, 1, d]
+    if steps == 1:
+        return _gather_logprobs(stack, first, tokens)
+    inputs = tokens[:, :, :-1]
+    length = steps - 1
+    device = tokens.device
+    positions = start.next_position.unsqueeze(-1) + torch.arange(length, device=device)
+    own = (
+        _causal(length, device)[None, None]
+        & response_mask[:, :, :-1].reshape(members * rows, 1, 1, length).bool()
+    )
+    own = own | torch.eye(length, dtype=torch.bool, device=device)
+    past = start.key_mask[:, None, None, :].expand(-1, 1, length, -1)
+    mask = torch.cat([past, own], dim=-1)
+    hidden, _, _ = _blocks(
+        stack, _embed_tokens(stack, inputs, positions), mask, start.keys, start.values
+    )
+    return _gather_logprobs(stack, torch.cat([first, hidden], dim=2), tokens)
 
 
 def _decode(stack, token, position, keys, values, key_mask, filled: int) -> torch.Tensor:
@@ -204,7 +316,7 @@ def _decode(stack, token, position, keys, values, key_mask, filled: int) -> torc
     members, batch = token.shape
     width, n_head = config.n_embd, config.n_head
     w = stack.weights
-    x = _embed(w["transformer.wte.weight"], token) + _embed(w["transformer.wpe.weight"], position)
+    x = _embed_tokens(stack, token, position)
     key_mask[:, filled] = True
     mask = key_mask[:, None, None, : filled + 1]
     for layer in range(config.n_layer):
@@ -215,9 +327,7 @@ def _decode(stack, token, position, keys, values, key_mask, filled: int) -> torc
         q, k, v = qkv.view(members * batch, 3, n_head, 1, width // n_head).unbind(1)
         keys[layer][:, :, filled] = k[:, :, 0]
         values[layer][:, :, filled] = v[:, :, 0]
-        a = fast_gpt2._attend(
-            q, keys[layer][:, :, : filled + 1], values[layer][:, :, : filled + 1], mask
-        )
+        a = _attend(q, keys[layer][:, :, : filled + 1], values[layer][:, :, : filled + 1], mask)
         x = x + _linear(a.reshape(members, batch, width), proj_w, proj_b)
         h = fast_gpt2._gelu_new(_linear(_layer_norm(x, ln2_w, ln2_b, eps), fc_w, fc_b))
         x = x + _linear(h, out_w, out_b)
@@ -235,49 +345,53 @@ def draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def sample(
     stack: StackedGPT2,
-    prompt_ids: torch.Tensor,
-    prompt_mask: torch.Tensor,
+    start: Prefix,
     max_new_tokens: int,
     temperature: float,
     stop_id: int,
     pad_id: int,
     generators: list[torch.Generator],
-) -> torch.Tensor:
-    """Ancestral sampling from each member on its own left-padded prompts [E, B, P], up to
-    `max_new_tokens` per row, rows stopping at `stop_id` (kept) and padded with `pad_id` after.
-    Member e draws from `generators[e]` exactly as fast_gpt2.sample draws from torch's global
-    stream: B uniforms per decoding step, until its own rows are all done. Returns [E, B,
-    max_new_tokens] (every member padded to the full length)."""
-    members, batch, length = prompt_ids.shape
-    positions = fast_gpt2.positions(prompt_mask)
-    hidden, prompt_keys, prompt_values = hidden_states(stack, prompt_ids, prompt_mask, positions)
+    logprobs: bool = False,
+):
+    """Ancestral sampling from each member after the prompts of `start` [E, B] (one row per
+    response), up to `max_new_tokens` per row, rows stopping at `stop_id` (kept) and padded
+    with `pad_id` after. Member e draws from `generators[e]` exactly as fast_gpt2.sample draws
+    from torch's global stream: B uniforms per decoding step, until its own rows are all done.
+    Returns the tokens [E, B, max_new_tokens] (every member padded to the full length) and,
+    with `logprobs`, log pi(token) under the untempered logits, from the same passes."""
+    members, batch = start.next_position.shape
+    length = start.key_mask.shape[1]
     total = length + max_new_tokens
-    keys = [k.new_empty(*k.shape[:2], total, k.shape[3]) for k in prompt_keys]
-    values = [v.new_empty(*v.shape[:2], total, v.shape[3]) for v in prompt_values]
-    for buffer, filled in zip(keys + values, prompt_keys + prompt_values, strict=True):
+    device = start.last.device
+    keys = [k.new_empty(*k.shape[:2], total, k.shape[3]) for k in start.keys]
+    values = [v.new_empty(*v.shape[:2], total, v.shape[3]) for v in start.values]
+    for buffer, filled in zip(keys + values, start.keys + start.values, strict=True):
         buffer[:, :, :length] = filled
-    key_mask = torch.zeros(members * batch, total, dtype=torch.bool, device=prompt_ids.device)
-    key_mask[:, :length] = prompt_mask.reshape(members * batch, length).bool()
-    next_position = positions[:, :, -1] + 1
-    logits = lm_logits(stack, hidden[:, :, -1])
-    done = torch.zeros(members, batch, dtype=torch.bool, device=prompt_ids.device)
-    tokens = torch.full(
-        (members, batch, max_new_tokens), pad_id, dtype=prompt_ids.dtype, device=prompt_ids.device
-    )
+    key_mask = torch.zeros(members * batch, total, dtype=torch.bool, device=device)
+    key_mask[:, :length] = start.key_mask
+    logits = lm_logits(stack, start.last)
+    done = torch.zeros(members, batch, dtype=torch.bool, device=device)
+    tokens = torch.full((members, batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    scores = torch.zeros(members, batch, max_new_tokens) if logprobs else None
     uniforms = torch.zeros(members, batch)
     drawing = list(range(members))  # members some of whose rows are still running
     for step in range(max_new_tokens):
         for e in drawing:
             uniforms[e] = torch.rand(batch, generator=generators[e])
-        token = draw(torch.softmax(logits.float() / temperature, dim=-1), uniforms)
+        logits = logits.float()
+        token = draw(torch.softmax(logits / temperature, dim=-1), uniforms)
         token = torch.where(done, torch.full_like(token, pad_id), token)
         tokens[:, :, step] = token
+        if scores is not None:
+            lsm = torch.log_softmax(logits, dim=-1)
+            scores[:, :, step] = lsm.gather(-1, token.unsqueeze(-1)).squeeze(-1)
         done = done | (token == stop_id)
         member_done = done.all(1).tolist()
         drawing = [e for e in drawing if not member_done[e]]
         if not drawing or step + 1 == max_new_tokens:
             break
         # finished rows keep decoding padding; their outputs are discarded
-        hidden = _decode(stack, token, next_position + step, keys, values, key_mask, length + step)
+        position = start.next_position + step
+        hidden = _decode(stack, token, position, keys, values, key_mask, length + step)
         logits = lm_logits(stack, hidden)
-    return tokens
+    return (tokens, scores) if logprobs else tokens
