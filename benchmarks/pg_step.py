@@ -10,7 +10,10 @@ reward and batch, the loop this one replaced.
 `--members`, E runs of the same settings (seeds 0..E-1) trained together; it prints seconds per
 member-step, the speed-up over one solo run (`loop.train`, today's path) and over the ensemble
 at E = 1, and the aggregate step against its FLOP floor at the batched shapes (the matrix-multiply
-throughput measured there); then the seconds of one evaluation (512 samples) per member.
+throughput measured there): `floor_s` counts the arithmetic the ensemble does (one pass per
+prompt for its k samples), `solo_work_floor_s` the solo loop's (every whole sequence, as the
+default mode counts it); then torch.func's vmap against the batched products, and the seconds
+of one evaluation (512 samples) per member.
 
 The reward is the first RM rm_train trained when it has run, else (`--reward standin`) a stand-in
 of the same architecture and cost: the initial policy's body with a fresh one-output head, as
@@ -135,6 +138,27 @@ def time_trl(policy_dir, reward, prompts, args) -> float:
     return float(np.median(times[2:]))
 
 
+def ensemble_floor(log: pd.DataFrame, policy, rm, prompt_tokens: float, k: int, gflops: float):
+    """Seconds of the arithmetic one member's step does on the ensemble path, at `gflops`: one
+    pass over each of the B = N / k prompts with its backward (3x) and the reference's (1x);
+    over the N responses' tokens the decoding, the reference's and the policy's pass (1x each,
+    with the LM head) and the backward (2x); the RM on prompt + response; the optimizer."""
+    rows = log.completions.mean()
+    response = log.completion_length.mean() * rows
+    prompts = prompt_tokens * rows / k
+    context = (prompt_tokens + log.completion_length.mean()) / 2
+    lm = forward_flops_per_token(policy.config, context, lm_head=True)
+    body = forward_flops_per_token(policy.config, context, lm_head=False)
+    scorer = forward_flops_per_token(rm.config, context, lm_head=False)
+    flops = (
+        4 * prompts * body
+        + 5 * response * lm
+        + (prompt_tokens * rows + response) * scorer
+        + 12 * sum(p.numel() for p in policy.parameters())
+    )
+    return flops / (gflops * 1e9)
+
+
 def load_proxy(choice: str, policy_dir: str, scratch: str):
     """The benchmark's RM: rm_train's first (or `standin` when rm_train has not run), a stand-in
     of the same architecture, or a reward spec."""
@@ -211,8 +235,11 @@ def ensemble_mode(args, world, policy, tokenizer, proxy, prompts, cfg, solo_log)
         prompt_tokens = (
             log.tokens.mean() - log.completion_length.mean() * log.completions.mean()
         ) / log.completions.mean()
-        floor = computed * sum(
+        solo_floor = computed * sum(
             floors(log, policy, proxy_model(proxy), prompt_tokens, gflops).values()
+        )
+        floor = computed * ensemble_floor(
+            log, policy, proxy_model(proxy), prompt_tokens, cfg.num_generations, gflops
         )
         rows.append(
             {
@@ -224,6 +251,7 @@ def ensemble_mode(args, world, policy, tokenizer, proxy, prompts, cfg, solo_log)
                 "aggregate_step_s": aggregate,
                 "floor_s": floor,
                 "ratio_to_floor": aggregate / floor,
+                "solo_work_floor_s": solo_floor,
                 "bmm_gflops": gflops,
                 **{f"{part}_s": float(log[f"time_{part}"].median()) * computed for part in PARTS},
             }

@@ -160,15 +160,17 @@ class Reward:
         return self(flat_p, flat_r).reshape(len(prompts), n)
 
 
-_FIXED_LENGTH = contextvars.ContextVar("fixed_length_scoring", default=False)
+_FIXED_LENGTH = contextvars.ContextVar("fixed_length_scoring", default=None)
 
 
 @contextlib.contextmanager
-def fixed_length_scoring():
+def fixed_length_scoring(scores=None):
     """Within the block, a sequence-classifier reward pads every text to its model's context
     length instead of to the longest text of its batch, so that a text's score does not depend
-    on which texts are scored beside it (the ensemble engine scores many runs in one batch)."""
-    token = _FIXED_LENGTH.set(True)
+    on which texts are scored beside it (the ensemble engine scores many runs in one batch).
+    `scores(model, input_ids, attention_mask)`, if given, computes a GPT-2 model's scores in
+    place of fast_gpt2.sequence_scores (another kernel for the same computation)."""
+    token = _FIXED_LENGTH.set(scores or True)
     try:
         yield
     finally:
@@ -220,7 +222,7 @@ class SequenceClassifierReward:
 
         texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
         limit = context_length(self.model.config)  # a text cut to fit keeps its end
-        fixed = _FIXED_LENGTH.get() and limit is not None
+        fixed = _FIXED_LENGTH.get() is not None and limit is not None
         enc = self.tokenizer(
             texts,
             return_tensors="pt",
@@ -232,9 +234,9 @@ class SequenceClassifierReward:
         ).to(self.device)
         with torch.no_grad():
             if fast_gpt2.supports(self.model):
-                scores = fast_gpt2.sequence_scores(
-                    self.model, enc["input_ids"], enc["attention_mask"]
-                )
+                scorer = _FIXED_LENGTH.get()
+                scorer = scorer if callable(scorer) else fast_gpt2.sequence_scores
+                scores = scorer(self.model, enc["input_ids"], enc["attention_mask"])
             else:
                 output = self.model(**enc)
                 score = getattr(output, "score", None) if self.remote_code else None

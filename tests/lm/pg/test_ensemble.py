@@ -359,6 +359,11 @@ def test_an_rm_scores_a_text_alike_whatever_texts_share_its_batch(tiny_rm):
         alone = tiny_rm(["p"], texts[:1])
         beside = tiny_rm(["p", "q"], texts)
     assert alone[0] == beside[0]
+    with fixed_length_scoring(ensemble_gpt2.sequence_scores):  # the engine's faster kernel
+        fused_alone = tiny_rm(["p"], texts[:1])
+        fused_beside = tiny_rm(["p", "q"], texts)
+    assert fused_alone[0] == fused_beside[0]
+    np.testing.assert_allclose(fused_beside, beside, rtol=1e-5, atol=1e-6)
 
 
 def test_a_member_draws_the_solo_sampler_stream(tiny_initial):

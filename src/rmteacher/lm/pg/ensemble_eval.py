@@ -26,7 +26,7 @@ def score_shared(rewards: list, prompts: list[list[str]], texts: list[list[str]]
     for e, reward in enumerate(rewards):
         groups.setdefault(id(reward), []).append(e)
     scores: list[np.ndarray | None] = [None] * len(rewards)
-    with fixed_length_scoring():
+    with fixed_length_scoring(ensemble_gpt2.sequence_scores):
         for members in groups.values():
             flat_prompts = [p for e in members for p in prompts[e]]
             flat_texts = [t for e in members for t in texts[e]]
@@ -112,7 +112,7 @@ class EnsembleEvaluator:
         per_member = [texts[e * size : (e + 1) * size] for e in range(members)]
         everything = [t for member in per_member for t in member]
         prompts = self.flat_prompts * members
-        with fixed_length_scoring():
+        with fixed_length_scoring(ensemble_gpt2.sequence_scores):
             gold = np.asarray(self.gold(prompts, everything), dtype=np.float64)
             extras = {
                 name: np.asarray(extra(prompts, everything), dtype=np.float64)

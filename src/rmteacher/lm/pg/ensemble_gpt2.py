@@ -395,3 +395,18 @@ def sample(
         hidden = _decode(stack, token, position, keys, values, key_mask, length + step)
         logits = lm_logits(stack, hidden)
     return (tokens, scores) if logprobs else tokens
+
+
+@torch.no_grad()
+def sequence_scores(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """fast_gpt2.sequence_scores through this module's blocks (the fused attention): the
+    one-output score of a GPT2ForSequenceClassification at each row's last real token [B]."""
+    names = [n for n in weight_names(model.config) if n != "lm_head.weight"]
+    params = dict(model.named_parameters())
+    single = StackedGPT2(model.config, {n: params[n].unsqueeze(0) for n in names})
+    hidden, _, _ = hidden_states(
+        single, input_ids[None], attention_mask[None], fast_gpt2.positions(attention_mask)[None]
+    )
+    last = attention_mask.long().cumsum(-1).argmax(-1)  # index of the last real token
+    pooled = hidden[0, torch.arange(hidden.shape[1], device=hidden.device), last]
+    return model.score(pooled).squeeze(-1)
