@@ -158,8 +158,10 @@ def test_member_gradient_equals_the_solo_gradient(tiny_initial, settings):
         solo.backward()
         torch.testing.assert_close(losses[e], solo, rtol=1e-5, atol=1e-7)
         params = dict(policy.named_parameters())
-        for name, weight in stack.weights.items():
-            torch.testing.assert_close(weight.grad[e], params[name].grad, rtol=1e-4, atol=1e-7)
+        for name, weight in stack.weights.items():  # float32 rounding at the tensor's scale
+            theirs = params[name].grad
+            scale = float(theirs.abs().max())
+            torch.testing.assert_close(weight.grad[e], theirs, rtol=1e-4, atol=1e-5 * scale)
 
 
 def test_one_optimizer_step_per_member_equals_the_solo_step(tiny_initial):
@@ -295,10 +297,15 @@ def test_members_with_different_settings_behave_as_their_solo_runs(tiny_initial,
         samples.drop(columns=["proxy_raw", "gold_raw"]),
         solo[2].drop(columns=["proxy_raw", "gold_raw"]),
     )
-    for column in ("proxy", "gold", "kl", "proxy_increase"):
-        np.testing.assert_allclose(curves[column], solo[0][column], rtol=1e-4, atol=1e-5)
-    for column in ("loss", "grad_norm", "reward", "kl", "within_group_variance"):
-        np.testing.assert_allclose(logs[column], solo[1][column], rtol=1e-4, atol=1e-5)
+    # the same samples (r_G and the proxy are scores of the sampled texts), and the continuous
+    # measurements to the rounding two steps accumulate (SGD at rate 0.5 unclipped included)
+    for column in ("proxy", "gold", "proxy_increase"):
+        np.testing.assert_allclose(curves[column], solo[0][column], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(curves.kl, solo[0].kl, rtol=1e-3, atol=1e-5)
+    for column in ("reward", "within_group_variance"):
+        np.testing.assert_allclose(logs[column], solo[1][column], rtol=1e-5, atol=1e-6)
+    for column in ("loss", "grad_norm", "kl"):
+        np.testing.assert_allclose(logs[column], solo[1][column], rtol=1e-3, atol=1e-5)
     assert (logs.tokens == solo[1].tokens).all()
 
 

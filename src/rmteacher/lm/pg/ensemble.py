@@ -166,6 +166,8 @@ def train_ensemble(
     reference.eval()
     policy = ensemble_gpt2.StackedGPT2.replicate(reference, count)
     frozen = ensemble_gpt2.StackedGPT2.replicate(reference, count, requires_grad=False)
+    with torch.no_grad():
+        frozen_folded = ensemble_gpt2.fold(frozen)
     optimizer = StackedOptimizer(
         policy.parameters(), [c.optimizer for c in cfgs], [c.learning_rate for c in cfgs]
     )
@@ -190,9 +192,17 @@ def train_ensemble(
         prompt_ids, prompt_mask = all_ids[unique], all_mask[unique]
         # one differentiable pass over each prompt serves its k samples, their sampling and
         # their log-probabilities (the weights do not change in between)
-        start = ensemble_gpt2.prefix(policy, prompt_ids, prompt_mask).repeat(k)
+        folded = ensemble_gpt2.fold(policy)  # this step's weights, layer norms folded in
+        start = ensemble_gpt2.prefix(policy, prompt_ids, prompt_mask, folded).repeat(k)
         tokens = ensemble_gpt2.sample(
-            policy, start.detach(), max_new_tokens, temperature, stop, pad, generators
+            policy,
+            start.detach(),
+            max_new_tokens,
+            temperature,
+            stop,
+            pad,
+            generators,
+            folded=folded,
         )
         done = response_mask(tokens.flatten(0, 1), stop).view_as(tokens)
         tokens = tokens.masked_fill(~done, pad)
@@ -219,10 +229,12 @@ def train_ensemble(
         clock.lap("reward")
         mask = done.float()
         with torch.no_grad():
-            ref_start = ensemble_gpt2.prefix(frozen, prompt_ids, prompt_mask).repeat(k)
-            ref_lp = ensemble_gpt2.response_logprobs(frozen, ref_start, tokens, done)
+            ref_start = ensemble_gpt2.prefix(frozen, prompt_ids, prompt_mask, frozen_folded)
+            ref_lp = ensemble_gpt2.response_logprobs(
+                frozen, ref_start.repeat(k), tokens, done, frozen_folded
+            )
         clock.lap("reference")
-        logprobs = ensemble_gpt2.response_logprobs(policy, start, tokens, done)
+        logprobs = ensemble_gpt2.response_logprobs(policy, start, tokens, done, folded)
         kl = ((logprobs.detach() - ref_lp) * mask).sum(-1)
         losses = member_losses(logprobs, mask, z, kl, ref_lp, cfgs)
         bad = torch.nonzero(~torch.isfinite(losses.detach())).flatten().tolist()

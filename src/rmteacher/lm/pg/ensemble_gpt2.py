@@ -117,10 +117,10 @@ def _linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.
     return torch.baddbmm(bias.unsqueeze(1), x, weight)
 
 
-def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float):
-    """Layer norm of x [E, M, d] with each member's own gain and bias (two elementwise ops, not
-    a fused multiply-add, so that every element rounds the same way wherever it lies)."""
-    return F.layer_norm(x, x.shape[-1:], eps=eps) * weight.unsqueeze(1) + bias.unsqueeze(1)
+def _normalize(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """(x - mean) / sqrt(var + eps) along the last dimension (layer norm before its gain and
+    bias, which `fold` moves into the next product)."""
+    return F.layer_norm(x, x.shape[-1:], eps=eps)
 
 
 def _embed(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -135,6 +135,55 @@ def _block_weights(stack: StackedGPT2, layer: int) -> list[torch.Tensor]:
     return [stack.weights[f"transformer.h.{layer}.{name}"] for name in BLOCK]
 
 
+def _fold(gain: torch.Tensor, bias: torch.Tensor, weight: torch.Tensor, after: torch.Tensor):
+    """(x_hat * gain + bias) @ weight + after = x_hat @ W' + b' with W' = gain[:, None] * weight
+    and b' = bias @ weight + after, per member."""
+    return gain.unsqueeze(-1) * weight, after + torch.bmm(bias.unsqueeze(1), weight).squeeze(1)
+
+
+@dataclass
+class Folded:
+    """The weights a pass uses, each layer norm's gain and bias folded into the product after
+    it: per block (qkv weight, bias, attention projection weight, bias, MLP in weight, bias,
+    MLP out weight, bias), and the LM head [E, d, V] with its bias [E, V]. Computed once per
+    pass (`fold`), so the activations skip two elementwise passes per layer norm."""
+
+    blocks: list[tuple[torch.Tensor, ...]]
+    head: torch.Tensor
+    head_bias: torch.Tensor
+
+    def detach(self) -> Folded:
+        return Folded(
+            [tuple(t.detach() for t in block) for block in self.blocks],
+            self.head.detach(),
+            self.head_bias.detach(),
+        )
+
+
+def fold(stack: StackedGPT2) -> Folded:
+    """The folded weights of `stack` (differentiable: gradients reach the stacked weights)."""
+    blocks = []
+    for layer in range(stack.config.n_layer):
+        ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b = (
+            _block_weights(stack, layer)
+        )
+        blocks.append(
+            (
+                *_fold(ln1_w, ln1_b, qkv_w, qkv_b),
+                proj_w,
+                proj_b,
+                *_fold(ln2_w, ln2_b, fc_w, fc_b),
+                out_w,
+                out_b,
+            )
+        )
+    w = stack.weights
+    head = stack.head().transpose(1, 2)  # [E, d, V]
+    zero = head.new_zeros(head.shape[0], head.shape[2])
+    head, head_bias = _fold(w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], head, zero)
+    return Folded(blocks, head, head_bias)
+
+
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor):
     """softmax(q k^T / sqrt(head_dim), where `mask` allows) v, torch's fused attention: at E
     members' rows it is several times faster than fast_gpt2's two products (which copy their
@@ -142,24 +191,21 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tenso
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
 
-def _blocks(stack, x, mask, past_keys=None, past_values=None):
-    """The blocks and final layer norm on new positions x [E, B, L, d] (embedded), attending
-    under `mask` [E * B, 1, L, P + L] to `past` keys and values [E * B, heads, P, head_dim]
-    (a prefix; None: P = 0) and to their own. Returns the hidden states [E, B, L, d] and each
-    block's keys and values of the new positions."""
+def _blocks(stack, folded: Folded, x, mask, past_keys=None, past_values=None):
+    """The blocks on new positions x [E, B, L, d] (embedded), attending under `mask` [E * B, 1,
+    L, P + L] to `past` keys and values [E * B, heads, P, head_dim] (a prefix; None: P = 0) and
+    to their own. Returns the normalised final states [E, B, L, d] (before ln_f's gain and
+    bias, which `folded.head` holds) and each block's keys and values of the new positions."""
     config = stack.config
     eps = config.layer_norm_epsilon
     members, batch, length, width = x.shape
     n_head = config.n_head
     head_dim = width // n_head
-    w = stack.weights
     x = x.reshape(members, batch * length, width)
     keys, values = [], []
-    for layer in range(config.n_layer):
-        ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b = (
-            _block_weights(stack, layer)
-        )
-        qkv = _linear(_layer_norm(x, ln1_w, ln1_b, eps), qkv_w, qkv_b)
+    for layer, block in enumerate(folded.blocks):
+        qkv_w, qkv_b, proj_w, proj_b, fc_w, fc_b, out_w, out_b = block
+        qkv = _linear(_normalize(x, eps), qkv_w, qkv_b)
         q, k, v = qkv.view(members * batch, length, 3, n_head, head_dim).permute(2, 0, 3, 1, 4)
         keys.append(k)
         values.append(v)
@@ -168,10 +214,9 @@ def _blocks(stack, x, mask, past_keys=None, past_values=None):
             v = torch.cat([past_values[layer], v], dim=2)
         a = _attend(q, k, v, mask).transpose(1, 2)
         x = x + _linear(a.reshape(members, batch * length, width), proj_w, proj_b)
-        h = fast_gpt2._gelu_new(_linear(_layer_norm(x, ln2_w, ln2_b, eps), fc_w, fc_b))
+        h = fast_gpt2._gelu_new(_linear(_normalize(x, eps), fc_w, fc_b))
         x = x + _linear(h, out_w, out_b)
-    hidden = _layer_norm(x, w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], eps)
-    return hidden.view(members, batch, length, width), keys, values
+    return _normalize(x, eps).view(members, batch, length, width), keys, values
 
 
 def _embed_tokens(stack, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -183,6 +228,14 @@ def _causal(length: int, device) -> torch.Tensor:
     return torch.ones(length, length, dtype=torch.bool, device=device).tril()
 
 
+def _normed_states(stack, folded, input_ids, attention_mask, position_ids):
+    members, batch, length = input_ids.shape
+    key_mask = attention_mask.reshape(members * batch, length).bool()
+    eye = torch.eye(length, dtype=torch.bool, device=input_ids.device)
+    mask = (_causal(length, input_ids.device)[None, None] & key_mask[:, None, None, :]) | eye
+    return _blocks(stack, folded, _embed_tokens(stack, input_ids, position_ids), mask)
+
+
 def hidden_states(
     stack: StackedGPT2,
     input_ids: torch.Tensor,
@@ -192,22 +245,23 @@ def hidden_states(
     """Final-layer-norm hidden states [E, B, T, d] of every member on its own rows
     (`input_ids` [E, B, T]) and each block's keys and values [E * B, heads, T, head_dim]; the
     attention rule is fast_gpt2.hidden_states' (real keys at or before a query, and itself)."""
-    members, batch, length = input_ids.shape
-    key_mask = attention_mask.reshape(members * batch, length).bool()
-    eye = torch.eye(length, dtype=torch.bool, device=input_ids.device)
-    mask = (_causal(length, input_ids.device)[None, None] & key_mask[:, None, None, :]) | eye
-    return _blocks(stack, _embed_tokens(stack, input_ids, position_ids), mask)
+    normed, keys, values = _normed_states(
+        stack, fold(stack), input_ids, attention_mask, position_ids
+    )
+    w = stack.weights
+    gain = w["transformer.ln_f.weight"][:, None, None, :]
+    return normed * gain + w["transformer.ln_f.bias"][:, None, None, :], keys, values
 
 
-def lm_logits(stack: StackedGPT2, hidden: torch.Tensor) -> torch.Tensor:
-    """Next-token logits [E, M, V] of hidden states [E, M, d]."""
-    return torch.bmm(hidden, stack.head().transpose(1, 2))
+def _logits(folded: Folded, normed: torch.Tensor) -> torch.Tensor:
+    """Next-token logits [E, M, V] of normalised final states [E, M, d]."""
+    return _linear(normed, folded.head, folded.head_bias)
 
 
-def _gather_logprobs(stack, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log pi(target | hidden) for hidden [E, B, T, d] and targets [E, B, T]."""
+def _gather_logprobs(folded: Folded, normed: torch.Tensor, targets: torch.Tensor):
+    """log pi(target | state) for normalised final states [E, B, T, d], targets [E, B, T]."""
     members, batch, steps = targets.shape
-    logits = lm_logits(stack, hidden.reshape(members, batch * steps, -1)).float()
+    logits = _logits(folded, normed.reshape(members, batch * steps, -1)).float()
     flat = targets.reshape(members, batch * steps, 1)
     return torch.log_softmax(logits, dim=-1).gather(-1, flat).view(members, batch, steps)
 
@@ -221,16 +275,17 @@ def token_logprobs(
     """log pi_e(y_t | x, y_<t) of every response token of every member's rows, [E, B, T]
     (sequences [E, B, P + T], prompts of length P), from one pass over whole sequences;
     differentiable, unmasked. The engine itself uses `prefix` + `response_logprobs`."""
+    folded = fold(stack)
     positions = fast_gpt2.positions(attention_mask)
-    hidden, _, _ = hidden_states(stack, sequences, attention_mask, positions)
-    response = hidden[:, :, prompt_length - 1 : -1]
-    return _gather_logprobs(stack, response, sequences[:, :, prompt_length:])
+    normed, _, _ = _normed_states(stack, folded, sequences, attention_mask, positions)
+    response = normed[:, :, prompt_length - 1 : -1]
+    return _gather_logprobs(folded, response, sequences[:, :, prompt_length:])
 
 
 @dataclass
 class Prefix:
     """A forward pass over prompts: each block's keys and values [E * B, heads, P, head_dim],
-    the final hidden state at the last prompt position [E, B, d] (it predicts the first
+    the normalised final state at the last prompt position [E, B, d] (it predicts the first
     response token), the prompts' key mask [E * B, P] and the next position ids [E, B]."""
 
     keys: list[torch.Tensor]
@@ -242,7 +297,6 @@ class Prefix:
     def repeat(self, times: int) -> Prefix:
         """Each prompt row repeated `times` times in place (k samples per prompt); gradients
         flow back to the one prompt computation."""
-        members, batch = self.next_position.shape
 
         def rows(t):  # [E * B, ...] -> [E * B * times, ...]
             return t.repeat_interleave(times, dim=0)
@@ -265,32 +319,44 @@ class Prefix:
         )
 
 
-def prefix(stack: StackedGPT2, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> Prefix:
-    """Every member's pass over its own left-padded prompts [E, B, P] (differentiable)."""
+def prefix(
+    stack: StackedGPT2,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    folded: Folded | None = None,
+) -> Prefix:
+    """Every member's pass over its own left-padded prompts [E, B, P] (differentiable);
+    `folded`: `fold(stack)` when the caller already has it."""
     members, batch, length = prompt_ids.shape
     positions = fast_gpt2.positions(prompt_mask)
-    hidden, keys, values = hidden_states(stack, prompt_ids, prompt_mask, positions)
+    folded = fold(stack) if folded is None else folded
+    normed, keys, values = _normed_states(stack, folded, prompt_ids, prompt_mask, positions)
     return Prefix(
         keys,
         values,
-        hidden[:, :, -1],
+        normed[:, :, -1],
         prompt_mask.reshape(members * batch, length).bool(),
         positions[:, :, -1] + 1,
     )
 
 
 def response_logprobs(
-    stack: StackedGPT2, start: Prefix, tokens: torch.Tensor, response_mask: torch.Tensor
+    stack: StackedGPT2,
+    start: Prefix,
+    tokens: torch.Tensor,
+    response_mask: torch.Tensor,
+    folded: Folded | None = None,
 ) -> torch.Tensor:
     """log pi_e(y_t | x, y_<t) [E, N, T] of responses `tokens` [E, N, T] after the prompts of
     `start` (one row per response: `Prefix.repeat` for k samples per prompt): the first token
     from the prompt's last state, the others from one pass over the response's own positions,
     which attend to the prompt's real keys and to the response's earlier tokens and itself
     (`response_mask` [E, N, T] marks tokens up to EOS). Differentiable through `start` too."""
+    folded = fold(stack) if folded is None else folded
     members, rows, steps = tokens.shape
     first = start.last.unsqueeze(2)  # [E, N, 1, d]
     if steps == 1:
-        return _gather_logprobs(stack, first, tokens)
+        return _gather_logprobs(folded, first, tokens)
     inputs = tokens[:, :, :-1]
     length = steps - 1
     device = tokens.device
@@ -302,36 +368,32 @@ def response_logprobs(
     own = own | torch.eye(length, dtype=torch.bool, device=device)
     past = start.key_mask[:, None, None, :].expand(-1, 1, length, -1)
     mask = torch.cat([past, own], dim=-1)
-    hidden, _, _ = _blocks(
-        stack, _embed_tokens(stack, inputs, positions), mask, start.keys, start.values
+    normed, _, _ = _blocks(
+        stack, folded, _embed_tokens(stack, inputs, positions), mask, start.keys, start.values
     )
-    return _gather_logprobs(stack, torch.cat([first, hidden], dim=2), tokens)
+    return _gather_logprobs(folded, torch.cat([first, normed], dim=2), tokens)
 
 
-def _decode(stack, token, position, keys, values, key_mask, filled: int) -> torch.Tensor:
-    """Final hidden state [E, B, d] of one new token per row at index `filled` of the key/value
-    buffers [E * B, heads, T_max, head_dim] (written in place), as fast_gpt2._decode."""
-    config = stack.config
-    eps = config.layer_norm_epsilon
+def _decode(stack, folded, token, position, keys, values, key_mask, filled: int):
+    """Normalised final state [E, B, d] of one new token per row at index `filled` of the
+    key/value buffers [E * B, heads, T_max, head_dim] (written in place), as fast_gpt2._decode."""
+    eps = stack.config.layer_norm_epsilon
     members, batch = token.shape
-    width, n_head = config.n_embd, config.n_head
-    w = stack.weights
+    width, n_head = stack.config.n_embd, stack.config.n_head
     x = _embed_tokens(stack, token, position)
     key_mask[:, filled] = True
     mask = key_mask[:, None, None, : filled + 1]
-    for layer in range(config.n_layer):
-        ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, out_w, out_b = (
-            _block_weights(stack, layer)
-        )
-        qkv = _linear(_layer_norm(x, ln1_w, ln1_b, eps), qkv_w, qkv_b)
+    for layer, block in enumerate(folded.blocks):
+        qkv_w, qkv_b, proj_w, proj_b, fc_w, fc_b, out_w, out_b = block
+        qkv = _linear(_normalize(x, eps), qkv_w, qkv_b)
         q, k, v = qkv.view(members * batch, 3, n_head, 1, width // n_head).unbind(1)
         keys[layer][:, :, filled] = k[:, :, 0]
         values[layer][:, :, filled] = v[:, :, 0]
         a = _attend(q, keys[layer][:, :, : filled + 1], values[layer][:, :, : filled + 1], mask)
         x = x + _linear(a.reshape(members, batch, width), proj_w, proj_b)
-        h = fast_gpt2._gelu_new(_linear(_layer_norm(x, ln2_w, ln2_b, eps), fc_w, fc_b))
+        h = fast_gpt2._gelu_new(_linear(_normalize(x, eps), fc_w, fc_b))
         x = x + _linear(h, out_w, out_b)
-    return _layer_norm(x, w["transformer.ln_f.weight"], w["transformer.ln_f.bias"], eps)
+    return _normalize(x, eps)
 
 
 def draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
@@ -352,6 +414,7 @@ def sample(
     pad_id: int,
     generators: list[torch.Generator],
     logprobs: bool = False,
+    folded: Folded | None = None,
 ):
     """Ancestral sampling from each member after the prompts of `start` [E, B] (one row per
     response), up to `max_new_tokens` per row, rows stopping at `stop_id` (kept) and padded
@@ -359,6 +422,7 @@ def sample(
     from torch's global stream: B uniforms per decoding step, until its own rows are all done.
     Returns the tokens [E, B, max_new_tokens] (every member padded to the full length) and,
     with `logprobs`, log pi(token) under the untempered logits, from the same passes."""
+    folded = fold(stack) if folded is None else folded.detach()
     members, batch = start.next_position.shape
     length = start.key_mask.shape[1]
     total = length + max_new_tokens
@@ -369,7 +433,7 @@ def sample(
         buffer[:, :, :length] = filled
     key_mask = torch.zeros(members * batch, total, dtype=torch.bool, device=device)
     key_mask[:, :length] = start.key_mask
-    logits = lm_logits(stack, start.last)
+    logits = _logits(folded, start.last)
     done = torch.zeros(members, batch, dtype=torch.bool, device=device)
     tokens = torch.full((members, batch, max_new_tokens), pad_id, dtype=torch.long, device=device)
     scores = torch.zeros(members, batch, max_new_tokens) if logprobs else None
@@ -392,8 +456,8 @@ def sample(
             break
         # finished rows keep decoding padding; their outputs are discarded
         position = start.next_position + step
-        hidden = _decode(stack, token, position, keys, values, key_mask, length + step)
-        logits = lm_logits(stack, hidden)
+        state = _decode(stack, folded, token, position, keys, values, key_mask, length + step)
+        logits = _logits(folded, state)
     return (tokens, scores) if logprobs else tokens
 
 
