@@ -72,6 +72,27 @@ def test_runs_take_the_ensemble_path_only_for_single_process_gpt2(tiny_initial, 
         run_ensemble(other, plan, [run], length, Normalization(5, 0.2))
 
 
+def test_run_runs_sends_each_policy_down_its_path(tiny_initial, tiny_hf_config, monkeypatch):
+    """GPT-2 in one process: the ensemble; data parallel or another family: the solo loop."""
+    from transformers import AutoModelForCausalLM
+
+    from rmteacher.lm.pg import ensemble, sweep
+
+    taken = []
+    monkeypatch.setattr(ensemble, "run_ensemble", lambda *a, **k: taken.append("ensemble"))
+    monkeypatch.setattr(sweep, "run_grid", lambda *a, **k: taken.append("solo"))
+
+    class TwoProcesses:
+        num_processes = 2
+
+    pythia = AutoModelForCausalLM.from_config(tiny_hf_config("gpt_neox", tiny_initial.tokenizer))
+    other = InitialPolicy("pythia", "", pythia, tiny_initial.tokenizer, GENERATION)
+    ensemble.run_runs(tiny_initial, None, [], None, None, threads=1, max_members=4)
+    ensemble.run_runs(tiny_initial, None, [], None, None, accelerator=TwoProcesses())
+    ensemble.run_runs(other, None, [], None, None, threads=1, max_members=4)
+    assert taken == ["ensemble", "solo", "solo"]
+
+
 def _batch(tokenizer, generator: torch.Generator, prompts: int = 2, k: int = 2):
     """A policy-gradient batch: left-padded prompts [prompts, 6], k responses [prompts * k, 5]
     per prompt, some ending early, and normalised rewards."""

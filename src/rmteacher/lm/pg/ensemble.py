@@ -416,3 +416,17 @@ def run_ensemble(
         pd.concat(logs, ignore_index=True),
         pd.concat(samples, ignore_index=True),
     )
+
+
+def run_runs(policy, plan, runs: list[dict], gold, gold_norm, accelerator=None, **evaluation):
+    """The stages' entry: `run_ensemble` when the policy takes the ensemble path
+    (`uses_ensemble`: a GPT-2 fast_gpt2 computes, one process), else the solo loop
+    (`sweep.run_grid`, with `accelerator` for data parallel). `evaluation`: extras, keep,
+    threads (and max_members, eval_members for the ensemble). Same outputs either way."""
+    from rmteacher.lm.pg.sweep import run_grid
+
+    processes = 1 if accelerator is None else accelerator.num_processes
+    if uses_ensemble(policy.reference, processes):
+        return run_ensemble(policy, plan, runs, gold, gold_norm, **evaluation)
+    solo = {k: v for k, v in evaluation.items() if k not in ("max_members", "eval_members")}
+    return run_grid(policy, plan, runs, gold, gold_norm, accelerator=accelerator, **solo)
