@@ -52,9 +52,11 @@ EVAL_MEMBERS = 8  # members sampled at once by an evaluation (bounds its memory)
 
 
 def uses_ensemble(model, num_processes: int = 1) -> bool:
-    """Whether runs of `model` take the ensemble path: a GPT-2 that fast_gpt2 computes, trained
-    in one process. Other model families, and data-parallel runs, take the solo loop."""
-    return num_processes == 1 and fast_gpt2.supports(model)
+    """Whether runs of `model` take the ensemble path: a GPT-2 that fast_gpt2 computes, on the
+    CPU (the engine's exactness is established there), trained in one process. Other model
+    families, data-parallel runs and GPU runs take the solo loop."""
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    return num_processes == 1 and fast_gpt2.supports(model) and on_cpu
 
 
 @dataclass(frozen=True)
