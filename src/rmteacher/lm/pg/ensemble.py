@@ -47,7 +47,7 @@ from rmteacher.lm.pg.reward import NormalizedReward
 from rmteacher.lm.world.sampling import chat_prompt_batch, prompt_budget, response_mask
 from rmteacher.rewards.registry import RewardError
 
-MAX_MEMBERS = 32  # members per ensemble; more runs make several ensembles
+MAX_MEMBERS = 16  # members per ensemble (benchmarks/pg_step.py --ensemble: no gain past it here)
 EVAL_MEMBERS = 8  # members sampled at once by an evaluation (bounds its memory)
 
 
