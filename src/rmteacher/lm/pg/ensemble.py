@@ -184,6 +184,11 @@ def train_ensemble(
     # every prompt formatted and tokenized once, padded to the longest: a member's rows never
     # depend on the prompts its co-members drew
     all_ids, all_mask = chat_prompt_batch(tokenizer, prompts, max_length=budget)
+    # the reference's pass over every training prompt never changes: computed once, and each
+    # step hands every member the rows of its prompts
+    reference_prefix = ensemble_gpt2.shared_prefix(
+        ensemble_gpt2.member(frozen, 0), all_ids, all_mask
+    )
     logs: list[list[dict]] = [[] for _ in members]
     if evaluate is not None:
         evaluate(0, policy, frozen)
@@ -231,10 +236,8 @@ def train_ensemble(
         clock.lap("reward")
         mask = done.float()
         with torch.no_grad():
-            ref_start = ensemble_gpt2.prefix(frozen, prompt_ids, prompt_mask, frozen_folded)
-            ref_lp = ensemble_gpt2.response_logprobs(
-                frozen, ref_start.repeat(k), tokens, done, frozen_folded
-            )
+            ref_start = reference_prefix.rows(rows)
+            ref_lp = ensemble_gpt2.response_logprobs(frozen, ref_start, tokens, done, frozen_folded)
         clock.lap("reference")
         logprobs = ensemble_gpt2.response_logprobs(policy, start, tokens, done, folded)
         kl = ((logprobs.detach() - ref_lp) * mask).sum(-1)

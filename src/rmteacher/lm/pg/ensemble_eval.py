@@ -83,6 +83,7 @@ class EnsembleEvaluator:
         # the solo evaluator pads its prompts x samples batch to its longest prompt: the same
         ids, mask = chat_prompt_batch(tokenizer, self.prompts, max_length=budget)
         self.prompt_ids, self.prompt_mask = ids, mask
+        self.reference_prefix = None
 
     def _sample_and_score(self, policy, reference, seeds, initial: bool):
         """Per member of `policy` (seeds[e] its evaluation seed): texts, mean KL to the reference
@@ -103,7 +104,15 @@ class EnsembleEvaluator:
         texts = [
             t.strip() for t in self.tok.batch_decode(tokens.flatten(0, 1), skip_special_tokens=True)
         ]
-        ref_start = start if initial else ensemble_gpt2.prefix(reference, ids, mask).repeat(self.n)
+        if initial:
+            ref_start = start
+        else:
+            if self.reference_prefix is None:  # the reference's pass over the prompts, once
+                self.reference_prefix = ensemble_gpt2.shared_prefix(
+                    ensemble_gpt2.member(reference, 0), self.prompt_ids, self.prompt_mask
+                )
+            index = torch.arange(len(self.prompts)).repeat_interleave(self.n)
+            ref_start = self.reference_prefix.rows(index.expand(members, -1))
         ref = ensemble_gpt2.response_logprobs(reference, ref_start, tokens, done)
         if initial:
             mine = ref

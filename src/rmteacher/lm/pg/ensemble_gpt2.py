@@ -309,6 +309,18 @@ class Prefix:
             self.next_position.repeat_interleave(times, dim=1),
         )
 
+    def rows(self, index: torch.Tensor) -> Prefix:
+        """The prefix of rows `index` [E, N] of a one-member prefix over many prompts ([1, n]):
+        member e's row j is prompt index[e, j]."""
+        flat = index.reshape(-1)
+        return Prefix(
+            [k.index_select(0, flat) for k in self.keys],
+            [v.index_select(0, flat) for v in self.values],
+            self.last[0].index_select(0, flat).view(*index.shape, -1),
+            self.key_mask.index_select(0, flat),
+            self.next_position[0].index_select(0, flat).view(index.shape),
+        )
+
     def detach(self) -> Prefix:
         return Prefix(
             [k.detach() for k in self.keys],
@@ -337,6 +349,32 @@ def prefix(
         normed[:, :, -1],
         prompt_mask.reshape(members * batch, length).bool(),
         positions[:, :, -1] + 1,
+    )
+
+
+def member(stack: StackedGPT2, index: int) -> StackedGPT2:
+    """Member `index` alone, as a one-member stack (views)."""
+    return StackedGPT2(stack.config, {n: w[index : index + 1] for n, w in stack.weights.items()})
+
+
+@torch.no_grad()
+def shared_prefix(
+    stack: StackedGPT2, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, chunk: int = 256
+) -> Prefix:
+    """One pass of a one-member stack (the reference, which every member shares) over prompts
+    [n, P], in chunks of `chunk` prompts; `Prefix.rows` hands each member its rows. A row's
+    numbers are those a per-member pass would give (rows do not interact)."""
+    folded = fold(stack)
+    parts = [
+        prefix(stack, prompt_ids[None, a : a + chunk], prompt_mask[None, a : a + chunk], folded)
+        for a in range(0, prompt_ids.shape[0], chunk)
+    ]
+    return Prefix(
+        [torch.cat([p.keys[i] for p in parts]) for i in range(len(parts[0].keys))],
+        [torch.cat([p.values[i] for p in parts]) for i in range(len(parts[0].values))],
+        torch.cat([p.last for p in parts], dim=1),
+        torch.cat([p.key_mask for p in parts]),
+        torch.cat([p.next_position for p in parts], dim=1),
     )
 
 
