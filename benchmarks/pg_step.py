@@ -269,19 +269,25 @@ def ensemble_mode(args, world, policy, tokenizer, proxy, prompts, cfg, solo_log)
     )
     print("\nforward + backward of the log-probabilities: torch.func vmap against batched bmm")
     print(comparison.to_string(index=False, float_format="{:.3f}".format))
-    # evaluation: 128 prompts x 4 samples per member, solo Evaluator against the ensemble's
+    # evaluation: 128 prompts x 4 samples per member, r_G (models/gold_rm, as the stages) beside
+    # the proxy, solo Evaluator against the ensemble's (each timed after one warm-up call)
+    from rmteacher.rewards.registry import load_reward
+
+    gold = load_reward("models/gold_rm", "gold")
     eval_prompts, generation = prompts[:128], world.generation()
     solo_eval = Evaluator(
-        policy, tokenizer, eval_prompts, 4, proxy, norm, proxy, norm, generation, 0
+        policy, tokenizer, eval_prompts, 4, proxy, norm, gold, norm, generation, 0
     )
+    solo_eval(policy)
     start = time.perf_counter()
     solo_eval(policy)
     solo_seconds = time.perf_counter() - start
-    evaluator = EnsembleEvaluator(policy, tokenizer, eval_prompts, 4, proxy, norm, generation)
+    evaluator = EnsembleEvaluator(policy, tokenizer, eval_prompts, 4, gold, norm, generation)
     eval_rows = []
     for members in sorted({max(2, m) for m in args.members}):
         stack = StackedGPT2.replicate(policy, members, requires_grad=False)
         targets = [EvalMember(seed, proxy, norm) for seed in range(members)]
+        evaluator(stack, stack, targets)
         start = time.perf_counter()
         evaluator(stack, stack, targets)
         seconds = time.perf_counter() - start
