@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import importlib
 import inspect
@@ -35,6 +37,7 @@ __all__ = [
     "SequenceClassifierReward",
     "RewardError",
     "check_reward_spec",
+    "fixed_length_scoring",
     "load_reward",
     "register_scorer",
 ]
@@ -172,6 +175,23 @@ class Reward:
         return self(flat_p, flat_r).reshape(len(prompts), n)
 
 
+_FIXED_LENGTH = contextvars.ContextVar("fixed_length_scoring", default=None)
+
+
+@contextlib.contextmanager
+def fixed_length_scoring(scores=None):
+    """Within the block, a sequence-classifier reward pads every text to its model's context
+    length instead of to the longest text of its batch, so that a text's score does not depend
+    on which texts are scored beside it (the ensemble engine scores many runs in one batch).
+    `scores(model, input_ids, attention_mask)`, if given, computes a GPT-2 model's scores in
+    place of fast_gpt2.sequence_scores (another kernel for the same computation)."""
+    token = _FIXED_LENGTH.set(scores or True)
+    try:
+        yield
+    finally:
+        _FIXED_LENGTH.reset(token)
+
+
 class SequenceClassifierReward:
     """r(x, y) = the single logit of a sequence-classification model on its chat-formatted text,
     or, for a model with its own code (`+remote_code`), its output's `score` when it has one."""
@@ -216,10 +236,11 @@ class SequenceClassifierReward:
 
         texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
         limit = context_length(self.model.config)  # a text cut to fit keeps its end
+        fixed = _FIXED_LENGTH.get() is not None and limit is not None
         enc = self.tokenizer(
             texts,
             return_tensors="pt",
-            padding=True,
+            padding="max_length" if fixed else True,
             padding_side="right",
             add_special_tokens=False,
             truncation=limit is not None,
@@ -227,9 +248,9 @@ class SequenceClassifierReward:
         ).to(self.device)
         with torch.no_grad():
             if fast_gpt2.supports(self.model):
-                scores = fast_gpt2.sequence_scores(
-                    self.model, enc["input_ids"], enc["attention_mask"]
-                )
+                scorer = _FIXED_LENGTH.get()
+                scorer = scorer if callable(scorer) else fast_gpt2.sequence_scores
+                scores = scorer(self.model, enc["input_ids"], enc["attention_mask"])
             else:
                 output = self.model(**enc)
                 score = getattr(output, "score", None) if self.remote_code else None

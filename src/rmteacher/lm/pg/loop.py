@@ -34,6 +34,7 @@ trl's RLOO loss on the same batch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -135,6 +136,24 @@ def average_gradients(model, accelerator) -> None:
         offset += p.numel()
 
 
+@contextlib.contextmanager
+def pinned_threads(threads: int | None):
+    """torch's intra-op thread count set to `threads` inside the block and restored after it
+    (None: left as it is). A run's trajectory depends on it on CPU: a matrix product split
+    over more threads sums in another order."""
+    if threads is None:
+        yield torch.get_num_threads()
+        return
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads: expected a positive integer or None, got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(
     reference,
     tokenizer,
@@ -145,6 +164,7 @@ def train(
     on_step=None,
     desc: str | None = None,
     accelerator=None,
+    threads: int | None = None,
 ) -> tuple[torch.nn.Module, pd.DataFrame]:
     """Train a copy of `reference` (the initial policy, also the KL reference, left unchanged)
     for `max_steps` steps on `prompts`; `reward(prompts, responses)` returns normalised rewards
@@ -152,7 +172,27 @@ def train(
     every step. Returns the trained policy and one log row per step (loss, gradient norm before
     clipping, reward statistics, within-group variance, KL, response length, time per part).
     With an `accelerator` of W > 1 processes, data parallel (module docstring); the log's
-    statistics are means over all B prompts, identical on every process."""
+    statistics are means over all B prompts, identical on every process.
+    `threads` pins torch's thread count for the run (None: as it is); the log's `threads` column
+    records the count the run used."""
+    with pinned_threads(threads):
+        return _train(
+            reference, tokenizer, prompts, reward, cfg, max_steps, on_step, desc, accelerator
+        )
+
+
+def _train(
+    reference,
+    tokenizer,
+    prompts: list[str],
+    reward,
+    cfg: PgRunConfig,
+    max_steps: int,
+    on_step=None,
+    desc: str | None = None,
+    accelerator=None,
+) -> tuple[torch.nn.Module, pd.DataFrame]:
+    """The loop of `train`, at the thread count it was given."""
 
     world = 1 if accelerator is None else accelerator.num_processes
     rank = 0 if accelerator is None else accelerator.process_index
@@ -253,6 +293,7 @@ def train(
                 "grad_norm": float(grad_norm),
                 **{name: float(stats[name]) for name in list(stats)[1:]},
                 **counts,
+                "threads": torch.get_num_threads(),
                 **{f"time_{part}": seconds for part, seconds in clock.seconds.items()},
             }
         )

@@ -18,7 +18,11 @@ class NormalizedReward:
         self.reward, self.norm, self.name, self.scale = reward, norm, name, scale
 
     def __call__(self, prompts, responses) -> np.ndarray:
-        raw = np.asarray(self.reward(list(prompts), list(responses)), dtype=np.float64)
+        return self.from_raw(self.reward(list(prompts), list(responses)))
+
+    def from_raw(self, raw) -> np.ndarray:
+        """z from the RM's raw scores of a batch (scored elsewhere, e.g. with other runs')."""
+        raw = np.asarray(raw, dtype=np.float64)
         bad = np.flatnonzero(~np.isfinite(raw))
         if bad.size:
             raise RewardError(

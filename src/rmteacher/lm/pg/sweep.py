@@ -113,12 +113,14 @@ def tracked_run(
     keep: int = 0,
     initial_cache: dict | None = None,
     accelerator=None,
+    threads: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train `policy` on the normalised `proxy` and return (evaluation curve, per-step log, kept
     samples), all labelled with policy, algorithm, rm, seed and any extra `tags`. `extras`,
     `keep` and `initial_cache` are the Evaluator's (extra mean scores per evaluation, samples kept
     per evaluation, the untrained policy's evaluation shared between runs); `accelerator` is the
-    loop's (data parallel; every process evaluates the same, replicated, policy)."""
+    loop's (data parallel; every process evaluates the same, replicated, policy); `threads`
+    pins torch's thread count for the run (None: as it is)."""
     evaluator = Evaluator(
         policy.reference,
         policy.tokenizer,
@@ -148,6 +150,7 @@ def tracked_run(
         on_step=evaluations,
         desc=name,
         accelerator=accelerator,
+        threads=threads,
     )
     labels = {
         "policy": policy.name,
@@ -197,8 +200,8 @@ def run_grid(
 ):
     """Tracked runs from one policy. Each run is a dict with keys rm, proxy, norm, cfg and
     optionally plan (else `plan`), scale (uniform reward multiplier) and tags; `evaluation`
-    (extras, keep) goes to every run's evaluator. Returns (curves with increases, per-step logs,
-    kept samples)."""
+    (extras, keep, and threads, the thread count pinned per run) goes to every run. Returns
+    (curves with increases, per-step logs, kept samples)."""
     curves, logs, samples = [], [], []
     initial_cache = {}  # the untrained policy's evaluation, shared by runs with the same seed
     for run in runs:
