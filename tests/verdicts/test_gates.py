@@ -31,6 +31,12 @@ ALL_PASS = {
     "gold_variance": True,
     "perfect_low_variance": True,
     "perfect_accurate": True,
+    "onpolicy_accuracy": True,
+    "family_accuracy": True,
+    "family_variance": True,
+    "family_variance_span": True,
+    "sec42_variance_differs": True,
+    "sec42_ordering_flip": True,
 }
 
 

@@ -1,5 +1,5 @@
 """Manipulation checks by name, read from the metrics of the stage that measures them before any
-policy gradient. `rm_eval` computes eight against thresholds in its params (`check_<name>`:
+policy gradient. `rm_eval` computes ten against thresholds in its params (`check_<name>`:
 pass or fail, `check_<name>_value`); a few more are read here from the numbers `rm_eval` and
 `sec42_eval` report, with the requirement stated in the check itself."""
 
@@ -45,6 +45,16 @@ RM_EVAL_CHECKS = {
     "least the threshold)",
     "family_accuracy": "compression leaves the family's accuracy unchanged",
     "family_variance": "rank noise leaves the family's reward variance nearly unchanged",
+    "onpolicy_accuracy": "every mix ranks the initial policy's own samples better than chance "
+    "(lowest on-policy untied accuracy at least the threshold)",
+    "family_variance_span": "the family's prompt scales move reward variance at fixed accuracy "
+    "(largest / smallest at one rank-noise level at least the threshold)",
+}
+
+# Section 4.2's named checks, written by sec42_eval as `check_<name>` with `_value`.
+SEC42_EVAL_CHECKS = {
+    "ordering_flip": "two RMs' reward-variance order flips between two policies by more than "
+    "the threshold times its paired-bootstrap noise (value: the strongest flip)",
 }
 
 
@@ -100,6 +110,12 @@ CHECKS: dict[str, Check] = {
         _perfect_accurate,
         lambda m: m.get("perfect_onpolicy_accuracy"),
     ),
+    **{
+        f"sec42_{name}": Check(
+            f"sec42_{name}", "sec42_eval", what, _stage_check(name), _stage_value(name)
+        )
+        for name, what in SEC42_EVAL_CHECKS.items()
+    },
     "sec42_variance_differs": Check(
         "sec42_variance_differs",
         "sec42_eval",

@@ -19,7 +19,7 @@ BEFORE = "before any run of the rule"
 AFTER = "after results were seen, by issue 17: exploratory until a rerun decides it"
 REVISED = "revised after results were seen: see the Deviations page"
 
-TABLE2_CHECKS = ("variance_span", "pairs", "own_accuracy")
+TABLE2_CHECKS = ("variance_span", "pairs", "own_accuracy", "onpolicy_accuracy")
 TABLE2_GATES = ("leave_one_rm_out", "other_normalisation")
 TWO_LEVEL = (
     "two-level bootstrap $95\\,\\%$ interval (RMs drawn with replacement, then each drawn RM's "
@@ -220,7 +220,7 @@ CLAIMS: tuple[Claim, ...] = (
         "mix RMs",
         unit="RMs",
         test=f"{TWO_LEVEL} of the difference above $0$: reproduced; below $0$: not reproduced",
-        checks=("variance_span", "offpolicy_trend", "gold_ties"),
+        checks=("variance_span", "offpolicy_trend", "onpolicy_accuracy", "gold_ties"),
         gates=TABLE2_GATES,
         min_units=4,
         min_seeds=2,
@@ -239,7 +239,7 @@ CLAIMS: tuple[Claim, ...] = (
         "the Table 2 epoch",
         unit="family RMs",
         test=f"{TWO_LEVEL} above $0$: reproduced; below $0$: not reproduced",
-        checks=("family_accuracy", "family_variance"),
+        checks=("family_accuracy", "family_variance", "family_variance_span"),
         gates=("leave_one_rm_out",),
         min_units=4,
         min_seeds=2,
@@ -258,7 +258,7 @@ CLAIMS: tuple[Claim, ...] = (
         "exact most compressed family member, at the Table 2 epoch",
         unit="seeds",
         test=f"{PAIRED} above $0$: reproduced; below $0$: not reproduced",
-        checks=("family_accuracy", "family_variance"),
+        checks=("family_accuracy", "family_variance", "family_variance_span"),
         min_units=3,
         paper=False,
         fixed=REGISTERED,
@@ -299,7 +299,7 @@ CLAIMS: tuple[Claim, ...] = (
         "best for every policy and ahead of its runner-up on each (Welch $95\\,\\%$ interval "
         "above $0$): not reproduced",
         kind=TEST,
-        checks=("sec42_variance_differs",),
+        checks=("sec42_variance_differs", "sec42_ordering_flip"),
         min_units=2,
         min_seeds=2,
         fixed=REGISTERED,

@@ -32,6 +32,7 @@ class Deviation:
     why: str
     results: tuple[tuple[str, str, str], ...] = ()
     new_hashes: dict = field(default_factory=dict)
+    added_checks: dict = field(default_factory=dict)  # {claim: checks the new rule added}
 
 
 FIRST_RESULTS = (
@@ -230,6 +231,49 @@ DEVIATIONS: tuple[Deviation, ...] = (
         new_rule="the registered rule: at least $2$ seeds",
         why="One seed agreeing with itself is no evidence (issue 17, item 4)",
         results=(("reward_scaling", "deviation_d11_old", "old rule"),),
+    ),
+)
+
+ISSUE19_CHECKS = {
+    "variance_predicts_proxy_increase": ("onpolicy_accuracy",),
+    "variance_predicts_gold_increase": ("onpolicy_accuracy",),
+    "variance_and_accuracy_beats_accuracy": ("onpolicy_accuracy",),
+    "variance_raises_increase_at_fixed_accuracy": ("family_variance_span",),
+    "less_accurate_beats_more_accurate": ("family_variance_span",),
+    "best_rm_changes_across_policies": ("sec42_ordering_flip",),
+}
+ISSUE19_STAGES = {
+    "best_rm_changes_across_policies": "sec42_report",
+}
+
+DEVIATIONS += (
+    Deviation(
+        id="D12",
+        date="2026-12-03",
+        commit="the merge of branches i17 and i19 (issues 17 and 19) on main",
+        claims=tuple(ISSUE19_CHECKS),
+        old_rule="the rules registered by issue 17, gated on the manipulation checks that "
+        "existed then",
+        new_rule="the same rules, each also gated on the check issue 19 added for what it "
+        "manipulates: every mix's on-policy untied accuracy (Table 2's claims), the family's "
+        "variance span at fixed accuracy (the family's claims), an ordering flip of a pair of RMs' "
+        "variances across policies (the best RM across policies)",
+        why="Issue 19 added these checks before the run that decides the claims, after the "
+        "previous run's results were seen; a claim whose manipulation fails must read not "
+        "testable, so each claim is gated on the check of its own manipulation",
+        results=tuple(
+            (ISSUE19_STAGES.get(key, "sec41_report"), f"deviation_d12_old_{key}", key)
+            for key in ISSUE19_CHECKS
+        ),
+        new_hashes={
+            "variance_predicts_proxy_increase": "f19168e40d35",
+            "variance_predicts_gold_increase": "c9c1f4fb5405",
+            "variance_and_accuracy_beats_accuracy": "e9a428caf589",
+            "variance_raises_increase_at_fixed_accuracy": "76095fbde03e",
+            "less_accurate_beats_more_accurate": "d823b4bac3e7",
+            "best_rm_changes_across_policies": "6228099ea068",
+        },
+        added_checks=ISSUE19_CHECKS,
     ),
 )
 

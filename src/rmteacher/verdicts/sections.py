@@ -8,7 +8,7 @@ epoch), `checks` ({check name: passed}, from `checks.evaluate`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ import pandas as pd
 from rmteacher.verdicts import evidence as ev
 from rmteacher.verdicts import legacy
 from rmteacher.verdicts.claims import claim
+from rmteacher.verdicts.deviations import DEVIATIONS
 from rmteacher.verdicts.rules import Evidence, Verdict, decide
 
 ACCURACIES = legacy.ACCURACIES
@@ -32,8 +33,20 @@ class Decided:
     deviations: dict = field(default_factory=dict)
 
     def add(self, key: str, evidence: Evidence | None, checks: Mapping) -> Verdict:
+        """Decide claim `key`; where a deviation added manipulation checks to its rule, also
+        decide it under the old rule (the same evidence without them) for the Deviations page."""
         verdict = decide(claim(key), evidence, checks)
         self.verdicts[key] = verdict
+        for d in DEVIATIONS:
+            added = d.added_checks.get(key, ())
+            if added:
+                old = replace(
+                    claim(key), checks=tuple(c for c in claim(key).checks if c not in added)
+                )
+                name = d.id.lower()
+                self.deviations[f"deviation_{name}_old_{key}"] = decide(
+                    old, evidence, checks
+                ).verdict
         return verdict
 
     def all_metrics(self) -> dict:
