@@ -379,7 +379,9 @@ class Repro:
 
 
 def _stage_pids(dvc_pid: int) -> list[int]:
-    """The `rmteacher run` processes under a dvc process (through a shell if DVC uses one)."""
+    """The `rmteacher run` processes under a dvc process: Python processes whose command line
+    names rmteacher, so the shell DVC may start the stage through (`sh -c 'rmteacher run ...'`,
+    which some shells keep alive as the command's parent) is walked through, not counted."""
     found, frontier = [], [dvc_pid]
     while frontier:
         pid = frontier.pop()
@@ -387,7 +389,8 @@ def _stage_pids(dvc_pid: int) -> list[int]:
         for child in map(int, children.stdout.split()):
             frontier.append(child)
             try:
-                if b"rmteacher" in Path(f"/proc/{child}/cmdline").read_bytes():
+                python = Path(f"/proc/{child}/exe").resolve().name.startswith("python")
+                if python and b"rmteacher" in Path(f"/proc/{child}/cmdline").read_bytes():
                     found.append(child)
             except OSError:
                 continue
