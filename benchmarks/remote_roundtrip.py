@@ -60,9 +60,10 @@ ROWS = {
     ),
     "artifacts/rloo_lr": ("`artifacts/rloo_lr/`", "`choice.json`: the learning rate chosen"),
     "artifacts/rloo_runs": (
-        "`artifacts/rloo_runs/<unit>/<rm>/seed_<s>/`",
-        "one folder per Section 4.1 policy-gradient run: evaluations (`curves.csv`), per-step "
-        "logs (`train_logs.csv`), samples (`samples.csv`)",
+        "`artifacts/rloo_runs/<unit>/seed_<s>/`",
+        "one folder per Section 4.1 cached unit (one seed of a group of runs, trained as one "
+        "ensemble): evaluations (`curves.csv`), per-step logs (`train_logs.csv`), samples "
+        "(`samples.csv`)",
     ),
     "artifacts/rloo": (
         "`artifacts/rloo/`",
@@ -78,6 +79,11 @@ ROWS = {
         "`<policy>/rewards_<rm>.npy`, `normalization.json`, `samples.json`: every RM on each "
         "policy's own samples; `policy_rm_eval.csv`; `report_example/` (an `rmteacher report` "
         "output)",
+    ),
+    "artifacts/sec42_pg_runs": (
+        "`artifacts/sec42_pg_runs/<unit>/seed_<s>/`",
+        "one folder per Section 4.2 cached unit (`rloo`: every policy x RM at one seed; "
+        "`grpo`: the GRPO variants): `curves.csv`, `train_logs.csv`",
     ),
     "artifacts/sec42_pg": (
         "`artifacts/sec42_pg/`",

@@ -372,40 +372,49 @@ def test_a_stage_s_params_are_exactly_the_settings_its_params_object_receives(st
     assert declared_params(stage) == received_params(stage)
 
 
-UNIT_KEYS = ("rloo.epochs", "rloo.family_epochs", "rloo.noclip_epochs") + tuple(
-    f"pg.{name}" for name in (
-        "evals_per_epoch", "num_generations", "prompts_per_step", "beta", "learning_rate",
-        "max_grad_norm", "eval_prompts", "eval_samples", "keep_samples",
-    )
-)  # fmt: skip
+UNITS = [(STAGES[s]["cmd"].split()[2], s) for s in STAGES if is_unit(s)]  # (stage, matrix stage)
 
 
-def unit_settings(unit: str, params) -> tuple:
-    """Everything a seed-0 unit of this kind trains with (`rloo.unit_setup`), comparably."""
-    from rmteacher.stages.lm import rloo
+def perturbed(value):
+    """Another valid value of a setting: a number doubled plus one, one more seed, a list of
+    names without its last (or only) entry."""
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return (*value, max(value, default=0) + 1)
+    if isinstance(value, tuple):
+        return value[:-1]
+    return value * 2 + 1
 
-    specs = [s for s in rloo.run_specs(params, ["fam_n0_c1"]) if s["unit"] == unit]
+
+def unit_settings(stage: str, unit: str, params) -> object:
+    """Everything a seed-0 unit of this kind trains with (its stage's `unit_setup`)."""
+    from rmteacher.stages.lm import rloo, sec42_pg
+
     prompts = [f"prompt {i}" for i in range(4096)]
-    plan, configs, keep = rloo.unit_setup(
-        params, specs, prompts, {"max_new_tokens": 8, "temperature": 1.0}
-    )
-    return plan, tuple(configs), keep
+    generation = {"max_new_tokens": 8, "temperature": 1.0}
+    if stage == "rloo":
+        specs = [s for s in rloo.run_specs(params, ["fam_n0_c1"]) if rloo.unit_key(s) == (unit, 0)]
+        return rloo.unit_setup(params, specs, prompts, generation)
+    specs = [s for s in sec42_pg.run_specs(params, ["sft", "sft_quotes"])
+             if (s["unit"], s["seed"]) == (unit, 0)]  # fmt: skip
+    return sec42_pg.unit_setup(params, specs, prompts, generation)
 
 
-@pytest.mark.parametrize("unit", ["main", "beta0", "family", "noclip"])
-def test_a_unit_s_params_are_exactly_the_settings_that_change_its_runs(unit):
-    """Change each candidate setting on its own: the unit's runs change exactly for the keys its
-    matrix stage declares (plus pg.num_processes, which decides how the unit is launched). So
-    rloo_beta0 does not declare pg.beta, nor rloo_noclip pg.max_grad_norm."""
-    from rmteacher.stages.lm.params.rloo import RlooParams
+@pytest.mark.parametrize("stage, name", UNITS)
+def test_a_unit_s_params_are_exactly_the_settings_that_change_its_runs(stage, name):
+    """Change each setting its stage's params object receives, on its own: the unit's runs
+    (their RMs, plans, loop configurations, kept samples and threads) change exactly for the
+    keys its matrix stage declares (plus pg.num_processes for rloo's units, which decides how a
+    unit is launched). So rloo_noclip does not declare pg.max_grad_norm, sec42_pg_grpo not
+    pg.beta, and no unit the list of seeds it is one of (adding a seed creates only that seed's
+    units)."""
+    from rmteacher.pipeline import stage_registry
 
-    base = RlooParams(learning_rate=1e-3, seeds=(0,), beta0_rms=("perfect",), family_seeds=(0,),
-                      noclip_seeds=(0,))  # fmt: skip
-    changed = {"pg.num_processes"}
-    for key in UNIT_KEYS:
-        name = key.split(".")[1]
-        value = getattr(base, name)
-        other = dataclasses.replace(base, **{name: value * 2 + 1})
-        if unit_settings(unit, other) != unit_settings(unit, base):
+    unit = name.removeprefix(f"{stage}_")
+    base = stage_registry()[stage](learning_rate=1e-3)
+    changed = {"pg.num_processes"} if stage == "rloo" else set()
+    for key in received_params(stage) - {"pg.num_processes"}:  # its group, its pg settings
+        field = key.split(".")[1]
+        other = dataclasses.replace(base, **{field: perturbed(getattr(base, field))})
+        if unit_settings(stage, unit, other) != unit_settings(stage, unit, base):
             changed.add(key)
-    assert declared_params(f"rloo_{unit}") == changed
+    assert declared_params(name) == changed

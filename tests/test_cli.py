@@ -141,10 +141,10 @@ def test_unknown_stage_group_and_missing_file(project):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["main", "--rm", "gold", "--seed", "9"], "rloo: params.yaml plans no main run of 'gold'"),
-        (["main", "--seed", "0"], "rloo: a main unit needs an RM"),
-        (["family", "--rm", "gold", "--seed", "0"], "rloo: a family unit takes no RM"),
-        (["mian", "--rm", "gold", "--seed", "0"], "rloo: unknown unit 'mian'"),
+        (["main", "--seed", "9"], "rloo: params.yaml plans no main unit with seed 9"),
+        (["noclip", "--rm", "rm_onpolicy_50", "--seed", "0"], "rloo: the noclip unit with seed 0"),
+        (["beta0", "--seed", "0"], "rloo: unknown unit 'beta0'"),
+        (["mian", "--seed", "0"], "rloo: unknown unit 'mian'"),
     ],
 )
 def test_a_unit_params_yaml_does_not_plan_is_one_line_before_compute(project, argv, message):
@@ -154,6 +154,20 @@ def test_a_unit_params_yaml_does_not_plan_is_one_line_before_compute(project, ar
     assert not (
         project / "artifacts" / "rloo_runs"
     ).exists()  # the fixture holds one theory artifact
+
+
+def test_a_section_4_2_unit_without_its_inputs_is_one_line_before_compute(project):
+    """sec42_pg's units: an unknown unit is a params error (exit 2); a planned one whose
+    upstream output is missing names the stage to run (exit 1); nothing is written."""
+    for argv, code, message in [
+        (["grpo_group", "--seed", "0"], 2, "sec42_pg: unknown unit 'grpo_group'"),
+        (["rloo", "--seed", "0"], 1, "run the sec42_eval stage first"),
+    ]:
+        result = rmteacher("pg-run", "sec42_pg", *argv, cwd=project)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == code and len(lines) == 1, lines
+        assert lines[0].startswith("error: ") and message in lines[0], lines
+    assert not (project / "artifacts" / "sec42_pg_runs").exists()
 
 
 def test_profile_overlay_keeps_comments_and_restores_defaults(project):
@@ -577,10 +591,10 @@ def test_pg_run_by_hand_writes_a_scratch_folder_not_the_unit_s_dvc_output(projec
     monkeypatch.delenv("DVC_STAGE", raising=False)
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        assert cli.main(["pg-run", "rloo", "main", "--rm", "gold", "--seed", "0"]) == 0
-        assert seen[-1].startswith("runs/rloo_main/gold/seed_0/")
-        monkeypatch.setenv("DVC_STAGE", "rloo_main@gold-0")
-        assert cli.main(["pg-run", "rloo", "main", "--rm", "gold", "--seed", "0"]) == 0
+        assert cli.main(["pg-run", "rloo", "main", "--seed", "0"]) == 0
+        assert seen[-1].startswith("runs/rloo_main/seed_0/")
+        monkeypatch.setenv("DVC_STAGE", "rloo_main@0")
+        assert cli.main(["pg-run", "rloo", "main", "--seed", "0"]) == 0
         assert seen[-1] is None
     finally:
         for signum, handler in saved.items():

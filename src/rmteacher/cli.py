@@ -74,10 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="train one cached unit of a policy-gradient stage (what dvc.yaml's rloo_* matrix "
         "stages run; accelerate launch when num_processes > 1)",
     )
-    unit.add_argument("stage", help="rloo")
-    unit.add_argument("unit", help="main, beta0, noclip (one RM and seed) or family (one seed)")
+    unit.add_argument("stage", help="rloo or sec42_pg")
+    unit.add_argument(
+        "unit", help="rloo: main, family or noclip; sec42_pg: rloo or grpo (each one seed)"
+    )
     unit.add_argument("--seed", type=int, required=True)
-    unit.add_argument("--rm", help="the RM of a main, beta0 or noclip unit")
+    unit.add_argument(
+        "--rm",
+        dest="rms",
+        action="append",
+        metavar="RM",
+        help="train only the unit's runs on this RM (repeatable; a trial run, never DVC's output)",
+    )
     unit.add_argument("--params", help="params file (default: the project's params.yaml)")
     unit.add_argument(
         "--out", help="write here instead of the unit's DVC output folder (a trial run)"
@@ -264,16 +272,16 @@ def run_pg_unit(args) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    what = f"{args.stage} {args.unit} unit" + (f" of {args.rm}" if args.rm else "")
+    what = f"{args.stage} {args.unit} unit" + (f" on {', '.join(args.rms)}" if args.rms else "")
     if args.out is None and not os.environ.get("DVC_STAGE"):  # by hand: never DVC's outputs
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        unit = Path(f"{args.stage}_{args.unit}", args.rm or "family", f"seed_{args.seed}", stamp)
+        unit = Path(f"{args.stage}_{args.unit}", f"seed_{args.seed}", stamp)
         args.out = str(runs.RUNS / unit)
         print(f"{what}: not run by DVC, so it writes under {args.out}/ (DVC's outputs untouched)")
     lifeline.bind_to_parent()  # a unit never outlives its dvc either
     try:
         return pipeline.run_unit(
-            args.stage, args.unit, args.seed, args.rm, args.params, out=args.out
+            args.stage, args.unit, args.seed, args.rms, args.params, out=args.out
         )
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -517,40 +517,42 @@ def check_resources(groups: dict[str, StageParams], ignore_memory: bool = False)
     return resources.check(groups, ignore_memory=ignore)
 
 
-UNIT_STAGES = ("rloo",)  # stages whose runs are DVC-cached units (dvc.yaml's matrix stages)
+UNIT_STAGES = ("rloo", "sec42_pg")  # stages whose runs are DVC-cached units (matrix stages)
 
 
 def run_unit(
     stage: str,
     unit: str,
     seed: int,
-    rm: str | None = None,
+    rms: list[str] | None = None,
     params_path="params.yaml",
     out: str | None = None,
 ) -> int:
     """One cached unit of a policy-gradient stage, as dvc.yaml's matrix stages call it
     (`rmteacher pg-run`): validate, then train here, or in `num_processes` processes under
     `accelerate launch` (data parallel; one process per GPU, gloo on CPU); writes to the unit's
-    folder, or `out`. Returns the exit code."""
+    folder, or `out`. `rms`: only the unit's runs on these RMs (a trial run). Returns the exit
+    code."""
     if stage not in UNIT_STAGES:
         raise ParamsError(f"pg-run: stage '{stage}' has no cached units ({', '.join(UNIT_STAGES)})")
-    from rmteacher.stages.lm import rloo  # torch (~1.3 s): only for pg-run, not `rmteacher check`
-
+    # torch (~1.3 s): the stage module loads only for pg-run, not `rmteacher check`
+    module = importlib.import_module(f"rmteacher.stages.lm.{stage}")
     params = stage_params(stage, repo_root() / params_path)
-    rloo.unit_specs(params, unit, seed, rm)  # ParamsError before anything is loaded
+    module.unit_specs(params, unit, seed, rms)  # ParamsError before anything is loaded
     os.environ.update(OFFLINE_ENV)
     launched = "LOCAL_RANK" in os.environ  # set by accelerate launch in every process
-    if params.num_processes > 1 and not launched:
+    if getattr(params, "num_processes", 1) > 1 and not launched:  # sec42_pg: one process
         argv = ["pg-run", stage, unit, "--seed", str(seed), "--params", str(params_path)]
-        argv += (["--rm", rm] if rm else []) + (["--out", str(out)] if out else [])
+        argv += [a for rm in rms or [] for a in ("--rm", rm)]
+        argv += ["--out", str(out)] if out else []
         return _accelerate_launch(params.num_processes, argv)
     accelerator = None
     if launched:
-        import torch  # loaded by rloo above already
+        import torch  # loaded by the stage module above already
         from accelerate import Accelerator  # ~1.3 s: only in processes accelerate launched
 
         accelerator = Accelerator(cpu=not torch.cuda.is_available())  # before any model loads
-    rloo.run_unit(params, unit, seed, rm, accelerator=accelerator, out=out)
+    module.run_unit(params, unit, seed, rms, accelerator=accelerator, out=out)
     return 0
 
 

@@ -67,19 +67,28 @@ def test_learning_rate_rule_prefers_the_fastest_rate_below_the_kl_cap():
 
 
 def test_a_unit_names_a_planned_run_or_fails_in_one_line():
+    """A unit is one seed of a group (the runs at beta = 0 train with the main group); a trial
+    run may pick some of its RMs."""
     params = RlooParams()
     with pytest.raises(ParamsError, match="unknown unit 'mian'"):
-        unit_specs(params, "mian", 0, "gold")
-    with pytest.raises(ParamsError, match="a main unit needs an RM"):
-        unit_specs(params, "main", 0, None)
-    with pytest.raises(ParamsError, match="a family unit takes no RM"):
-        unit_specs(params, "family", 0, "gold")
-    with pytest.raises(ParamsError, match="plans no main run of 'gold' with seed 9"):
-        unit_specs(params, "main", 9, "gold")
-    with pytest.raises(ParamsError, match="plans no noclip run of 'rm_onpolicy_50'"):
-        unit_specs(params, "noclip", 0, "rm_onpolicy_50")
-    (spec,) = unit_specs(params, "beta0", 3, "perfect")
-    assert spec["beta"] == 0.0 and spec["epochs"] == params.epochs
+        unit_specs(params, "mian", 0)
+    with pytest.raises(ParamsError, match="unknown unit 'beta0'"):
+        unit_specs(params, "beta0", 0)
+    with pytest.raises(ParamsError, match="plans no main unit with seed 9"):
+        unit_specs(params, "main", 9)
+    with pytest.raises(
+        ParamsError, match="noclip unit with seed 0 trains no run on rm_onpolicy_50"
+    ):
+        unit_specs(params, "noclip", 0, ["rm_onpolicy_50"])
+    main = unit_specs(params, "main", 3)
+    assert [s["rm"] for s in main] == [*params.rms, *params.beta0_rms]
+    assert {s["seed"] for s in main} == {3} and {s["epochs"] for s in main} == {params.epochs}
+    normal, beta0 = unit_specs(params, "main", 3, ["perfect"])
+    assert (normal["variant"], beta0["variant"]) == ("main", "beta0")
+    assert "beta" not in normal and beta0["beta"] == 0.0
+    noclip = unit_specs(params, "noclip", 2)
+    assert [s["rm"] for s in noclip] == list(params.noclip_rms)
+    assert all(s["clip"] is None for s in noclip)
 
 
 def test_data_parallel_needs_a_batch_that_divides():
@@ -93,7 +102,7 @@ def test_data_parallel_needs_a_batch_that_divides():
 
 def test_dvc_matrix_stages_are_exactly_the_planned_units_in_their_folders():
     """dvc.yaml's rloo_* matrix stages, as DVC expands them from params.yaml, are the units
-    `run_specs` plans (family: one per seed), each writing the folder `unit_dir` names."""
+    `run_specs` plans (one per group and seed), each writing the folder `unit_dir` names."""
     params = RlooParams.from_mapping(
         yaml.safe_load((ROOT / "params.yaml").read_text())[RlooParams.STAGE]
     )
@@ -110,12 +119,8 @@ def test_dvc_matrix_stages_are_exactly_the_planned_units_in_their_folders():
         if not line.startswith("rloo_") or "@" not in line:
             continue
         name, _, out = line.split()
-        unit, _, instance = name.removeprefix("rloo_").partition("@")
-        if unit == "family":
-            key = (unit, int(instance), None)
-        else:
-            rm, _, seed = instance.rpartition("-")
-            key = (unit, int(seed), rm)
+        unit, _, seed = name.removeprefix("rloo_").partition("@")
+        key = (unit, int(seed))
         units.add(key)
         assert out == unit_dir(*key).as_posix(), name
     assert units == planned

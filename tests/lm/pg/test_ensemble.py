@@ -76,11 +76,11 @@ def test_run_runs_sends_each_policy_down_its_path(tiny_initial, tiny_hf_config, 
     """GPT-2 in one process: the ensemble; data parallel or another family: the solo loop."""
     from transformers import AutoModelForCausalLM
 
-    from rmteacher.lm.pg import ensemble, sweep
+    from rmteacher.lm.pg import ensemble
 
     taken = []
     monkeypatch.setattr(ensemble, "run_ensemble", lambda *a, **k: taken.append("ensemble"))
-    monkeypatch.setattr(sweep, "run_grid", lambda *a, **k: taken.append("solo"))
+    monkeypatch.setattr(ensemble, "run_grid", lambda *a, **k: taken.append("solo"))
 
     class TwoProcesses:
         num_processes = 2

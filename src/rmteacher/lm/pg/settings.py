@@ -47,6 +47,12 @@ class PgSettings(ParamGroup):
         "processes per run (> 1: accelerate launch, data parallel; one per GPU, gloo on CPU)",
         ge=1,
     )
+    threads: int = param(
+        2,
+        "torch threads of each policy-gradient process (this machine's cores); the ensemble's "
+        "numbers do not depend on it, the solo loop's trajectory does",
+        ge=1,
+    )
 
     def check(self) -> None:
         if self.prompts_per_step % self.num_processes:

@@ -20,8 +20,9 @@ from rmteacher.lm.analysis.sec41 import (
     with_paper,
 )
 from rmteacher.lm.analysis.variants import sign_comparison
+from rmteacher.lm.pg.ensemble import run_runs
 from rmteacher.lm.pg.settings import run_config
-from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms, run_grid
+from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, check_rms
 from rmteacher.lm.rm.evaluation import load_eval_matrices, load_suite
 from rmteacher.lm.rm.names import MIXES
 from rmteacher.lm.world.prompts import World
@@ -75,7 +76,9 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
         for seed in params.seeds
         for rm in rms
     ]
-    curves, _, _ = run_grid(policy, plan, runs, suite["gold"], alternative["gold"])
+    curves, _, _ = run_runs(
+        policy, plan, runs, suite["gold"], alternative["gold"], threads=params.threads
+    )
 
     props = rm_properties(pd.read_csv(paths.RM_TABLE))
     alt_at = increases_at(curves, params.epochs)
@@ -139,6 +142,7 @@ def run(params: AltNormalizationParams) -> AltNormalizationResult:
         "deviation_d5_old": legacy.first_world_survival(std_corr, alt_corr),
         "deviation_d8_old": legacy.kept_survival(old_signs),
         "runs": int(curves.groupby(["rm", "seed"]).ngroups),
+        "threads": int(params.threads),
     }
     norms = pd.DataFrame({rm: n.to_dict() for rm, n in alternative.items()}).T
     return AltNormalizationResult(

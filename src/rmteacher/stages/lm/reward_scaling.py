@@ -12,12 +12,12 @@ from rmteacher.lm.analysis.variants import (
     scale_effects_by_seed,
     scale_sensitivity,
 )
+from rmteacher.lm.pg.ensemble import run_runs
 from rmteacher.lm.pg.settings import PgRunConfig
 from rmteacher.lm.pg.sweep import (
     InitialPolicy,
     TrainingPlan,
     check_rms,
-    run_grid,
     scaling_runs,
 )
 from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
@@ -87,7 +87,9 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
     runs = scaling_runs(
         params.rm, suite[params.rm], norms[params.rm], base, params.scales, params.seeds, rates
     )
-    curves, logs, _ = run_grid(policy, plan, runs, suite["gold"], norms["gold"])
+    curves, logs, _ = run_runs(
+        policy, plan, runs, suite["gold"], norms["gold"], threads=params.threads
+    )  # Adam and SGD members in one ensemble (GPT-2 in one process), else the solo loop
     sensitivity = scale_sensitivity(curves)
     grad = gradient_norms(logs)
     first = grad[grad.when == FIRST_STEP].set_index(["optimizer", "scale"]).grad_norm
@@ -108,6 +110,7 @@ def run(params: RewardScalingParams) -> RewardScalingResult:
         **decided.all_metrics(),  # the claims registry's rule
         "seeds_where_adam_effect_is_smaller": int((by_seed.adam.abs() < by_seed.sgd.abs()).sum()),
         "n_seeds": len(by_seed),
+        "threads": int(params.threads),
         "scale_ratio": max(params.scales) / min(params.scales),
         **{
             f"{optimizer}_first_step_grad_norm_ratio": float(

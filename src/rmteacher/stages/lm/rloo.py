@@ -2,13 +2,17 @@
 reward; `rmteacher.lm.pg.loop`) from the same initial policy on every RM of Section 4.1, each
 reward normalised with the constants rm_eval measured, at the learning rate rloo_lr chose on r_G.
 
-Each run is its own DVC-cached unit: the matrix stages rloo_main, rloo_beta0 and rloo_noclip run
-one (RM, seed) each, rloo_family one seed of every family member (the members are defined
-together by rm_eval), all through `rmteacher pg-run rloo UNIT` (`run_unit`), with
-`accelerate launch` when `pg.num_processes` > 1. The rloo stage itself trains nothing: `run`
-joins the units' curves, logs and samples. Adding a seed
-or an RM to these params reruns only the new units; what they all read (rm_eval's normalisations
-of every RM, the learning rate, the initial policy) reruns them all.
+The runs are DVC-cached units, one per seed and group, each trained as one ensemble
+(`lm.pg.ensemble.run_runs`; the solo loop for other model families, data parallel or GPU): the
+matrix stage rloo_main runs one seed of every mix and control and of the beta = 0 runs,
+rloo_family one seed of every controlled-family member (rm_eval defines them together),
+rloo_noclip one seed of the ablation without clipping, all through `rmteacher pg-run rloo UNIT
+--seed S` (`run_unit`), with `accelerate launch` when `pg.num_processes` > 1. The rloo stage
+itself trains nothing: `run` joins the units' curves, logs and samples. Adding a seed to these
+params runs only that seed's units; changing a group's list of RMs reruns every unit of that
+group (a member's numbers do not depend on its co-members, so the runs that stay are recomputed
+to the same values); what they all read (rm_eval's normalisations of every RM, the learning rate,
+the initial policy) reruns them all.
 
 Runs: the five mixes and the controls (r_G, the perfect RM with and without the shift) with
 `seeds`; the perfect RM at beta = 0 with `seeds`; every member of rm_eval's controlled family with
@@ -26,12 +30,12 @@ import pandas as pd
 
 from rmteacher.core import paths
 from rmteacher.core.params import ParamsError
+from rmteacher.lm.pg.ensemble import run_runs
 from rmteacher.lm.pg.settings import PgRunConfig, chosen_learning_rate, run_config
 from rmteacher.lm.pg.sweep import (
     InitialPolicy,
     TrainingPlan,
     check_rms,
-    run_grid,
     write_train_logs,
 )
 from rmteacher.lm.rm.evaluation import load_normalizations, load_suite, suite_definition
@@ -53,13 +57,13 @@ class RlooResult:
     metrics: dict
 
 
-UNITS = ("main", "beta0", "family", "noclip")  # the matrix stages rloo_<unit>
+UNITS = ("main", "family", "noclip")  # the matrix stages rloo_<unit>, one unit per seed
 
 
 def run_specs(params: RlooParams, family: list[str]) -> list[dict]:
     """Every run as {unit, rm, variant, seed, epochs, beta, clip}, in the order the stage joins
     them: variant 'main' (mixes and controls; the family's runs, unit 'family', are 'main' too),
-    'beta0' and 'noclip'."""
+    'beta0' (trained in the main units: same seeds and length) and 'noclip'."""
     specs = [
         {"unit": "main", "rm": rm, "variant": "main", "seed": seed, "epochs": params.epochs}
         for seed in params.seeds
@@ -67,7 +71,7 @@ def run_specs(params: RlooParams, family: list[str]) -> list[dict]:
     ]
     specs += [
         {
-            "unit": "beta0",
+            "unit": "main",
             "rm": rm,
             "variant": "beta0",
             "seed": seed,
@@ -103,21 +107,19 @@ def run_specs(params: RlooParams, family: list[str]) -> list[dict]:
     return specs
 
 
-def unit_key(spec: dict) -> tuple[str, int, str | None]:
-    """(unit, seed, rm) of the cached unit a run belongs to (rm None: every family member)."""
-    return spec["unit"], spec["seed"], None if spec["unit"] == "family" else spec["rm"]
+def unit_key(spec: dict) -> tuple[str, int]:
+    """(unit, seed) of the cached unit a run belongs to."""
+    return spec["unit"], spec["seed"]
 
 
-def unit_dir(unit: str, seed: int, rm: str | None = None):
-    """artifacts/rloo_runs/<unit>/<rm>/seed_<seed> (family: <unit>/seed_<seed>), as dvc.yaml's
-    matrix stages declare them."""
-    base = paths.RLOO_RUNS / unit
-    return base / f"seed_{seed}" if rm is None else base / rm / f"seed_{seed}"
+def unit_dir(unit: str, seed: int):
+    """artifacts/rloo_runs/<unit>/seed_<seed>, as dvc.yaml's matrix stages declare them."""
+    return paths.RLOO_RUNS / unit / f"seed_{seed}"
 
 
-def unit_timings(unit: str, seed: int, rm: str | None = None):
-    """Untracked artifacts/timings/rloo_runs/<unit>-<rm or family>-seed_<seed>.csv."""
-    return paths.timings(f"rloo_runs/{unit}-{rm or 'family'}-seed_{seed}")
+def unit_timings(unit: str, seed: int):
+    """Untracked artifacts/timings/rloo_runs/<unit>-seed_<seed>.csv."""
+    return paths.timings(f"rloo_runs/{unit}-seed_{seed}")
 
 
 def family_names() -> list[str]:
@@ -125,99 +127,117 @@ def family_names() -> list[str]:
     return [FamilyMember(**fields).name for fields in suite_definition()["family"]]
 
 
-def unit_specs(params: RlooParams, unit: str, seed: int, rm: str | None) -> list[dict]:
-    """The runs of one cached unit; ParamsError when params.yaml lists no such unit (the matrix
-    stages and params.yaml disagree, or a hand-typed command names a run that is not planned)."""
+def unit_specs(
+    params: RlooParams, unit: str, seed: int, rms: tuple[str, ...] | None = None
+) -> list[dict]:
+    """The runs of one cached unit (only those on `rms` when given: a trial run of some of them);
+    ParamsError when params.yaml plans no such unit (the matrix stages and params.yaml
+    disagree, or a hand-typed command names a run that is not planned)."""
     if unit not in UNITS:
         raise ParamsError(f"rloo: unknown unit '{unit}'; units: {', '.join(UNITS)}")
-    if (unit == "family") != (rm is None):
-        raise ParamsError(
-            "rloo: a family unit takes no RM (it runs every member)"
-            if unit == "family"
-            else f"rloo: a {unit} unit needs an RM"
-        )
     family = family_names() if unit == "family" else []
-    specs = [s for s in run_specs(params, family) if unit_key(s) == (unit, seed, rm)]
+    specs = [s for s in run_specs(params, family) if unit_key(s) == (unit, seed)]
     if not specs:
-        what = f"{unit} run of '{rm}'" if rm else "family unit"
-        raise ParamsError(f"rloo: params.yaml plans no {what} with seed {seed}")
+        raise ParamsError(f"rloo: params.yaml plans no {unit} unit with seed {seed}")
+    if rms:
+        unknown = [rm for rm in rms if rm not in {s["rm"] for s in specs}]
+        if unknown:
+            raise ParamsError(
+                f"rloo: the {unit} unit with seed {seed} trains no run on {', '.join(unknown)}"
+            )
+        specs = [s for s in specs if s["rm"] in rms]
     return specs
 
 
-def unit_setup(
-    params: RlooParams, specs: list[dict], train_prompts, generation: dict
-) -> tuple[TrainingPlan, list[PgRunConfig], int]:
-    """What the runs of one unit train with: their shared plan (a unit's runs share their
-    length), one loop configuration per run (beta = 0 and no clipping where the run says so) and
-    the samples kept per evaluation (the samples to read are seed 0's). Only these settings, and
-    `num_processes` (how the unit is launched), are the unit's params in dvc.yaml."""
+@dataclass(frozen=True)
+class UnitSetup:
+    """What the runs of one unit train with: their shared `plan` (a unit's runs share their
+    length), one (rm, variant, loop configuration) per run (beta = 0 and no clipping where the
+    run says so), the samples kept per evaluation (the samples to read are seed 0's) and the
+    torch threads of the process."""
+
+    plan: TrainingPlan
+    runs: tuple[tuple[str, str, PgRunConfig], ...]
+    keep: int
+    threads: int
+
+
+def unit_setup(params: RlooParams, specs: list[dict], train_prompts, generation: dict) -> UnitSetup:
+    """The `UnitSetup` of a unit's runs. Only the params it reads, and `num_processes` (how the
+    unit is launched), are the unit's params in dvc.yaml (tests/test_architecture.py perturbs
+    each key and compares)."""
     base = run_config(params, generation)  # pg.learning_rate, or rloo_lr's choice when null
-    configs = [
-        replace(
-            base,
-            seed=spec["seed"],
-            beta=spec.get("beta", params.beta),
-            max_grad_norm=spec.get("clip", params.max_grad_norm),
+    runs = tuple(
+        (
+            spec["rm"],
+            spec["variant"],
+            replace(
+                base,
+                seed=spec["seed"],
+                beta=spec.get("beta", params.beta),
+                max_grad_norm=spec.get("clip", params.max_grad_norm),
+            ),
         )
         for spec in specs
-    ]
-    plan = TrainingPlan.for_settings(train_prompts, params, specs[0]["epochs"])
-    return plan, configs, params.keep_samples if specs[0]["seed"] == 0 else 0
+    )
+    evals = params.noclip_evals_per_epoch if specs[0]["unit"] == "noclip" else None
+    plan = TrainingPlan.for_settings(train_prompts, params, specs[0]["epochs"], evals)
+    keep = params.keep_samples if specs[0]["seed"] == 0 else 0
+    return UnitSetup(plan, runs, keep, params.threads)
 
 
 def run_unit(
     params: RlooParams,
     unit: str,
     seed: int,
-    rm: str | None = None,
+    rms: tuple[str, ...] | None = None,
     accelerator=None,
     out=None,
 ):
-    """Train the runs of one cached unit (`run_grid`, so a family unit's runs share the untrained
-    policy's evaluation) and write their curves with increases, logs and kept samples to `out`
-    (default `unit_dir`; the main process only, when data parallel)."""
-    specs = unit_specs(params, unit, seed, rm)
+    """Train the runs of one cached unit (`run_runs`: as one ensemble where it can, else the solo
+    loop, whose runs of one seed share the untrained policy's evaluation) and write their
+    curves with increases, logs and kept samples to `out` (default `unit_dir`; the main process
+    only, when data parallel). `rms`: only the runs on these RMs (a trial run, with `out`)."""
+    if rms and out is None:
+        raise ParamsError("rloo: a unit's DVC output holds all its runs; train some with --out")
+    specs = unit_specs(params, unit, seed, rms)
     world = World.load()
     norms = load_normalizations()
     check_rms(sorted({s["rm"] for s in specs}), list(norms))  # before loading or training
     suite = load_suite(mixes={s["rm"] for s in specs})
     policy = InitialPolicy.load("sft", world.policy_dir, world.generation())
-    plan, configs, keep = unit_setup(
-        params,
-        specs,
-        world.prompt_texts("pg_train"),
-        world.generation(),
-    )
+    setup = unit_setup(params, specs, world.prompt_texts("pg_train"), world.generation())
     runs = [
         {
-            "rm": spec["rm"],
-            "proxy": suite[spec["rm"]],
-            "norm": norms[spec["rm"]],
+            "rm": rm,
+            "proxy": suite[rm],
+            "norm": norms[rm],
             "cfg": cfg,
-            "tags": {"variant": spec["variant"]},
+            "tags": {"variant": variant},
         }
-        for spec, cfg in zip(specs, configs, strict=True)
+        for rm, variant, cfg in setup.runs
     ]
-    curves, logs, samples = run_grid(
+    curves, logs, samples = run_runs(
         policy,
-        plan,
+        setup.plan,
         runs,
         suite["gold"],
         norms["gold"],
-        extras={"vader": vader_passage},
-        keep=keep,
         accelerator=accelerator,
+        extras={"vader": vader_passage},
+        keep=setup.keep,
+        threads=setup.threads,
     )
     if accelerator is not None and not accelerator.is_main_process:
         return
-    target = Path(out) if out is not None else unit_dir(unit, seed, rm)
+    target = Path(out) if out is not None else unit_dir(unit, seed)
     target.mkdir(parents=True, exist_ok=True)
     curves.to_csv(target / "curves.csv", index=False)
     write_train_logs(
         logs,
         "rloo",
         path=target / "train_logs.csv",
-        timings_path=unit_timings(unit, seed, rm) if out is None else target / "timings.csv",
+        timings_path=unit_timings(unit, seed) if out is None else target / "timings.csv",
     )
     samples.to_csv(target / "samples.csv", index=False)
 
@@ -243,14 +263,14 @@ def run(params: RlooParams) -> RlooResult:
     for key in keys:
         for name, frames in parts.items():
             frames.append(_read_unit_csv(unit_dir(*key) / f"{name}.csv"))
-    curves = pd.concat(parts["curves"], ignore_index=True)
-    logs = pd.concat(parts["train_logs"], ignore_index=True)
-    samples = pd.concat(parts["samples"], ignore_index=True)  # seed 0's runs keep samples
+    curves, logs, samples = (
+        in_run_order(pd.concat(frames, ignore_index=True), specs) for frames in parts.values()
+    )  # seed 0's runs keep samples
     paths.RLOO.mkdir(parents=True, exist_ok=True)
     curves.to_csv(paths.curves("rloo"), index=False)
     logs.to_csv(paths.train_logs("rloo"), index=False)
     samples.to_csv(paths.RLOO_SAMPLES, index=False)
-    _join_timings(keys)
+    _join_timings(keys, specs)
     world = World.load()
     plan = TrainingPlan.for_settings(world.prompt_texts("pg_train"), params, params.epochs)
     learning_rate = chosen_learning_rate(params.learning_rate)
@@ -266,6 +286,8 @@ def run(params: RlooParams) -> RlooResult:
         "steps_per_epoch": float(plan.steps_per_epoch),
         "steps_main": int(plan.max_steps),
         "epochs": float(params.epochs),
+        "units": len(keys),
+        "threads": int(params.threads),
         **{f"final_gold_increase_{rm}": float(v) for rm, v in final.gold_increase.items()},
         **{f"final_proxy_increase_{rm}": float(v) for rm, v in final.proxy_increase.items()},
         **{f"final_kl_{rm}": float(v) for rm, v in final.kl.items()},
@@ -273,11 +295,18 @@ def run(params: RlooParams) -> RlooResult:
     return RlooResult(curves, logs, samples, metrics)
 
 
-def _join_timings(keys) -> None:
+def in_run_order(frame: pd.DataFrame, specs: list[dict]) -> pd.DataFrame:
+    """`frame`'s rows grouped by run in the order of `specs` (variant, rm, seed), each run's
+    rows in their own order: the join's order whatever the units' grouping."""
+    order = {(s["variant"], s["rm"], s["seed"]): i for i, s in enumerate(specs)}
+    rank = [order[key] for key in zip(frame.variant, frame.rm, frame.seed, strict=True)]
+    return frame.iloc[pd.Series(rank).argsort(kind="stable").to_numpy()].reset_index(drop=True)
+
+
+def _join_timings(keys, specs) -> None:
     """artifacts/timings/rloo.csv from the units' timings, when every unit has one here (they
     are untracked: a `dvc checkout` brings back results without them)."""
     files = [unit_timings(*key) for key in keys]
     if all(f.is_file() for f in files):
-        pd.concat([pd.read_csv(f) for f in files], ignore_index=True).to_csv(
-            paths.timings("rloo"), index=False
-        )
+        joined = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+        in_run_order(joined, specs).to_csv(paths.timings("rloo"), index=False)

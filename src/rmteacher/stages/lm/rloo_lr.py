@@ -11,8 +11,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rmteacher.core import paths
+from rmteacher.lm.pg.ensemble import run_runs
 from rmteacher.lm.pg.settings import run_config
-from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan, run_grid
+from rmteacher.lm.pg.sweep import InitialPolicy, TrainingPlan
 from rmteacher.lm.rm.evaluation import load_normalizations, load_suite
 from rmteacher.lm.world.prompts import World
 from rmteacher.stages.lm.params.rloo_lr import RlooLrParams
@@ -42,8 +43,8 @@ def choose(summary: pd.DataFrame, max_kl: float) -> float:
 
 
 def run(params: RlooLrParams) -> LrResult:
-    """RLOO on r_G at every rate and seed, in the rest of Section 4.1's regime (the pg fields);
-    writes artifacts/rloo_lr/choice.json."""
+    """RLOO on r_G at every rate and seed, in the rest of Section 4.1's regime (the pg fields, the
+    threads included); writes artifacts/rloo_lr/choice.json."""
     world = World.load()
     norms = load_normalizations()
     suite = load_suite()
@@ -61,7 +62,9 @@ def run(params: RlooLrParams) -> LrResult:
         for lr in params.learning_rates
         for seed in params.seeds
     ]
-    curves, _, _ = run_grid(policy, plan, runs, suite["gold"], norms["gold"])
+    curves, _, _ = run_runs(
+        policy, plan, runs, suite["gold"], norms["gold"], threads=params.threads
+    )  # one ensemble of every rate and seed (GPT-2 in one process), else the solo loop
     last = curves[curves.step == curves.step.max()]  # every run ends at `epochs`
     summary = last.groupby("learning_rate")[["gold_increase", "kl"]].mean().reset_index()
     summary["qualifies"] = summary.kl <= params.max_kl
@@ -71,6 +74,7 @@ def run(params: RlooLrParams) -> LrResult:
     metrics = {
         "chosen_learning_rate": chosen,
         "runs": len(runs),
+        "threads": int(params.threads),
         **{
             f"lr{row.learning_rate:g}_gold_increase": float(row.gold_increase)
             for row in summary.itertuples()

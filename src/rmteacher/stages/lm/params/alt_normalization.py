@@ -26,3 +26,4 @@ class AltNormalizationParams(StageParams):
     max_grad_norm: float = shared(PgSettings, "max_grad_norm")
     eval_prompts: int = shared(PgSettings, "eval_prompts")
     eval_samples: int = shared(PgSettings, "eval_samples")
+    threads: int = shared(PgSettings, "threads")

@@ -28,8 +28,9 @@ class RewardScalingParams(StageParams):
     prompts_per_step: int = param(32, "prompts per optimizer step", ge=1)
     eval_prompts: int = param(64, "training prompts used for evaluation", ge=2)
     eval_samples: int = param(4, "samples per evaluation prompt", ge=1)
-    # k of Section 4.1's policy-gradient regime (params.yaml group `pg`)
+    # k of Section 4.1's policy-gradient regime and the threads per run (params.yaml group `pg`)
     num_generations: int = shared(PgSettings, "num_generations")
+    threads: int = shared(PgSettings, "threads")
 
     def check(self) -> None:
         check_reward_fields(self)  # the one check of every field that names a reward

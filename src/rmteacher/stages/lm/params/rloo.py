@@ -24,7 +24,9 @@ class RlooParams(StageParams):
         ("perfect",), "RMs also trained at beta = 0 (`seeds`; [] for none)", may_be_empty=True
     )
     family_seeds: tuple[int, ...] = param(
-        (0, 1, 2), "seeds of each controlled-family member (empty: no family runs)", ge=0
+        tuple(range(10)),
+        "seeds of each controlled-family member (empty: no family runs)",
+        ge=0,
     )
     family_epochs: float = param(1.0, "epochs of the family runs", gt=0)
     noclip_rms: tuple[str, ...] = param(
@@ -33,6 +35,9 @@ class RlooParams(StageParams):
     )
     noclip_seeds: tuple[int, ...] = param((0, 1, 2), "seeds of the ablation", ge=0)
     noclip_epochs: float = param(1.0, "epochs of the ablation runs", gt=0)
+    noclip_evals_per_epoch: int = param(
+        1, "evaluations per epoch of the ablation (sec41_report reads it at its end)", ge=1
+    )
     epochs: float = param(
         2.0, "epochs of the mixes and controls (1 epoch = as many completions as prompts)", gt=0
     )
@@ -47,6 +52,7 @@ class RlooParams(StageParams):
     eval_samples: int = shared(PgSettings, "eval_samples")
     keep_samples: int = shared(PgSettings, "keep_samples")
     num_processes: int = shared(PgSettings, "num_processes")
+    threads: int = shared(PgSettings, "threads")
 
     def check(self) -> None:
         for key in ("seeds", "family_seeds", "noclip_seeds", "rms", "beta0_rms", "noclip_rms"):
