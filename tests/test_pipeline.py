@@ -379,9 +379,10 @@ class Repro:
 
 
 def _stage_pids(dvc_pid: int) -> list[int]:
-    """The `rmteacher run` processes under a dvc process: Python processes whose command line
-    names rmteacher, so the shell DVC may start the stage through (`sh -c 'rmteacher run ...'`,
-    which some shells keep alive as the command's parent) is walked through, not counted."""
+    """The `rmteacher run` processes under a dvc process: those whose argv is the rmteacher
+    entry point with `run`, so a shell DVC may start the stage through (`sh -c 'rmteacher run
+    ...'`, kept alive by some shells), a kernel or a helper whose command line merely mentions
+    rmteacher (a path) is walked through, not counted."""
     found, frontier = [], [dvc_pid]
     while frontier:
         pid = frontier.pop()
@@ -389,8 +390,9 @@ def _stage_pids(dvc_pid: int) -> list[int]:
         for child in map(int, children.stdout.split()):
             frontier.append(child)
             try:
-                python = Path(f"/proc/{child}/exe").resolve().name.startswith("python")
-                if python and b"rmteacher" in Path(f"/proc/{child}/cmdline").read_bytes():
+                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+                entry = [i for i, arg in enumerate(argv) if Path(arg.decode()).name == "rmteacher"]
+                if entry and argv[entry[0] + 1 : entry[0] + 2] == [b"run"]:
                     found.append(child)
             except OSError:
                 continue
