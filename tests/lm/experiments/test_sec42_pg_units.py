@@ -41,7 +41,8 @@ def test_run_specs_put_each_seed_of_each_algorithm_in_one_unit():
     assert per_unit.loc["grpo"].to_dict() == {
         s: len(POLICIES) * rms * len(grpo_variants) for s in params.grpo_seeds
     }
-    assert len(params.seeds) >= 10  # issue 19's power calculation: 11 seeds per RLOO cell
+    # the power calculation (data/design_search/family_power.txt): 5 seeds detect a 0.08 gap
+    assert len(params.seeds) >= 5
     # the join's order: policy, variant, seed, RM
     keys = [(s["policy"], s["variant"]) for s in specs]
     assert keys == sorted(keys, key=lambda k: (POLICIES.index(k[0]), params.variants.index(k[1])))
@@ -55,7 +56,7 @@ def test_a_unit_names_a_planned_seed_or_fails_in_one_line(evaluated):
         sec42_pg.unit_specs(params, "grpo", 5)
     with pytest.raises(ParamsError, match="no run of the rloo unit is on gold"):
         sec42_pg.unit_specs(params, "rloo", 0, ["gold"])
-    unit = sec42_pg.unit_specs(params, "grpo", 1, ["afinn"])
+    unit = sec42_pg.unit_specs(params, "grpo", 0, ["afinn"])
     assert {(s["policy"], s["variant"]) for s in unit} == {
         (p, v) for p in POLICIES for v in ("grpo", "grpo_group")
     }
