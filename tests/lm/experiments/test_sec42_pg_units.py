@@ -18,12 +18,14 @@ from rmteacher.stages.lm.params.sec42_pg import Sec42PgParams
 
 ROOT = Path(__file__).resolve().parents[3]
 POLICIES = ["sft", "sft_austen"]
+# every variant (the default run leaves unscaled GRPO out)
+ALL_VARIANTS = {"variants": ("rloo", "grpo", "grpo_group"), "grpo_seeds": (0, 1, 2)}
 
 
 @pytest.fixture
 def evaluated(tmp_path, monkeypatch):
     """sec42_eval's table of policies x RMs, as its declared output."""
-    params = Sec42PgParams()
+    params = Sec42PgParams(**ALL_VARIANTS)
     table = tmp_path / "policy_rm_eval.csv"
     rows = [{"policy": p, "rm": rm} for p in POLICIES for rm in [*params.reward_models, "gold"]]
     pd.DataFrame(rows).to_csv(table, index=False)
@@ -32,7 +34,7 @@ def evaluated(tmp_path, monkeypatch):
 
 
 def test_run_specs_put_each_seed_of_each_algorithm_in_one_unit():
-    params = Sec42PgParams()
+    params = Sec42PgParams(**ALL_VARIANTS)
     specs = sec42_pg.run_specs(params, POLICIES)
     per_unit = pd.DataFrame(specs).groupby(["unit", "seed"]).size()
     rms = len(params.reward_models)
@@ -67,7 +69,9 @@ def test_a_unit_names_a_planned_seed_or_fails_in_one_line(evaluated):
 
 
 def test_unit_setup_gives_grpo_its_own_beta_and_every_run_the_threads(evaluated):
-    params = Sec42PgParams(learning_rate=1e-3, grpo_beta=0.02, threads=1, n_train_prompts=64)
+    params = Sec42PgParams(
+        learning_rate=1e-3, grpo_beta=0.02, threads=1, n_train_prompts=64, **ALL_VARIANTS
+    )
     specs = sec42_pg.unit_specs(params, "grpo", 0) + sec42_pg.unit_specs(params, "rloo", 0)
     prompts = [f"prompt {i}" for i in range(100)]
     setup = sec42_pg.unit_setup(params, specs, prompts, {"max_new_tokens": 8, "temperature": 1.0})
@@ -86,9 +90,9 @@ def test_variants_and_grpo_seeds_must_agree():
     with pytest.raises(ParamsError, match="sec42_pg.variants: must include rloo"):
         Sec42PgParams.from_mapping({"variants": ["grpo"]})
     with pytest.raises(ParamsError, match="grpo_seeds: must be empty exactly when"):
-        Sec42PgParams.from_mapping({"variants": ["rloo"]})
+        Sec42PgParams.from_mapping({"variants": ["rloo"], "grpo_seeds": [0]})
     with pytest.raises(ParamsError, match="grpo_seeds: must be empty exactly when"):
-        Sec42PgParams.from_mapping({"grpo_seeds": []})
+        Sec42PgParams.from_mapping({"variants": ["rloo", "grpo"], "grpo_seeds": []})
     alone = Sec42PgParams.from_mapping({"variants": ["rloo"], "grpo_seeds": []})
     assert {s["unit"] for s in sec42_pg.run_specs(alone, POLICIES)} == {"rloo"}
 

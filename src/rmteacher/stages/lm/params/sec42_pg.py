@@ -39,14 +39,15 @@ class Sec42PgParams(StageParams):
     )
     grpo_seeds: tuple[int, ...] = param(
         (0,),
-        "seeds of the GRPO variants ([] with no GRPO variant; no claim reads them, so the "
-        "default run trains one)",
+        "seeds of the GRPO variants ([] with no GRPO variant); no claim reads them, so the "
+        "default run, sized for 2 cores, trains one",
         ge=0,
         may_be_empty=True,
     )
     variants: tuple[str, ...] = param(
-        PG_VARIANTS,
-        "rloo; grpo (scale_rewards='none'); grpo_group (scale_rewards='group')",
+        ("rloo", "grpo_group"),
+        "rloo; grpo (scale_rewards='none'); grpo_group (scale_rewards='group', trl's default "
+        "and the paper's GRPO). The default run, sized for 2 cores, leaves unscaled GRPO out",
         choices=PG_VARIANTS,
     )
     epochs: float = param(2.0, "epochs (paper 4.2: 2, one pass over the prompts)", gt=0)
