@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import resource
 from collections.abc import Callable
 from pathlib import Path
@@ -198,6 +199,9 @@ def _rloo(p):
     family = _n(p, "family_seeds") * 12 * _n(p, "family_epochs")
     noclip = _n(p, "noclip_seeds") * _n(p, "noclip_rms") * _n(p, "noclip_epochs")
     memory, work = _pg(p, 1.0, main + family + noclip)
+    evals = _n(p, "eval_prompts", 128) * _n(p, "eval_samples", 4)
+    noclip_evals = _n(p, "noclip_evals_per_epoch", 1) - _n(p, "evals_per_epoch", 4)
+    work += noclip * noclip_evals * evals  # the ablation evaluates on its own schedule
     memory += _n(p, "keep_samples") * _n(p, "eval_prompts") * TEXT * 50
     memory += (_n(p, "num_processes") - 1) * TORCH_KERNEL  # one more kernel per process
     return memory, work
@@ -310,6 +314,14 @@ def driver(params: StageParams, which: int) -> str:
     return best
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def available_memory() -> float:
     """Bytes this process may still allocate: the least of the kernel's MemAvailable, the
     cgroup's remaining limit and the address-space / data limits."""
@@ -359,6 +371,12 @@ def check(groups: dict[str, StageParams], ignore_memory: bool = False) -> list[s
                 f"{named}: this stage would need about {size(memory)} of memory, more than the "
                 f"{size(available)} available here; lower it, or override with --ignore-memory "
                 f"({IGNORE_ENV}=1 under dvc repro)"
+            )
+        threads = getattr(params, "threads", None)
+        if threads is not None and threads > available_cores():
+            warnings.append(
+                f"warning: {stage}.threads={threads!r}: more torch threads than this machine's "
+                f"{available_cores()} cores, so the threads contend and each run slows down"
             )
         default_work = estimate(type(params)())[1]
         ratio = work / default_work if default_work else 1.0

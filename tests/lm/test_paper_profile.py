@@ -233,8 +233,10 @@ def test_the_paper_profile_runs_section_4_1_on_stand_ins(stand_ins, tmp_path, mo
 
     rloo_params = rloo.RlooParams.from_groups(groups)
     assert rloo_params.beta == 0.05 and rloo_params.num_generations == 2
-    rloo.run_unit(rloo_params, "main", 0, "rm_onpolicy_100")
-    curves = pd.read_csv(rloo.unit_dir("main", 0, "rm_onpolicy_100") / "curves.csv")
+    trial = tmp_path / "artifacts" / "rloo_trial"  # one run of seed 0's main unit
+    rloo.run_unit(rloo_params, "main", 0, ("rm_onpolicy_100",), out=trial)
+    curves = pd.read_csv(trial / "curves.csv")
+    assert set(curves.rm) == {"rm_onpolicy_100"}
     assert curves.step.iloc[-1] > 0
     assert np.isfinite(curves[["proxy", "gold", "kl"]]).all().all()
     assert curves.kl.iloc[-1] != pytest.approx(0.0, abs=1e-7)  # the policy moved

@@ -108,9 +108,7 @@ def unit_specs(
             f"sec42_pg.reward_models: {', '.join(missing)} not evaluated by sec42_eval "
             "(sec42_eval.reward_models)"
         )
-    specs = [
-        s for s in run_specs(params, policies) if (s["unit"], s["seed"]) == (unit, seed)
-    ]
+    specs = [s for s in run_specs(params, policies) if (s["unit"], s["seed"]) == (unit, seed)]
     if not specs:
         raise ParamsError(f"sec42_pg: params.yaml plans no {unit} unit with seed {seed}")
     if rms:
