@@ -17,15 +17,20 @@ class RlooParams(StageParams):
 
     STAGE = "rloo"
     seeds: tuple[int, ...] = param(
-        (0, 1, 2, 3, 4), "seeds of the mixes and controls (one run per RM and seed)", ge=0
+        (0, 1, 2),
+        "seeds of the mixes and controls (one run per RM and seed; the default run is sized "
+        "for two CPU cores)",
+        ge=0,
     )
     rms: tuple[str, ...] = param(MIXES + CONTROLS, "mixes and controls trained on with `seeds`")
     beta0_rms: tuple[str, ...] = param(
         ("perfect",), "RMs also trained at beta = 0 (`seeds`; [] for none)", may_be_empty=True
     )
     family_seeds: tuple[int, ...] = param(
-        tuple(range(10)),
-        "seeds of each controlled-family member (empty: no family runs)",
+        tuple(range(5)),
+        "seeds of each controlled-family member (empty: no family runs; the power calculation, "
+        "data/design_search/family_power.txt, reaches its target width with 2; the default "
+        "run, sized for two CPU cores, trains 5)",
         ge=0,
     )
     family_epochs: float = param(1.0, "epochs of the family runs", gt=0)
