@@ -70,6 +70,11 @@ ROWS = {
         "the runs above joined: `curves.csv`, `train_logs.csv`, `samples.csv` (what "
         "sec41_report and alt_normalization read)",
     ),
+    "artifacts/alt_normalization": (
+        "`artifacts/alt_normalization/`",
+        "`increases.csv`: every run's increases under both normalisations (what sec41_report's "
+        "other-normalisation gate reads)",
+    ),
     "artifacts/sec42_policies": (
         "`artifacts/sec42_policies/`",
         "`<policy>/`: the extra initial policies of Section 4.2 (causal-LM folders)",
