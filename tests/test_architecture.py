@@ -410,7 +410,9 @@ def test_a_unit_s_params_are_exactly_the_settings_that_change_its_runs(stage, na
     from rmteacher.pipeline import stage_registry
 
     unit = name.removeprefix(f"{stage}_")
-    base = stage_registry()[stage](learning_rate=1e-3)
+    # every Section 4.2 variant, so that the GRPO unit exists (the default run trains RLOO alone)
+    variants = {"variants": ("rloo", "grpo", "grpo_group"), "grpo_seeds": (0, 1, 2)}
+    base = stage_registry()[stage](learning_rate=1e-3, **(variants if stage == "sec42_pg" else {}))
     changed = {"pg.num_processes"} if stage == "rloo" else set()
     for key in received_params(stage) - {"pg.num_processes"}:  # its group, its pg settings
         field = key.split(".")[1]
