@@ -567,12 +567,12 @@ def test_a_forced_rerun_in_a_clone_at_another_path_changes_no_tracked_byte(tiny_
     clone = tmp_path / "another" / "place" / "rmteacher"
     sh(f"git clone -q {copy} {clone}", tmp_path, env)
     sh(f"dvc config --local cache.dir {copy / '.dvc' / 'cache'} && dvc checkout -q", clone, env)
-    stages = ["theory_escape_time", "lm_sft", "rloo_main@0", "rloo", "sec41_report"]
+    stages = ["theory_escape_time", "lm_sft", "rloo_noclip@0", "rloo", "sec41_report"]
     log = sh(f"dvc repro -f -s {' '.join(stages)}", clone, env).stdout
     assert re.findall(r"Running stage '([^']+)'", log) == stages
     assert (clone / "dvc.lock").read_bytes() == (copy / "dvc.lock").read_bytes()
     assert sh("git status --porcelain", clone, env).stdout == ""
-    assert (clone / "artifacts" / "timings" / "rloo_runs" / "main-seed_0.csv").is_file()
+    assert (clone / "artifacts" / "timings" / "rloo_runs" / "noclip-seed_0.csv").is_file()
 
 
 # Injected into a copy of a book page: once MathJax has typeset, measure what a reader sees
