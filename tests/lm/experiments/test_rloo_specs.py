@@ -1,8 +1,6 @@
 """Which RLOO runs Section 4.1 trains: mixes and controls with every seed, the perfect RM also at
 beta = 0, every family member with the family's seeds, and the ablation without clipping."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -100,27 +98,14 @@ def test_data_parallel_needs_a_batch_that_divides():
     assert RlooParams.from_groups(groups).num_processes == 4
 
 
-def test_dvc_matrix_stages_are_exactly_the_planned_units_in_their_folders():
+def test_dvc_matrix_stages_are_exactly_the_planned_units_in_their_folders(dvc_units):
     """dvc.yaml's rloo_* matrix stages, as DVC expands them from params.yaml, are the units
     `run_specs` plans (one per group and seed), each writing the folder `unit_dir` names."""
     params = RlooParams.from_mapping(
         yaml.safe_load((ROOT / "params.yaml").read_text())[RlooParams.STAGE]
     )
     planned = {unit_key(s) for s in run_specs(params, ["fam_a", "fam_b"])}
-    listed = subprocess.run(
-        [str(Path(sys.prefix) / "bin" / "dvc"), "stage", "list"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    units = set()
-    for line in listed:
-        if not line.startswith("rloo_") or "@" not in line:
-            continue
-        name, _, out = line.split()
-        unit, _, seed = name.removeprefix("rloo_").partition("@")
-        key = (unit, int(seed))
-        units.add(key)
-        assert out == unit_dir(*key).as_posix(), name
-    assert units == planned
+    units = dvc_units("rloo_")
+    for key, out in units.items():
+        assert out == unit_dir(*key).as_posix(), key
+    assert set(units) == planned

@@ -3,8 +3,6 @@
 params.yaml does not plan, or an RM sec42_eval did not evaluate, is one line before any compute;
 the matrix stages DVC expands are exactly the planned units."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -97,24 +95,12 @@ def test_variants_and_grpo_seeds_must_agree():
     assert {s["unit"] for s in sec42_pg.run_specs(alone, POLICIES)} == {"rloo"}
 
 
-def test_dvc_matrix_stages_are_exactly_the_planned_units_in_their_folders():
+def test_dvc_matrix_stages_are_exactly_the_planned_units_in_their_folders(dvc_units):
     params = Sec42PgParams.from_mapping(
         yaml.safe_load((ROOT / "params.yaml").read_text())[Sec42PgParams.STAGE]
     )
     planned = {(s["unit"], s["seed"]) for s in sec42_pg.run_specs(params, POLICIES)}
-    listed = subprocess.run(
-        [str(Path(sys.prefix) / "bin" / "dvc"), "stage", "list"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    units = set()
-    for line in listed:
-        if not line.startswith("sec42_pg_"):
-            continue
-        name, _, out = line.split()
-        unit, _, seed = name.removeprefix("sec42_pg_").partition("@")
-        units.add((unit, int(seed)))
-        assert out == sec42_pg.unit_dir(unit, int(seed)).as_posix(), name
-    assert units == planned
+    units = dvc_units("sec42_pg_")
+    for (unit, seed), out in units.items():
+        assert out == sec42_pg.unit_dir(unit, seed).as_posix(), (unit, seed)
+    assert set(units) == planned
