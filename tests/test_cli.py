@@ -599,3 +599,55 @@ def test_pg_run_by_hand_writes_a_scratch_folder_not_the_unit_s_dvc_output(projec
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
+
+
+SWALLOWED_INTERRUPT = """
+import signal, sys, time, weakref
+from rmteacher import interrupts, pipeline
+
+signal.signal(signal.SIGINT, pipeline._interrupt)
+
+
+class Held:
+    pass
+
+
+def callback(ref):  # the signal lands while Python runs a weakref callback
+    signal.raise_signal(signal.SIGINT)
+    sum(range(1000))
+
+
+guard = interrupts.redelivered_if_swallowed() if sys.argv[1] == "guarded" else None
+try:
+    if guard:
+        guard.__enter__()
+    held = Held()
+    ref = weakref.ref(held, callback)
+    del held
+    time.sleep(2)
+    print("carried on")
+except KeyboardInterrupt:
+    print("interrupted")
+finally:
+    if guard:
+        guard.__exit__(None, None, None)
+"""
+
+
+@pytest.mark.parametrize("mode", ["guarded", "bare"])
+def test_a_ctrl_c_python_swallows_in_a_weakref_callback_still_stops_the_command(mode):
+    """Python cannot raise out of a weakref callback (the import system's module locks run one):
+    it prints "Exception ignored" with a traceback and carries on. Under the guard every command
+    runs in, that interrupt is delivered again and stops the command with no traceback; the bare
+    run shows the hazard is real."""
+    result = subprocess.run(
+        [sys.executable, "-c", SWALLOWED_INTERRUPT, mode],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
+    if mode == "guarded":
+        assert (result.stdout, result.stderr) == ("interrupted\n", ""), result
+    else:
+        assert result.stdout == "carried on\n" and "Exception ignored" in result.stderr, result

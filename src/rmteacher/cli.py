@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from rmteacher import outcomes, pipeline, verify
+from rmteacher import interrupts, outcomes, pipeline, verify
 from rmteacher.core import lifeline, runs
 from rmteacher.core.params import ParamsError
 from rmteacher.core.stage import repo_root
@@ -303,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)  # SIGTERM stops like Ctrl-C, wherever it lands
     args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        with interrupts.redelivered_if_swallowed():  # a Ctrl-C in a weakref callback still stops
+            return _dispatch(args)
     except BrokenPipeError:  # `rmteacher stages | head -1`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

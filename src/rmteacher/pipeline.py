@@ -415,6 +415,8 @@ def run_stage(
             folder = runs.make_scratch(root, stage, data[stage], data)
         run = StageRun(stage, root, folder)
         seconds = _execute(run, params, printer, channel)
+        if _INTERRUPTED.is_set():  # an interrupt some library caught and dropped still stops it
+            raise KeyboardInterrupt
         return seconds, folder
     except KeyboardInterrupt:
         for signum in INTERRUPT_SIGNALS:  # a second Ctrl-C does not cut the cleanup short
