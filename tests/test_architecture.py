@@ -26,7 +26,13 @@ FLOORS = [
     ["rmteacher.theory", "rmteacher.lm"],
     ["rmteacher.report"],
     ["rmteacher.stages"],
-    ["rmteacher.pipeline", "rmteacher.outcomes", "rmteacher.verify", "rmteacher.resources"],
+    [
+        "rmteacher.pipeline",
+        "rmteacher.outcomes",
+        "rmteacher.verify",
+        "rmteacher.resources",
+        "rmteacher.interrupts",
+    ],
     ["rmteacher.cli", "rmteacher.__main__"],
 ]
 # Finer layers, lowest first: inside the floors, the language-model track's world (corpus,
@@ -38,7 +44,13 @@ LAYERS = [
     ["rmteacher.theory", "rmteacher.lm.rm", "rmteacher.lm.pg", "rmteacher.lm.analysis"],
     ["rmteacher.report"],
     ["rmteacher.stages"],
-    ["rmteacher.pipeline", "rmteacher.outcomes", "rmteacher.verify", "rmteacher.resources"],
+    [
+        "rmteacher.pipeline",
+        "rmteacher.outcomes",
+        "rmteacher.verify",
+        "rmteacher.resources",
+        "rmteacher.interrupts",
+    ],
     ["rmteacher.cli", "rmteacher.__main__"],
 ]
 TRACKS = (("rmteacher.theory", "rmteacher.stages.theory"), ("rmteacher.lm", "rmteacher.stages.lm"))
