@@ -63,6 +63,24 @@ def test_dvcignore_hides_no_declared_dependency():
                 assert repo.dvcignore.is_ignored_file(str(root / entry)), entry
 
 
+def test_dvc_bookkeeping_inside_a_folder_dependency_is_dvcignored():
+    """DVC writes a .gitignore beside every output it caches (one line per output, in the order
+    the stages ran). Where that lands inside another stage's folder dependency (the joins read
+    their units' folders), it would make the join's hash depend on git bookkeeping and run order:
+    each such .gitignore is dvcignored, for every stage, including the matrix stages' units."""
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        root = Path(repo.root_dir).resolve()
+        deps = {Path(d.fs_path).relative_to(root).as_posix() for d in repo.index.deps}
+        outs = [Path(o.fs_path).relative_to(root) for o in repo.index.outs if o.use_cache]
+        written = {(out.parent / ".gitignore").as_posix() for out in outs if out.parent != Path()}
+        inside = sorted(g for g in written if any(g.startswith(d + "/") for d in deps))
+        assert any("_runs/" in g for g in inside)  # the units' folders are among them
+        shown = [g for g in inside if not repo.dvcignore.is_ignored_file(str(root / g))]
+        assert not shown, f"add to .dvcignore: {shown}"
+
+
 def test_every_experiment_in_the_readme_names_the_stages_it_runs(readme_experiments):
     """Every `dvc exp run` line of a README code block sits in an experiments block (so a test
     runs it) after a `# runs:` list of existing stages."""
