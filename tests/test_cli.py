@@ -651,3 +651,23 @@ def test_a_ctrl_c_python_swallows_in_a_weakref_callback_still_stops_the_command(
         assert (result.stdout, result.stderr) == ("interrupted\n", ""), result
     else:
         assert result.stdout == "carried on\n" and "Exception ignored" in result.stderr, result
+
+
+def test_an_interrupt_a_library_catches_and_drops_still_stops_the_stage(project, monkeypatch):
+    """A Ctrl-C whose KeyboardInterrupt some library code catches and drops (a bare `except`)
+    does not let the stage finish as if nothing happened: it ends as interrupted, and nothing it
+    wrote is left looking done."""
+
+    def execute_under_a_bare_except(run, params, printer, channel):
+        try:
+            signal.raise_signal(signal.SIGINT)  # the stage's handler raises here
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass  # what the library does with it
+        return 1.0
+
+    monkeypatch.setattr(pipeline, "_execute", execute_under_a_bare_except)
+    monkeypatch.chdir(project)
+    with pytest.raises(pipeline.StageInterrupted, match="stage 'theory_escape_time' interrupted"):
+        pipeline.run_stage("theory_escape_time")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
